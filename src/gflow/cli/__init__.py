@@ -1,0 +1,1 @@
+"""One module per command: parse arguments, call the client, print. Stdlib only."""

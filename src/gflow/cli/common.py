@@ -1,0 +1,73 @@
+"""What every command shares: one-line usage errors, error-to-exit-code mapping, printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from gflow import __version__
+from gflow.core.errors import GflowError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (SPEC §10) and exits 2."""
+
+    def __init__(self, prog: str, description: str = "", **kwargs: Any) -> None:
+        super().__init__(prog=prog, description=description, **kwargs)
+        self.add_argument("-V", "--version", action="version", version=f"{prog} {__version__}")
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog.split()[0]} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
+    """Run a command's body; turn every error we know into one line and an exit code."""
+    try:
+        return body(sys.argv[1:] if argv is None else argv)
+    except GflowError as exc:
+        fail(prog, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `gqueue | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def fail(prog: str, exc: GflowError) -> None:
+    hint = f"; {exc.hint}" if exc.hint else ""
+    print(f"{prog}: {exc.message}{hint}", file=sys.stderr)
+
+
+def usage_value(call: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wrap a core parser for argparse, so its message (with the accepted forms) is kept."""
+
+    def parse(text: str) -> Any:
+        try:
+            return call(text)
+        except GflowError as exc:
+            hint = f"; {exc.hint}" if exc.hint else ""
+            raise argparse.ArgumentTypeError(f"{exc.message}{hint}") from None
+
+    parse.__name__ = call.__name__
+    return parse
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    for line in [headers, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

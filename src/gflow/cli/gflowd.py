@@ -1,0 +1,185 @@
+"""gflowd: start, stop, restart, inspect or run the daemon."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, print_json, run
+from gflow.client import Client, DaemonNotRunning
+from gflow.config import Paths, load_config
+from gflow.core.errors import GflowError, Unavailable
+from gflow.core.parse import format_duration
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+
+
+def build_parser(prog: str = "gflowd") -> Parser:
+    parser = Parser(prog, "Manage the gflow daemon.")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.add_parser("start", aliases=["up"], help="start the daemon in the background")
+    sub.add_parser("stop", aliases=["down"], help="stop the daemon (running jobs keep running)")
+    sub.add_parser("restart", help="stop, then start")
+    status = sub.add_parser("status", help="is it running, with what")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("run", help="run the daemon in the foreground")
+    sub.add_parser("init", help="write a commented default config file")
+    return parser
+
+
+def start(paths: Paths) -> int:
+    client = Client(paths, timeout=5)
+    try:
+        pid = client.health()["pid"]
+        print(f"gflowd is already running (pid {pid})")
+        return EXIT_OK
+    except DaemonNotRunning:
+        pass
+    paths.check_socket_path()
+    load_config(paths)  # a malformed config stops us here, naming file, line and key
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(paths.daemon_log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gflow.daemon"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Unavailable(f"gflowd failed to start: {_last_line(paths)}")
+        try:
+            pid = client.health()["pid"]
+            print(f"gflowd started (pid {pid})")
+            return EXIT_OK
+        except (DaemonNotRunning, Unavailable):
+            time.sleep(0.02)
+    raise Unavailable(f"gflowd did not answer within {START_TIMEOUT:.0f} s; see {paths.daemon_log}")
+
+
+def stop(paths: Paths) -> int:
+    client = Client(paths, timeout=10)
+    try:
+        pid = int(client.shutdown()["pid"])
+    except DaemonNotRunning:
+        print("gflowd is not running")
+        return EXIT_OK
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            print("gflowd stopped")
+            return EXIT_OK
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    print(f"gflowd did not stop within {STOP_TIMEOUT:.0f} s; killed it (jobs keep running)")
+    return EXIT_OK
+
+
+def status(paths: Paths, as_json: bool) -> int:
+    try:
+        info = Client(paths, timeout=10).status()
+    except DaemonNotRunning:
+        if as_json:
+            print_json({"running": False})
+        else:
+            print("gflowd is not running")
+        return EXIT_FAILED
+    info["running"] = True
+    if as_json:
+        print_json(info)
+        return EXIT_OK
+    counts = info["jobs"]
+    gpus = info["gpus"]
+    print("Status:   running")
+    print(f"PID:      {info['pid']}")
+    print(f"Version:  {info['version']}")
+    print(f"Uptime:   {format_duration(info['uptime'])}")
+    print(f"Executor: {info['executor']}")
+    print(f"State:    {info['state_dir']}")
+    print(f"GPUs:     {len(gpus)} ({info['gpu_backend']})")
+    print("Jobs:     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    return EXIT_OK
+
+
+DEFAULT_CONFIG = """\
+# gflow configuration. Every key is optional; these are the defaults.
+
+[daemon]
+# "tmux": each job in its own tmux session (gjob attach works).
+# "process": a detached process group, for machines without tmux.
+executor = "tmux"
+# Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
+kill_grace = 30
+
+[gpu]
+# Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
+# fake = "2x24G"
+"""
+
+
+def init(paths: Paths) -> int:
+    if paths.config_file.exists():
+        print(f"{paths.config_file} already exists; left unchanged")
+        return EXIT_OK
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(DEFAULT_CONFIG)
+    print(f"wrote {paths.config_file}")
+    return EXIT_OK
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours would count as alive; the daemon is not our child, though.
+    return True
+
+
+def _last_line(paths: Paths) -> str:
+    try:
+        lines = paths.daemon_log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1].removeprefix("gflowd: ") if lines else "no output"
+
+
+def dispatch(action: str | None, paths: Paths, as_json: bool = False) -> int:
+    if action in ("start", "up"):
+        return start(paths)
+    if action in ("stop", "down"):
+        return stop(paths)
+    if action == "restart":
+        stop(paths)
+        return start(paths)
+    if action == "status":
+        return status(paths, as_json)
+    if action == "init":
+        return init(paths)
+    if action == "run":
+        from gflow.daemon.main import main as run_daemon
+
+        return run_daemon()
+    raise GflowError(f"unknown action {action!r}")
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.action is None:
+        parser.print_help()
+        return EXIT_OK
+    return dispatch(args.action, Paths.from_env(), getattr(args, "json", False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run("gflowd", _main, argv)

@@ -1,0 +1,185 @@
+"""gjob: one job at a time: show, log, attach, hold, release."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
+from gflow.client import Client
+from gflow.config import Paths
+from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
+from gflow.core.parse import format_duration, parse_id_list
+
+FOLLOW_INTERVAL = 0.2
+
+
+def _job_id(text: str) -> int:
+    ids = parse_id_list(text)
+    if len(ids) != 1:
+        raise InvalidInput(f"expected one job id, got {text!r}")
+    return ids[0]
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"invalid line count {text!r}", hint="use a whole number, 1 or more")
+    return int(text)
+
+
+def build_parser() -> Parser:
+    p = Parser("gjob", "Inspect and control one job.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = sub.add_parser("show", aliases=["s"], help="every field of a job")
+    show.add_argument("ids", type=usage_value(parse_id_list), help="job ids")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    log = sub.add_parser("log", aliases=["l"], help="the job's output")
+    log.add_argument("id", type=usage_value(_job_id), help="job id")
+    group = log.add_mutually_exclusive_group()
+    group.add_argument("--first", type=usage_value(_count), metavar="N", help="first N lines")
+    group.add_argument("--last", type=usage_value(_count), metavar="N", help="last N lines")
+    log.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    attach = sub.add_parser("attach", aliases=["a"], help="attach to the job's tmux session")
+    attach.add_argument("id", type=usage_value(_job_id), help="job id")
+    for name, alias, text in (("hold", "h", "hold queued jobs"),
+                              ("release", "r", "release held jobs")):  # fmt: skip
+        cmd = sub.add_parser(name, aliases=[alias], help=text)
+        cmd.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    return p
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds") if ts else "-"
+
+
+def show(client: Client, ids: list[int], as_json: bool) -> int:
+    found: list[dict[str, Any]] = []
+    status = EXIT_OK
+    for job_id in ids:
+        try:
+            found.append(client.show_job(job_id))
+        except NotFound as exc:
+            fail("gjob", exc)
+            status = EXIT_FAILED
+    if as_json:
+        print_json([{**item["job"], "events": item["events"]} for item in found])
+        return status
+    for n, item in enumerate(found):
+        job = item["job"]
+        if n:
+            print()
+        now = time.time()
+        waited = (job["started_at"] or now) - job["submitted_at"]
+        runtime = (job["finished_at"] or now) - job["started_at"] if job["started_at"] else None
+        lines = [
+            ("JobId", job["id"]), ("Name", job["name"]), ("User", f"{job['user']} ({job['uid']})"),
+            ("State", f"{job['state']} ({job['state_short']})"), ("Reason", job["reason"] or "-"),
+            ("ExitCode", "-" if job["exit_code"] is None else job["exit_code"]),
+            ("Signal", job["signal"] if job["signal"] is not None else "-"),
+            ("Priority", job["priority"]),
+            ("Command" if job["command"] else "Script", job["command"] or job["script"]),
+            ("WorkDir", job["workdir"]), ("GPUs", job["gpus"]),
+            ("GPUIDs", ",".join(map(str, job["gpu_ids"])) or "-"),
+            ("TimeLimit", format_duration(job["time_limit"]) if job["time_limit"] else "UNLIMITED"),
+            ("DependsOn", ",".join(map(str, job["depends_on"])) or "-"),
+            ("ArrayTaskId", job["array_task_id"] if job["array_task_id"] is not None else "-"),
+            ("Submitted", _when(job["submitted_at"])),
+            ("Started", f"{_when(job['started_at'])} (waited {format_duration(waited)})"),
+            ("Ended", f"{_when(job['finished_at'])} (ran {format_duration(runtime)})"),
+            ("Executor", job["executor"]), ("Session", job["session"] or "-"),
+            ("Log", job["log_path"]),
+        ]  # fmt: skip
+        for key, value in lines:
+            print(f"{key}={value}")
+        print("Events:")
+        for event in item["events"]:
+            detail = f" ({event['detail']})" if event["detail"] else ""
+            print(f"  {_when(event['at'])}  {event['kind']}  {event['state']}{detail}")
+    return status
+
+
+def show_log(client: Client, job_id: int, first: int | None, last: int | None,
+             follow: bool) -> int:  # fmt: skip
+    job = client.show_job(job_id)["job"]
+    path = job["log_path"]
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+            if not follow:
+                _print_lines(data, first, last)
+                return EXIT_OK
+            _print_lines(data, None, last)
+            return _follow(client, job_id, f)
+    except FileNotFoundError:
+        if job["state"] in ("Queued", "Hold"):
+            raise Unavailable(f"job {job_id} has not started yet; no log") from None
+        raise Unavailable(f"log of job {job_id} is missing ({path})") from None
+
+
+def _print_lines(data: bytes, first: int | None, last: int | None) -> None:
+    if first is not None or last is not None:
+        lines = data.splitlines(keepends=True)
+        data = b"".join(lines[:first] if first is not None else lines[-(last or 0) :])
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def _follow(client: Client, job_id: int, f: Any) -> int:
+    """Print new output as it comes, until the job has ended and the log is drained."""
+    while True:
+        ended = client.show_job(job_id)["job"]["state"] not in ("Queued", "Hold", "Running")
+        chunk = f.read()
+        if chunk:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        elif ended:
+            return EXIT_OK
+        else:
+            time.sleep(FOLLOW_INTERVAL)
+
+
+def attach(client: Client, job_id: int) -> int:
+    job = client.show_job(job_id)["job"]
+    if job["executor"] != "tmux" or not job["session"]:
+        raise Unavailable(f"job {job_id} has no tmux session", hint="use: gjob log -f")
+    if job["state"] != "Running" and not job["keep_session"]:
+        raise InvalidState(f"job {job_id} is {job['state']}; its session is closed",
+                           hint=f"use: gjob log {job_id}")  # fmt: skip
+    tmux = ["tmux", "-L", Paths.from_env().tmux_socket_name, "attach-session", "-t", job["session"]]
+    os.execvp("tmux", tmux)
+
+
+def act(client: Client, ids: list[int], action: str) -> int:
+    status = EXIT_OK
+    done = {"hold": "put on hold", "release": "released"}[action]
+    for job_id in ids:
+        try:
+            client.job_action(job_id, action)
+            print(f"Job {job_id} {done}.")
+        except (NotFound, InvalidState, Forbidden) as exc:
+            fail("gjob", exc)
+            status = EXIT_FAILED
+    return status
+
+
+def _main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    client = Client(Paths.from_env())
+    action = {"s": "show", "l": "log", "a": "attach", "h": "hold", "r": "release"}.get(
+        args.action, args.action
+    )
+    if action == "show":
+        return show(client, args.ids, args.json)
+    if action == "log":
+        return show_log(client, args.id, args.first, args.last, args.follow)
+    if action == "attach":
+        return attach(client, args.id)
+    return act(client, args.ids, action)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run("gjob", _main, argv)

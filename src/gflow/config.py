@@ -1,0 +1,161 @@
+"""Where gflow keeps things (GFLOW_HOME or XDG paths) and the daemon's gflow.toml settings.
+
+Stdlib only: every CLI imports this on its start path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gflow.core.errors import InvalidInput
+
+# AF_UNIX paths are limited to 107 bytes on Linux.
+MAX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_file: Path
+    state_dir: Path
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Paths:
+        env = dict(os.environ) if env is None else env
+        if home := env.get("GFLOW_HOME"):
+            root = Path(home).expanduser().absolute()
+            return cls(config_file=root / "gflow.toml", state_dir=root)
+        user_home = Path(env.get("HOME") or Path.home())
+        config_home = Path(env.get("XDG_CONFIG_HOME") or user_home / ".config")
+        data_home = Path(env.get("XDG_DATA_HOME") or user_home / ".local" / "share")
+        return cls(config_file=config_home / "gflow" / "gflow.toml", state_dir=data_home / "gflow")
+
+    @property
+    def socket(self) -> Path:
+        return self.state_dir / "gflowd.sock"
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "gflow.db"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "gflowd.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.state_dir / "gflowd.log"
+
+    @property
+    def tmux_socket_name(self) -> str:
+        """One private tmux server per state directory (`tmux -L <name>`)."""
+        digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:10]
+        return f"gflow-{digest}"
+
+    def check_socket_path(self) -> None:
+        if len(str(self.socket).encode()) > MAX_SOCKET_PATH:
+            raise InvalidInput(
+                f"state directory path too long for a Unix socket: {self.state_dir}",
+                hint="set GFLOW_HOME to a shorter directory",
+            )
+
+
+EXECUTORS = ("tmux", "process")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The daemon's settings. A missing file means these defaults."""
+
+    executor: str = "tmux"
+    kill_grace: float = 30.0  # seconds between SIGTERM and SIGKILL
+    fake_gpus: str = ""  # e.g. "2x24G,1x80G"; empty = real GPUs through NVML
+
+
+# section -> key -> (type, check) ; the single list of accepted keys.
+_SCHEMA: dict[str, dict[str, type]] = {
+    "daemon": {"executor": str, "kill_grace": float},
+    "gpu": {"fake": str},
+}
+
+
+def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
+    """Read gflow.toml; a malformed file raises InvalidInput naming the file, line and key."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    if paths.config_file.exists():
+        values = _read_toml(paths.config_file)
+    daemon = values.get("daemon", {})
+    config = Config(
+        executor=daemon.get("executor", Config.executor),
+        kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
+        fake_gpus=env.get("GFLOW_FAKE_GPUS") or values.get("gpu", {}).get("fake", ""),
+    )
+    where = f"{paths.config_file}"
+    if config.executor not in EXECUTORS:
+        line = _line_of(paths.config_file, "executor")
+        raise InvalidInput(
+            f"{where}:{line}: daemon.executor = {config.executor!r} is not an executor",
+            hint='use "tmux" or "process"',
+        )
+    if not 0 <= config.kill_grace <= 3600:
+        line = _line_of(paths.config_file, "kill_grace")
+        raise InvalidInput(f"{where}:{line}: daemon.kill_grace must be 0 to 3600 seconds")
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        text = path.read_text()
+        values = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: {exc}", hint="fix the TOML syntax") from None
+    for section, table in values.items():
+        if section not in _SCHEMA or not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}:{_line_of(path, section)}: unknown section {section!r}",
+                hint=f"known sections: {', '.join(_SCHEMA)}",
+            )
+        for key, value in table.items():
+            kind = _SCHEMA[section].get(key)
+            if kind is None:
+                raise InvalidInput(
+                    f"{path}:{_line_of(path, key)}: unknown key {section}.{key}",
+                    hint=f"known keys in [{section}]: {', '.join(_SCHEMA[section])}",
+                )
+            ok = (
+                isinstance(value, int | float) and not isinstance(value, bool)
+                if kind is float
+                else isinstance(value, kind)
+            )
+            if not ok:
+                raise InvalidInput(
+                    f"{path}:{_line_of(path, key)}: {section}.{key} must be a {kind.__name__}"
+                )
+    return values
+
+
+def _line_of(path: Path, key: str) -> int | str:
+    try:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(rf"\s*(\[\s*)?{re.escape(key)}\b", line):
+                return number
+    except OSError:
+        pass
+    return "?"

@@ -1,0 +1,31 @@
+"""How a job ended, decided from what was ordered (cancel, time limit) and what the wrapper saw."""
+
+from __future__ import annotations
+
+import signal
+
+from gflow.core.states import JobState, Reason, ReasonKind
+
+
+def job_outcome(
+    stop_reason: ReasonKind | None, exit_code: int | None, signum: int | None, recorded: bool
+) -> tuple[JobState, Reason]:
+    """The final state and reason of a Running job whose wrapper has gone."""
+    if stop_reason is ReasonKind.CANCELLED_BY_USER:
+        return JobState.CANCELLED, Reason(ReasonKind.CANCELLED_BY_USER)
+    if stop_reason is ReasonKind.TIME_LIMIT:
+        return JobState.TIMEOUT, Reason(ReasonKind.TIME_LIMIT)
+    if not recorded:
+        return JobState.FAILED, Reason(ReasonKind.LOST)
+    if signum is not None:
+        return JobState.FAILED, Reason(ReasonKind.SIGNAL, signal_name(signum))
+    if exit_code == 0:
+        return JobState.FINISHED, Reason(ReasonKind.COMPLETED)
+    return JobState.FAILED, Reason(ReasonKind.NON_ZERO_EXIT, str(exit_code))
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"

@@ -1,0 +1,133 @@
+"""Parsers for what users type: time limits, sizes, job id lists, dependency shorthands."""
+
+from __future__ import annotations
+
+import re
+
+from gflow.core.errors import InvalidInput
+
+TIME_FORMS = "N (minutes), MM:SS, HH:MM:SS, D-HH[:MM[:SS]], or 30s / 10m / 2h / 1d"
+
+MAX_TIME_LIMIT = 10 * 366 * 86400
+_SUFFIX_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time_limit(text: str) -> int:
+    """Return seconds for gflow's and Slurm's time formats ('90' is 90 minutes, as in both)."""
+    raw = text.strip().lower()
+    try:
+        seconds = _parse_time(raw)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"invalid time {text!r}", hint=f"use {TIME_FORMS}") from None
+    if not 0 < seconds <= MAX_TIME_LIMIT:
+        raise InvalidInput(
+            f"invalid time {text!r}: must be more than 0 and at most 10 years",
+            hint=f"use {TIME_FORMS}",
+        )
+    return seconds
+
+
+def _parse_time(raw: str) -> int:
+    if m := re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", raw):
+        return round(float(m.group(1)) * _SUFFIX_SECONDS[m.group(2)])
+    days = 0
+    if "-" in raw:
+        day_part, _, raw = raw.partition("-")
+        days = _int(day_part)
+    fields = [_int(f) for f in raw.split(":")]
+    if not 1 <= len(fields) <= 3 or any(f >= 60 for f in fields[1:]):
+        raise ValueError(raw)  # '1:90:00' is a typo, not 2:30:00
+    if days:  # Slurm: D-HH, D-HH:MM, D-HH:MM:SS
+        fields += [0] * (3 - len(fields))
+    elif len(fields) == 1:  # a bare number is minutes, in gflow and in Slurm
+        fields = [0, fields[0], 0]
+    elif len(fields) == 2:  # MM:SS
+        fields = [0, *fields]
+    hours, minutes, seconds = fields
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _int(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def format_duration(seconds: float | None) -> str:
+    """'1-02:03:04' / '02:03:04' like Slurm; '-' for unknown."""
+    if seconds is None:
+        return "-"
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+SIZE_FORMS = "a number of MB (512) or a size with a unit: 512M, 10G, 1.5G, 1T"
+
+MAX_SIZE_MB = 1024**3
+_SIZE_UNITS_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def parse_size_mb(text: str) -> int:
+    """Return mebibytes for '512', '512M', '10G', '1.5g', '10GiB'."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise InvalidInput(f"invalid size {text!r}", hint=f"use {SIZE_FORMS}")
+    mb = float(m.group(1)) * _SIZE_UNITS_MB[m.group(2)]
+    if not 1 <= mb <= MAX_SIZE_MB:
+        raise InvalidInput(
+            f"invalid size {text!r}: must be between 1M and 1024T", hint=f"use {SIZE_FORMS}"
+        )
+    return round(mb)
+
+
+def format_size_mb(mb: int | None) -> str:
+    if mb is None:
+        return "-"
+    if mb >= 1024 and mb % 1024 == 0:
+        return f"{mb // 1024}G"
+    if mb >= 1024:
+        return f"{mb / 1024:.1f}G"
+    return f"{mb}M"
+
+
+ID_LIST_FORMS = "ids like 5, 1,2,3, 4-9 or 1,3,5-7"
+MAX_ID_RANGE = 100_000
+MAX_JOB_ID = 2**53
+
+
+def parse_id_list(text: str) -> list[int]:
+    """'1,3,5-7' -> [1, 3, 5, 6, 7] (sorted, deduplicated)."""
+    ids: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if m := re.fullmatch(r"(\d+)-(\d+)", part):
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if not 0 < lo <= hi <= MAX_JOB_ID or hi - lo > MAX_ID_RANGE:
+                raise InvalidInput(f"invalid id range {part!r}", hint=f"use {ID_LIST_FORMS}")
+            ids.update(range(lo, hi + 1))
+        elif part.isdigit() and 0 < int(part) <= MAX_JOB_ID:
+            ids.add(int(part))
+        else:
+            raise InvalidInput(f"invalid job id {part!r}", hint=f"use {ID_LIST_FORMS}")
+    return sorted(ids)
+
+
+DEPENDENCY_FORMS = "a job id (12), @ (your last job) or @~N (your Nth last job)"
+
+
+def parse_dependency_ref(text: str) -> int | str:
+    """A job id, or the shorthand '@' / '@~N' which the daemon resolves per user."""
+    raw = text.strip()
+    if raw.isdigit() and 0 < int(raw) <= MAX_JOB_ID:
+        return int(raw)
+    if raw == "@" or re.fullmatch(r"@~[1-9]\d*", raw):
+        return raw
+    raise InvalidInput(f"invalid dependency {text!r}", hint=f"use {DEPENDENCY_FORMS}")
+
+
+def parse_dependency_list(text: str) -> list[int | str]:
+    return [parse_dependency_ref(part) for part in text.split(",")]

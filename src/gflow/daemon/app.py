@@ -1,0 +1,183 @@
+"""HTTP routes under /api/v1: parse the request, call the service, answer JSON.
+
+Errors are answered as {"error": {"code", "message", "hint"}} with the status mapped once here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gflow.core.errors import Forbidden, GflowError, InvalidInput
+from gflow.core.model import JobSpec
+from gflow.core.parse import MAX_JOB_ID, parse_id_list
+from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.daemon.service import Caller, Service
+from gflow.store.db import JobFilter
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", Service)
+STOP = web.AppKey("stop", asyncio.Event)
+MAX_BODY = 256 * 1024 * 1024
+MAX_JOBS_PER_REQUEST = 100_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(code: str, message: str, hint: str = "") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "hint": hint}}
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GflowError as exc:
+        return web.json_response(
+            error_body(exc.code, exc.message, exc.hint), status=exc.http_status
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response(error_body("http", exc.reason), status=exc.status)
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return web.json_response(
+            error_body("internal", "the daemon hit an internal error; see gflowd.log"), status=500
+        )
+
+
+def caller_of(request: web.Request) -> Caller:
+    """The peer's uid from SO_PEERCRED: the kernel says who is calling, not the client."""
+    sock: socket.socket | None = (
+        request.transport.get_extra_info("socket") if request.transport else None
+    )
+    if sock is None or sock.family != socket.AF_UNIX:
+        raise GflowError("requests must come over the Unix socket")
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    return Caller(uid=uid, user=name)
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise InvalidInput("the request body is not valid JSON") from None
+
+
+def job_id_of(request: web.Request) -> int:
+    raw = request.match_info["job_id"]
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_JOB_ID:
+        raise InvalidInput(f"invalid job id {raw!r}")
+    return int(raw)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "pid": os.getpid()})
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICE].status())
+
+
+async def submit(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
+        raise InvalidInput('expected {"jobs": [ ... ]}')
+    if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
+        raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST} jobs per request")
+    specs = [JobSpec.from_dict(item) for item in body["jobs"]]
+    jobs = request.app[SERVICE].submit(caller, specs)
+    return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    query = request.query
+    states: frozenset[JobState] | None = ACTIVE_STATES
+    if query.get("states"):
+        states = frozenset(JobState.parse(s) for s in query["states"].split(",") if s.strip())
+    elif query.get("all") in ("1", "true"):
+        states = None
+    uid: int | None = caller.uid
+    user = query.get("user", "")
+    if user in ("all", "*"):
+        uid = None
+    elif user:
+        try:
+            uid = pwd.getpwnam(user).pw_uid
+        except KeyError:
+            raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
+    ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
+    limit = _int_query(query.get("limit"), "limit")
+    jobs = request.app[SERVICE].list_jobs(JobFilter(states=states, uid=uid, ids=ids, limit=limit))
+    return web.json_response({"jobs": [job.to_dict() for job in jobs]})
+
+
+def _int_query(raw: str | None, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) > MAX_JOB_ID:
+        raise InvalidInput(f"invalid {name} {raw!r}: expected a non-negative integer")
+    return int(raw)
+
+
+async def show_job(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    job_id = job_id_of(request)
+    job = service.get_job(job_id)
+    events = [event.to_dict() for event in service.store.events_of(job_id)]
+    return web.json_response({"job": job.to_dict(), "events": events})
+
+
+async def job_action(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    caller = caller_of(request)
+    job_id = job_id_of(request)
+    action = request.match_info["action"]
+    if action == "cancel":
+        job = await service.cancel(caller, job_id)
+    elif action == "hold":
+        job = service.hold(caller, job_id)
+    elif action == "release":
+        job = service.release(caller, job_id)
+    else:
+        raise web.HTTPNotFound(reason=f"unknown action {action!r}")
+    return web.json_response({"job": job.to_dict()})
+
+
+async def shutdown(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    if caller.uid not in (0, os.getuid()):
+        raise Forbidden("only the daemon's owner can stop it")
+    request.app[STOP].set()
+    return web.json_response({"status": "stopping", "pid": os.getpid()})
+
+
+def make_app(service: Service, stop: asyncio.Event) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app[SERVICE] = service
+    app[STOP] = stop
+    app.router.add_get("/api/v1/health", health)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/jobs", list_jobs)
+    app.router.add_post("/api/v1/jobs", submit)
+    app.router.add_get("/api/v1/jobs/{job_id}", show_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
+    app.router.add_post("/api/v1/shutdown", shutdown)
+    return app

@@ -1,0 +1,1 @@
+"""What the machine has: GPUs (NVML, or fake ones from config) and host memory."""

@@ -1,0 +1,1 @@
+"""Starting, watching and stopping jobs: the wrapper, the tmux and process executors."""

@@ -1,0 +1,111 @@
+"""Executors start a job's wrapper: in a tmux session (default) or as a detached process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gflow.runner import wrapper
+
+WRAPPER = Path(wrapper.__file__).resolve()
+
+
+class LaunchError(Exception):
+    """The executor could not start the wrapper (tmux missing, fork failed…)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    job_id: int
+    jobdir: Path
+    keep_session: bool
+
+
+def wrapper_argv(jobdir: Path) -> list[str]:
+    # -I: ignore the PYTHON* variables of the daemon; -S: no site-packages needed.
+    return [sys.executable, "-I", "-S", str(WRAPPER), str(jobdir)]
+
+
+class Executor(Protocol):
+    name: str
+
+    def start(self, launch: Launch) -> tuple[int, str]:
+        """Start the wrapper; return its pid and the session name ('' if none)."""
+        ...
+
+    def attach_command(self, session: str) -> list[str]: ...
+
+
+class TmuxExecutor:
+    """One tmux session per job on a private server (`tmux -L <socket>`)."""
+
+    name = "tmux"
+
+    def __init__(self, socket_name: str) -> None:
+        self.socket_name = socket_name
+
+    def tmux(self, *args: str) -> list[str]:
+        return ["tmux", "-L", self.socket_name, *args]
+
+    def start(self, launch: Launch) -> tuple[int, str]:
+        session = f"gflow-{launch.job_id}"
+        argv = self.tmux(
+            "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+            "-P", "-F", "#{pane_pid}", "--", *wrapper_argv(launch.jobdir),
+        )  # fmt: skip
+        if launch.keep_session:
+            # Chained in the same tmux command, so it applies before the pane can exit.
+            argv += [";", "set-option", "-t", session, "remain-on-exit", "on"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise LaunchError(f"cannot run tmux: {exc}") from None
+        if done.returncode != 0:
+            raise LaunchError(f"tmux new-session failed: {done.stderr.strip()}")
+        try:
+            return int(done.stdout.split()[0]), session
+        except (IndexError, ValueError):
+            raise LaunchError(f"tmux gave no pane pid: {done.stdout!r}") from None
+
+    def attach_command(self, session: str) -> list[str]:
+        return self.tmux("attach-session", "-t", session)
+
+
+class ProcessExecutor:
+    """The wrapper as a detached session leader, for machines without tmux."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        # Kept so finished wrappers can be reaped (they are our children until we restart).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, launch: Launch) -> tuple[int, str]:
+        try:
+            proc = subprocess.Popen(
+                wrapper_argv(launch.jobdir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start the job wrapper: {exc}") from None
+        self._children[proc.pid] = proc
+        return proc.pid, ""
+
+    def reap(self, pid: int) -> None:
+        proc = self._children.pop(pid, None)
+        if proc is not None:
+            proc.wait()
+
+    def attach_command(self, session: str) -> list[str]:
+        return []
+
+
+def make_executor(name: str, tmux_socket: str) -> TmuxExecutor | ProcessExecutor:
+    return TmuxExecutor(tmux_socket) if name == "tmux" else ProcessExecutor()

@@ -1,0 +1,63 @@
+"""The files one job's run leaves in <state>/jobs/<id>/: spec.json, pid and exit."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gflow.runner.wrapper import start_ticks
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    wrapper_pid: int
+    pgid: int
+    start_ticks: int | None
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    exit_code: int | None
+    signal: int | None
+    ended_at: float
+
+
+def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+    jobdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("pid", "exit"):
+        (jobdir / stale).unlink(missing_ok=True)
+    data = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+    tmp = jobdir / "spec.json.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, jobdir / "spec.json")
+
+
+def read_pid(jobdir: Path) -> PidRecord | None:
+    data = _read_json(jobdir / "pid")
+    if data is None:
+        return None
+    return PidRecord(int(data["wrapper_pid"]), int(data["pgid"]), data.get("start_ticks"))
+
+
+def read_exit(jobdir: Path) -> ExitRecord | None:
+    data = _read_json(jobdir / "exit")
+    if data is None:
+        return None
+    return ExitRecord(data.get("exit_code"), data.get("signal"), float(data["ended_at"]))
+
+
+def wrapper_alive(record: PidRecord) -> bool:
+    """Is the recorded wrapper still that same process (not a reused pid)?"""
+    ticks = start_ticks(record.wrapper_pid)
+    return ticks is not None and (record.start_ticks is None or ticks == record.start_ticks)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,276 @@
+"""The job wrapper: runs one job's command and records, durably, how it ended.
+
+Run as `python -I -S wrapper.py JOBDIR` inside the job's tmux pane (or detached). It needs
+nothing but the standard library and never calls a gflow command, so a job whose PATH lacks
+gflow still ends correctly. It:
+  - starts the command on its own pseudo-terminal, in its own session and process group,
+    with the submitter's environment and working directory (JOBDIR/spec.json);
+  - copies the command's output to the log file and to its own stdout (the tmux pane);
+  - writes JOBDIR/pid on start and JOBDIR/exit (exit code or signal) at the end, each with
+    write-temp, fsync, rename, so the daemon can read the truth even after a crash;
+  - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
+    kills what it left behind (it is a child subreaper, so no orphan escapes it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def main(jobdir: str) -> int:
+    with open(os.path.join(jobdir, "spec.json")) as f:
+        spec = json.load(f)
+    _become_subreaper()
+    pending: list[int] = []
+    child = 0
+
+    def forward(signum: int, _frame: Any) -> None:
+        if child:
+            _signal_tree(os.getpid(), signum, child)
+        else:
+            pending.append(signum)
+
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, forward)
+    log_fd = os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    child, master = pty.fork()
+    if child == 0:
+        _exec_job(spec)  # never returns
+    _copy_window_size(src=1, dst=master)
+    _write_durably(
+        os.path.join(jobdir, "pid"),
+        {"wrapper_pid": os.getpid(), "pgid": child, "start_ticks": start_ticks(os.getpid())},
+    )
+    for signum in pending:
+        _signal_tree(os.getpid(), signum, child)
+    status = _pump_until_exit(child, master, log_fd)
+    try:
+        _kill_leftovers(child)
+        _drain(master, log_fd)
+    except Exception as exc:  # the exit record matters more than a tidy cleanup
+        _write_all(log_fd, f"gflow: cleanup after the job failed: {exc!r}\n".encode())
+    code = os.waitstatus_to_exitcode(status)
+    record = {
+        "exit_code": code if code >= 0 else None,
+        "signal": -code if code < 0 else None,
+        "ended_at": time.time(),
+    }
+    _write_durably(os.path.join(jobdir, "exit"), record)
+    os.close(log_fd)
+    return 0
+
+
+def _exec_job(spec: dict[str, Any]) -> None:
+    """In the child: the pty is our stdin/stdout/stderr and controlling terminal."""
+    try:
+        attrs = termios.tcgetattr(1)
+        attrs[1] &= ~termios.ONLCR  # keep '\n' as '\n' in the log
+        termios.tcsetattr(1, termios.TCSANOW, attrs)
+    except (OSError, termios.error):
+        pass
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.chdir(spec["cwd"])
+    except OSError as exc:
+        os.write(
+            2, f"gflow: cannot enter working directory {spec['cwd']}: {exc.strerror}\n".encode()
+        )
+        os._exit(1)
+    try:
+        os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
+    except OSError as exc:
+        os.write(2, f"gflow: cannot run {spec['argv'][0]}: {exc.strerror}\n".encode())
+    os._exit(127)
+
+
+def _pump_until_exit(child: int, master: int, log_fd: int) -> int:
+    """Copy output until the command exits; return its wait status."""
+    pidfd = os.pidfd_open(child)
+    stdin_fd = 0 if os.isatty(0) else -1
+    out_fd: int | None = 1
+    master_open = True
+    while True:
+        watched = (
+            [pidfd] + ([master] if master_open else []) + ([stdin_fd] if stdin_fd >= 0 else [])
+        )
+        try:
+            ready, _, _ = select.select(watched, [], [])
+        except InterruptedError:
+            continue
+        if master_open and master in ready:
+            data = _read(master)
+            if data:
+                out_fd = _copy_out(data, log_fd, out_fd)
+            else:
+                master_open = False
+        if stdin_fd >= 0 and stdin_fd in ready:
+            data = _read(stdin_fd)
+            if data:
+                _write_all(master, data)
+            else:
+                stdin_fd = -1
+        if pidfd in ready:
+            _, status = os.waitpid(child, 0)
+            os.close(pidfd)
+            return status
+
+
+def _copy_out(data: bytes, log_fd: int, out_fd: int | None) -> int | None:
+    _write_all(log_fd, data)
+    if out_fd is not None:
+        try:
+            _write_all(out_fd, data)
+        except OSError:
+            return None  # the pane is gone (tmux killed); the log still gets everything
+    return out_fd
+
+
+def _drain(master: int, log_fd: int) -> None:
+    os.set_blocking(master, False)
+    while data := _read(master):
+        _write_all(log_fd, data)
+    os.close(master)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno == errno.EIO:  # Linux: the pty's other side is closed
+            return b""
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _kill_leftovers(child: int) -> None:
+    """The command ended: whatever it left running (background jobs, daemons) goes too."""
+    me = os.getpid()
+    for _ in range(50):
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except OSError:
+            pass
+        if not _signal_tree(me, signal.SIGKILL, child):
+            break
+        _reap_some()
+    _reap_some()
+
+
+def _signal_tree(root: int, signum: int, pgid: int) -> bool:
+    """Send a signal to every descendant of `root` and to the job's process group."""
+    targets = _descendants(root)
+    for pid in targets:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+    try:
+        os.killpg(pgid, signum)
+    except OSError:
+        pass
+    return bool(targets)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            ppid = _stat_field(int(entry), 4)
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            found.append(pid)
+            stack.append(pid)
+    return found
+
+
+def _reap_some() -> None:
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
+def _stat_field(pid: int, index: int) -> int | None:
+    """Field `index` (1-based, as in proc(5)) of /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return int(fields[index - 3])
+
+
+def start_ticks(pid: int) -> int | None:
+    """A process's start time in clock ticks: with the pid, it identifies the process."""
+    return _stat_field(pid, 22)
+
+
+def _become_subreaper() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # without it, the process group kill still catches most leftovers
+
+
+def _copy_window_size(src: int, dst: int) -> None:
+    """Give the job's terminal the pane's size, so progress bars fit."""
+    try:
+        if os.isatty(src):
+            size = fcntl.ioctl(src, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+            fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def _write_durably(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, json.dumps(data).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

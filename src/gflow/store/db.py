@@ -1,0 +1,292 @@
+"""The Store: one SQLite database in WAL mode; every change and its event in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gflow.core.errors import Unavailable
+from gflow.core.model import Event, Job, JobSpec
+from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class StoreError(Exception):
+    """The database cannot be used (newer schema, corrupt file); the daemon must not start."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated spec plus what the daemon adds at submission."""
+
+    spec: JobSpec
+    user: str
+    uid: int
+    depends_on: tuple[int, ...]
+    executor: str
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    states: frozenset[JobState] | None = None
+    uid: int | None = None
+    ids: tuple[int, ...] | None = None
+    limit: int | None = None
+
+
+_JOB_COLUMNS = (
+    "id, name, user, uid, command, script, workdir, state, reason, priority, gpus, time_limit,"
+    " depends_on, array_task_id, keep_session, submitted_at, log_path, started_at, finished_at,"
+    " exit_code, signal, gpu_ids, pid, stop_reason, executor, session"
+)
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating or migrating) the database; refuse a newer or corrupt one untouched."""
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if existed:
+                conn.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path} has schema version {version}, newer than this gflow understands "
+                f"({SCHEMA_VERSION}); upgrade gflow"
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the client hears "ok", even across power loss.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        store = cls(conn)
+        store._migrate(version)
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _migrate(self, version: int) -> None:
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction() as conn:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error; a full disk becomes Unavailable."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"cannot write the state database: {exc}") from None
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback()
+            raise Unavailable(
+                f"cannot write the state database: {exc}", hint="check free disk space"
+            ) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def insert_jobs(self, new_jobs: Sequence[NewJob], now: float, logs_dir: Path) -> list[Job]:
+        """Store all the jobs or none, each with a 'submitted' event."""
+        ids: list[int] = []
+        with self.transaction() as conn:
+            for new in new_jobs:
+                spec = new.spec
+                state = JobState.HOLD if spec.hold else JobState.QUEUED
+                cur = conn.execute(
+                    "INSERT INTO jobs (name, user, uid, command, script, script_body, workdir, env,"
+                    " state, reason, priority, gpus, time_limit, depends_on, array_task_id,"
+                    " keep_session, submitted_at, gpu_ids, executor, session, log_path)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'[]',?,'','')",
+                    (
+                        spec.name,
+                        new.user,
+                        new.uid,
+                        spec.command,
+                        spec.script,
+                        spec.script_body,
+                        spec.workdir,
+                        json.dumps(spec.env),
+                        state.value,
+                        str(Reason(ReasonKind.HELD)) if spec.hold else None,
+                        spec.priority,
+                        spec.gpus,
+                        spec.time_limit,
+                        json.dumps(new.depends_on),
+                        spec.array_task_id,
+                        int(spec.keep_session),
+                        now,
+                        new.executor,
+                    ),
+                )
+                job_id = int(cur.lastrowid or 0)
+                conn.execute(
+                    "UPDATE jobs SET log_path = ? WHERE id = ?",
+                    (str(logs_dir / f"{job_id}.log"), job_id),
+                )
+                _insert_event(conn, Event(job_id, now, "submitted", state, ""))
+                ids.append(job_id)
+        return self.get_jobs(ids)
+
+    def save(self, changes: Iterable[tuple[Job, Event]]) -> None:
+        """Write each job's mutable fields and its event, all in one transaction."""
+        with self.transaction() as conn:
+            for job, event in changes:
+                conn.execute(
+                    "UPDATE jobs SET state=?, reason=?, priority=?, started_at=?, finished_at=?,"
+                    " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?"
+                    " WHERE id=?",
+                    (
+                        job.state.value,
+                        str(job.reason) if job.reason else None,
+                        job.priority,
+                        job.started_at,
+                        job.finished_at,
+                        job.exit_code,
+                        job.signal,
+                        json.dumps(job.gpu_ids),
+                        job.pid,
+                        job.stop_reason.value if job.stop_reason else None,
+                        job.session,
+                        job.id,
+                    ),
+                )
+                _insert_event(conn, event)
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job | None:
+        jobs = self.get_jobs([job_id])
+        return jobs[0] if jobs else None
+
+    def get_jobs(self, ids: Sequence[int]) -> list[Job]:
+        return self.list_jobs(JobFilter(ids=tuple(ids)))
+
+    def get_launch_data(self, job_id: int) -> tuple[dict[str, str], str]:
+        """The submitter's environment and script body: large, so read only to start a job."""
+        row = self._conn.execute(
+            "SELECT env, script_body FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            return {}, ""
+        env: dict[str, str] = json.loads(row[0])
+        return env, str(row[1])
+
+    def list_jobs(self, where: JobFilter) -> list[Job]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.states is not None:
+            clauses.append(f"state IN ({','.join('?' * len(where.states))})")
+            params += [s.value for s in where.states]
+        if where.uid is not None:
+            clauses.append("uid = ?")
+            params.append(where.uid)
+        if where.ids is not None:
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(where.ids)))
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id"
+        if where.limit is not None:
+            sql += " LIMIT ?"
+            params.append(where.limit)
+        return [_row_to_job(row) for row in self._conn.execute(sql, params)]
+
+    def states_of(self, ids: Iterable[int]) -> dict[int, JobState]:
+        rows = self._conn.execute(
+            "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(ids))),),
+        )
+        return {job_id: JobState(state) for job_id, state in rows}
+
+    def nth_last_job_of(self, uid: int, n: int) -> int | None:
+        """The caller's nth most recent job (n=1 is '@')."""
+        row = self._conn.execute(
+            "SELECT id FROM jobs WHERE uid = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (uid, n - 1)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def count_by_state(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        return dict(rows.fetchall())
+
+    def set_reasons(self, reasons: Iterable[tuple[int, str | None]]) -> None:
+        """Why queued jobs wait: shown to users, but not a state change, so no event."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE jobs SET reason = ? WHERE id = ?", [(r, i) for i, r in reasons]
+            )
+
+    def events_of(self, job_id: int) -> list[Event]:
+        rows = self._conn.execute(
+            "SELECT job_id, at, kind, state, detail FROM events WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
+        return [Event(j, at, kind, JobState(state), det) for j, at, kind, state, det in rows]
+
+
+def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
+    conn.execute(
+        "INSERT INTO events (job_id, at, kind, state, detail) VALUES (?,?,?,?,?)",
+        (event.job_id, event.at, event.kind, event.state.value, event.detail),
+    )
+
+
+def _row_to_job(row: Sequence[Any]) -> Job:
+    (job_id, name, user, uid, command, script, workdir, state, reason, priority, gpus,
+     time_limit, depends_on, task, keep, submitted, log_path, started, finished, exit_code,
+     signal, gpu_ids, pid, stop_reason, executor, session) = row  # fmt: skip
+    return Job(
+        id=job_id,
+        name=name,
+        user=user,
+        uid=uid,
+        command=command,
+        script=script,
+        workdir=workdir,
+        state=JobState(state),
+        reason=Reason.parse(reason) if reason else None,
+        priority=priority,
+        gpus=gpus,
+        time_limit=time_limit,
+        depends_on=tuple(json.loads(depends_on)),
+        array_task_id=task,
+        keep_session=bool(keep),
+        submitted_at=submitted,
+        log_path=log_path,
+        started_at=started,
+        finished_at=finished,
+        exit_code=exit_code,
+        signal=signal,
+        gpu_ids=tuple(json.loads(gpu_ids)),
+        pid=pid,
+        stop_reason=ReasonKind(stop_reason) if stop_reason else None,
+        executor=executor,
+        session=session,
+    )
