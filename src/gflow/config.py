@@ -27,6 +27,8 @@ class Paths:
     def from_env(cls, env: dict[str, str] | None = None) -> Paths:
         env = dict(os.environ) if env is None else env
         if home := env.get("GFLOW_HOME"):
+            if home.startswith("~/") and env.get("HOME"):
+                home = env["HOME"] + home[1:]
             root = Path(home).expanduser().absolute()
             return cls(config_file=root / "gflow.toml", state_dir=root)
         user_home = Path(env.get("HOME") or Path.home())
@@ -113,6 +115,18 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     if not 0 <= config.kill_grace <= 3600:
         line = _line_of(paths.config_file, "kill_grace")
         raise InvalidInput(f"{where}:{line}: daemon.kill_grace must be 0 to 3600 seconds")
+    if config.fake_gpus:
+        from gflow.resources.gpu import parse_fake_gpus
+
+        try:
+            parse_fake_gpus(config.fake_gpus)
+        except InvalidInput as exc:
+            source = (
+                "GFLOW_FAKE_GPUS"
+                if env.get("GFLOW_FAKE_GPUS")
+                else (f"{where}:{_line_of(paths.config_file, 'fake')}: gpu.fake")
+            )
+            raise InvalidInput(f"{source}: {exc.message}", hint=exc.hint) from None
     return config
 
 
@@ -125,7 +139,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read config {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}", hint="fix the TOML syntax") from None
+        raise InvalidInput(
+            _syntax_error(path, text, str(exc)), hint="fix the TOML syntax"
+        ) from None
     for section, table in values.items():
         if section not in _SCHEMA or not isinstance(table, dict):
             raise InvalidInput(
@@ -149,6 +165,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
                     f"{path}:{_line_of(path, key)}: {section}.{key} must be a {kind.__name__}"
                 )
     return values
+
+
+def _syntax_error(path: Path, text: str, message: str) -> str:
+    """'file:3: Invalid value in key 'executor'' from tomllib's '… (at line 3, column 12)'."""
+    m = re.search(r"\(at line (\d+), column \d+\)", message)
+    if not m:
+        return f"{path}: {message}"
+    number = int(m.group(1))
+    lines = text.splitlines()
+    line = lines[number - 1] if 0 < number <= len(lines) else ""
+    key = line.split("=", 1)[0].strip() if "=" in line else line.strip()
+    return f"{path}:{number}: {message[: m.start()].strip()} in {key!r}"
 
 
 def _line_of(path: Path, key: str) -> int | str:

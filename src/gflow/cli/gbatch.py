@@ -14,11 +14,8 @@ from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.client import Client
 from gflow.config import Paths
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import (
-    format_duration,
-    parse_dependency_ref,
-    parse_time_limit,
-)
+from gflow.core.model import MAX_GPUS, MAX_PRIORITY
+from gflow.core.parse import format_duration, parse_dependency_ref, parse_int, parse_time_limit
 
 MAX_SCRIPT_BYTES = 1_000_000
 
@@ -56,19 +53,15 @@ def build_parser() -> Parser:
 
 
 def _priority(text: str) -> int:
-    if not text.strip().isdigit() or int(text) > 255:
-        raise InvalidInput(f"invalid priority {text!r}", hint="use a whole number from 0 to 255")
-    return int(text)
+    return parse_int(text, "priority", 0, MAX_PRIORITY)
 
 
 def _gpu_count(text: str) -> int:
-    if not text.strip().isdigit() or int(text) > 1024:
-        raise InvalidInput(f"invalid GPU count {text!r}", hint="use a whole number, 0 or more")
-    return int(text)
+    return parse_int(text, "GPU count", 0, MAX_GPUS)
 
 
 def _gres(text: str) -> int:
-    m = re.fullmatch(r"gpu(?::[\w.-]+)?:(\d+)", text.strip())
+    m = re.fullmatch(r"gpu(?::[\w.-]+)?:([0-9]+)", text.strip())
     if not m:
         raise InvalidInput(f"invalid --gres {text!r}", hint="use gpu:N, e.g. gpu:2")
     return _gpu_count(m.group(1))

@@ -135,14 +135,13 @@ def init(paths: Paths) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its new parent (init) to reap it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    # A zombie child of ours would count as alive; the daemon is not our child, though.
-    return True
+    return state != b"Z"
 
 
 def _last_line(paths: Paths) -> str:

@@ -13,7 +13,7 @@ from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run
 from gflow.client import Client
 from gflow.config import Paths
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
-from gflow.core.parse import format_duration, parse_id_list
+from gflow.core.parse import format_duration, parse_id_list, parse_int
 
 FOLLOW_INTERVAL = 0.2
 
@@ -26,9 +26,7 @@ def _job_id(text: str) -> int:
 
 
 def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"invalid line count {text!r}", hint="use a whole number, 1 or more")
-    return int(text)
+    return parse_int(text, "line count", 1, 10**9)
 
 
 def build_parser() -> Parser:

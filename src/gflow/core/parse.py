@@ -28,16 +28,17 @@ def parse_time_limit(text: str) -> int:
 
 
 def _parse_time(raw: str) -> int:
-    if m := re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", raw):
+    if m := re.fullmatch(r"([0-9]{1,18}(?:\.[0-9]{1,9})?)([smhd])", raw):
         return round(float(m.group(1)) * _SUFFIX_SECONDS[m.group(2)])
     days = 0
-    if "-" in raw:
+    slurm_days = "-" in raw
+    if slurm_days:
         day_part, _, raw = raw.partition("-")
         days = _int(day_part)
     fields = [_int(f) for f in raw.split(":")]
     if not 1 <= len(fields) <= 3 or any(f >= 60 for f in fields[1:]):
         raise ValueError(raw)  # '1:90:00' is a typo, not 2:30:00
-    if days:  # Slurm: D-HH, D-HH:MM, D-HH:MM:SS
+    if slurm_days:  # Slurm: D-HH, D-HH:MM, D-HH:MM:SS
         fields += [0] * (3 - len(fields))
     elif len(fields) == 1:  # a bare number is minutes, in gflow and in Slurm
         fields = [0, fields[0], 0]
@@ -48,9 +49,22 @@ def _parse_time(raw: str) -> int:
 
 
 def _int(text: str) -> int:
-    if not text.isdigit():
+    if not is_number(text):
         raise ValueError(text)
     return int(text)
+
+
+def parse_int(text: str, what: str, lo: int, hi: int) -> int:
+    """A whole number in [lo, hi], or one line saying what is wrong."""
+    raw = text.strip()
+    if not is_number(raw) or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"invalid {what} {text!r}", hint=f"use a whole number from {lo} to {hi}")
+    return int(raw)
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits, short enough for int() and SQLite ('²'.isdigit() is True; not for us)."""
+    return re.fullmatch(r"[0-9]{1,18}", text) is not None
 
 
 def format_duration(seconds: float | None) -> str:
@@ -73,10 +87,10 @@ _SIZE_UNITS_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 def parse_size_mb(text: str) -> int:
     """Return mebibytes for '512', '512M', '10G', '1.5g', '10GiB'."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    m = re.fullmatch(r"\s*([0-9]{1,18}(?:\.[0-9]{1,9})?)\s*(?:([kmgt])(?:i?b)?)?\s*", text.lower())
     if not m:
         raise InvalidInput(f"invalid size {text!r}", hint=f"use {SIZE_FORMS}")
-    mb = float(m.group(1)) * _SIZE_UNITS_MB[m.group(2)]
+    mb = float(m.group(1)) * _SIZE_UNITS_MB[m.group(2) or ""]
     if not 1 <= mb <= MAX_SIZE_MB:
         raise InvalidInput(
             f"invalid size {text!r}: must be between 1M and 1024T", hint=f"use {SIZE_FORMS}"
@@ -104,12 +118,12 @@ def parse_id_list(text: str) -> list[int]:
     ids: set[int] = set()
     for part in text.split(","):
         part = part.strip()
-        if m := re.fullmatch(r"(\d+)-(\d+)", part):
+        if m := re.fullmatch(r"([0-9]{1,18})-([0-9]{1,18})", part):
             lo, hi = int(m.group(1)), int(m.group(2))
             if not 0 < lo <= hi <= MAX_JOB_ID or hi - lo > MAX_ID_RANGE:
                 raise InvalidInput(f"invalid id range {part!r}", hint=f"use {ID_LIST_FORMS}")
             ids.update(range(lo, hi + 1))
-        elif part.isdigit() and 0 < int(part) <= MAX_JOB_ID:
+        elif is_number(part) and 0 < int(part) <= MAX_JOB_ID:
             ids.add(int(part))
         else:
             raise InvalidInput(f"invalid job id {part!r}", hint=f"use {ID_LIST_FORMS}")
@@ -122,9 +136,9 @@ DEPENDENCY_FORMS = "a job id (12), @ (your last job) or @~N (your Nth last job)"
 def parse_dependency_ref(text: str) -> int | str:
     """A job id, or the shorthand '@' / '@~N' which the daemon resolves per user."""
     raw = text.strip()
-    if raw.isdigit() and 0 < int(raw) <= MAX_JOB_ID:
+    if is_number(raw) and 0 < int(raw) <= MAX_JOB_ID:
         return int(raw)
-    if raw == "@" or re.fullmatch(r"@~[1-9]\d*", raw):
+    if raw == "@" or re.fullmatch(r"@~[1-9][0-9]{0,8}", raw):
         return raw
     raise InvalidInput(f"invalid dependency {text!r}", hint=f"use {DEPENDENCY_FORMS}")
 

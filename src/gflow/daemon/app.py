@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.core.model import JobSpec
-from gflow.core.parse import MAX_JOB_ID, parse_id_list
+from gflow.core.parse import MAX_JOB_ID, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
@@ -80,10 +80,7 @@ async def json_body(request: web.Request) -> Any:
 
 
 def job_id_of(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_JOB_ID:
-        raise InvalidInput(f"invalid job id {raw!r}")
-    return int(raw)
+    return parse_int(request.match_info["job_id"], "job id", 1, MAX_JOB_ID)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -130,11 +127,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 
 def _int_query(raw: str | None, name: str) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or int(raw) > MAX_JOB_ID:
-        raise InvalidInput(f"invalid {name} {raw!r}: expected a non-negative integer")
-    return int(raw)
+    return parse_int(raw, name, 0, MAX_JOB_ID) if raw else None
 
 
 async def show_job(request: web.Request) -> web.Response:

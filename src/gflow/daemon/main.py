@@ -67,7 +67,7 @@ async def serve(paths: Paths, config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(service, stop), access_log=None)
+    runner = web.AppRunner(make_app(service, stop), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     paths.socket.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is born 0600: only its owner may talk to it

@@ -15,6 +15,8 @@ from gflow.core.model import Event, Job, JobSpec
 from gflow.core.states import JobState, Reason, ReasonKind
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
 
 class StoreError(Exception):
     """The database cannot be used (newer schema, corrupt file); the daemon must not start."""
@@ -53,14 +55,19 @@ class Store:
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating or migrating) the database; refuse a newer or corrupt one untouched."""
-        existed = path.exists() and path.stat().st_size > 0
+        if path.exists() and path.stat().st_size > 0:
+            with open(path, "rb") as f:
+                if f.read(16) != SQLITE_MAGIC:
+                    raise StoreError(f"{path} is not an SQLite database; left untouched")
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if existed:
-                conn.execute("PRAGMA quick_check").fetchone()
+            check = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+        if check != [("ok",)]:
+            conn.close()
+            raise StoreError(f"{path} is corrupt ({check[0][0]}); left untouched")
         if version > SCHEMA_VERSION:
             conn.close()
             raise StoreError(

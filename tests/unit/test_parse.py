@@ -1,0 +1,286 @@
+"""gflow.core.parse: what users type for times, sizes, id lists and dependencies (SPEC §10)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from gflow.core.errors import InvalidInput
+from gflow.core.parse import (
+    MAX_TIME_LIMIT,
+    format_duration,
+    format_size_mb,
+    parse_dependency_ref,
+    parse_id_list,
+    parse_size_mb,
+    parse_time_limit,
+)
+
+# ---- parse_time_limit ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1", 60),
+        ("90", 90 * 60),
+        ("05:30", 5 * 60 + 30),
+        ("1:30", 90),
+        ("02:03:04", 2 * 3600 + 3 * 60 + 4),
+        ("100:00:00", 100 * 3600),
+        (" 10 ", 600),
+    ],
+)
+def test_parse_time_limit_gflow_forms(text: str, seconds: int) -> None:
+    """'N' is minutes, 'MM:SS' and 'HH:MM:SS' are clock forms."""
+    assert parse_time_limit(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1-02", 86400 + 2 * 3600),
+        ("1-02:30", 86400 + 2 * 3600 + 30 * 60),
+        ("1-02:30:15", 86400 + 2 * 3600 + 30 * 60 + 15),
+        ("2-00", 2 * 86400),
+        ("0-00:00:30", 30),
+    ],
+)
+def test_parse_time_limit_slurm_day_forms(text: str, seconds: int) -> None:
+    """Slurm's 'D-HH', 'D-HH:MM' and 'D-HH:MM:SS'."""
+    assert parse_time_limit(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0-02", 2 * 3600),
+        ("0-01:30", 3600 + 30 * 60),
+    ],
+)
+def test_parse_time_limit_slurm_day_forms_with_zero_days(text: str, seconds: int) -> None:
+    """'0-HH' and '0-HH:MM' are hours (and minutes) as in Slurm, not minutes or MM:SS."""
+    assert parse_time_limit(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1.5h", 5400),
+        ("2H", 7200),
+        (" 45s ", 45),
+    ],
+)
+def test_parse_time_limit_suffix_forms(text: str, seconds: int) -> None:
+    """'30s', '10m', '2h', '1d' and fractional '1.5h' (case-insensitive)."""
+    assert parse_time_limit(text) == seconds
+
+
+def test_parse_time_limit_accepts_exactly_the_maximum() -> None:
+    """The 10-year ceiling itself is accepted."""
+    assert parse_time_limit(f"{MAX_TIME_LIMIT}s") == MAX_TIME_LIMIT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "0",
+        "00:00",
+        "0s",
+        "abc",
+        "-1",
+        "1:90:00",
+        "1:2:3:4",
+        "1.5",
+        "1-",
+        "1-2-3",
+        "10x",
+        f"{MAX_TIME_LIMIT + 1}s",
+        "3661d",
+        "100000h",
+        "9" * 30,
+        "9" * 400 + "h",
+        "9" * 5000,
+    ],
+)
+def test_parse_time_limit_rejects_malformed_or_out_of_range(text: str) -> None:
+    """Bad or out-of-range times raise InvalidInput naming the value and the accepted forms."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_time_limit(text)
+    assert repr(text) in caught.value.message
+    for form in ("MM:SS", "HH:MM:SS", "D-HH", "30s", "2h"):
+        assert form in caught.value.hint
+
+
+# ---- parse_size_mb -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "mb"),
+    [
+        ("512", 512),
+        ("1024M", 1024),
+        ("512m", 512),
+        ("2G", 2048),
+        ("1.5g", 1536),
+        ("10GiB", 10240),
+        ("10GB", 10240),
+        ("1T", 1024 * 1024),
+        ("1024K", 1),
+        (" 2 G ", 2048),
+    ],
+)
+def test_parse_size_mb_accepts_numbers_and_units(text: str, mb: int) -> None:
+    """Bare numbers are MB; K/M/G/T units (with optional B / iB) scale by 1024."""
+    assert parse_size_mb(text) == mb
+
+
+@pytest.mark.parametrize("text", ["", "0", "0G", "-5G", "10X", "G", "1k", "1025T", "1.2.3G"])
+def test_parse_size_mb_rejects_malformed_or_out_of_range(text: str) -> None:
+    """Bad sizes raise InvalidInput naming the value and the accepted forms."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_size_mb(text)
+    assert repr(text) in caught.value.message
+    assert "512M" in caught.value.hint and "10G" in caught.value.hint
+
+
+# ---- parse_id_list -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("1", [1]),
+        ("1,3,5-7", [1, 3, 5, 6, 7]),
+        ("7,1,3,1", [1, 3, 7]),
+        ("5-7,6,1-2", [1, 2, 5, 6, 7]),
+        ("4-4", [4]),
+        (" 2 , 1 ", [1, 2]),
+    ],
+)
+def test_parse_id_list_expands_ranges_dedups_and_sorts(text: str, ids: list[int]) -> None:
+    """'1,3,5-7' gives [1,3,5,6,7]; duplicates are dropped and the result is sorted."""
+    assert parse_id_list(text) == ids
+
+
+def test_parse_id_list_accepts_a_range_of_the_maximum_width() -> None:
+    """A range of 100,001 ids (hi - lo == 100,000) is still accepted."""
+    assert len(parse_id_list("1-100001")) == 100_001
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "0", "5-3", "a", "1,,2", "1,", "-1", "0-5", "1-2-3", "1-200000", "1.5", "9" * 30],
+)
+def test_parse_id_list_rejects_malformed_ids_and_huge_ranges(text: str) -> None:
+    """Zero, reversed, non-numeric, empty and over-wide entries raise InvalidInput."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_id_list(text)
+    assert "1,3,5-7" in caught.value.hint
+
+
+# ---- parse_dependency_ref ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [("12", 12), (" 12 ", 12), ("@", "@"), ("@~2", "@~2"), ("@~10", "@~10")],
+)
+def test_parse_dependency_ref_accepts_ids_and_shorthands(text: str, ref: int | str) -> None:
+    """A positive id becomes an int; '@' and '@~N' are kept for the daemon to resolve."""
+    assert parse_dependency_ref(text) == ref
+
+
+@pytest.mark.parametrize("text", ["@~0", "@~", "@~01", "@2", "x", "0", "", "-3", "~2"])
+def test_parse_dependency_ref_rejects_malformed(text: str) -> None:
+    """Bad dependency references raise InvalidInput naming the value and the accepted forms."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_dependency_ref(text)
+    assert repr(text) in caught.value.message
+    assert "@~N" in caught.value.hint
+
+
+# ---- formatting ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0, "00:00:00"),
+        (59.9, "00:00:59"),
+        (3661, "01:01:01"),
+        (86399, "23:59:59"),
+        (86400, "1-00:00:00"),
+        (90061, "1-01:01:01"),
+        (-5, "00:00:00"),
+    ],
+)
+def test_format_duration_is_slurm_like(seconds: float | None, text: str) -> None:
+    """'HH:MM:SS', with a 'D-' prefix past a day; '-' for unknown, negatives clamp to 0."""
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("mb", "text"),
+    [(None, "-"), (1, "1M"), (512, "512M"), (1024, "1G"), (1536, "1.5G"), (24576, "24G")],
+)
+def test_format_size_mb_uses_m_below_a_gigabyte_and_g_above(mb: int | None, text: str) -> None:
+    """Whole gigabytes print as 'NG', fractions with one decimal, small sizes as 'NM'."""
+    assert format_size_mb(mb) == text
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    days=st.integers(0, 3000),
+    hours=st.integers(0, 23),
+    minutes=st.integers(0, 59),
+    seconds=st.integers(0, 59),
+)
+def test_slurm_day_form_round_trips_to_the_same_seconds(
+    days: int, hours: int, minutes: int, seconds: int
+) -> None:
+    """'D-HH:MM:SS' parses to the seconds it spells, and format_duration spells it back."""
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total == 0:
+        return
+    text = f"{days}-{hours:02d}:{minutes:02d}:{seconds:02d}"
+    assert parse_time_limit(text) == total
+    assert parse_time_limit(format_duration(total)) == total
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10**5))
+def test_a_single_id_parses_to_itself(n: int) -> None:
+    """parse_id_list(str(n)) == [n] for every positive id."""
+    assert parse_id_list(str(n)) == [n]
+
+
+_PARSERS = [parse_time_limit, parse_size_mb, parse_id_list, parse_dependency_ref]
+
+
+@pytest.mark.parametrize("parser", _PARSERS, ids=lambda f: f.__name__)
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+@example(text="²")
+@example(text="١٢")
+@example(text="9" * 5000)
+@example(text="1-" + "9" * 5000)
+@example(text="9" * 400 + "h")
+def test_parsers_return_a_value_or_raise_invalid_input(parser: object, text: str) -> None:
+    """Arbitrary text never escapes as anything but InvalidInput (no traceback for users)."""
+    assert callable(parser)
+    try:
+        parser(text)
+    except InvalidInput:
+        pass
