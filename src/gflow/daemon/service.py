@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gflow import __version__
 from gflow.config import Config, Paths
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobSpec
 from gflow.core.outcome import job_outcome
 from gflow.core.policy import schedule
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BASH = "/bin/bash" if os.path.exists("/bin/bash") else "bash"
 # Most jobs stop within this on SIGTERM, so `gcancel` can answer "cancelled" right away.
 CANCEL_ANSWER_WAIT = 2.0
+RECORD_RETRY = 1.0
 
 
 _PAST = {"cancel": "cancelled", "hold": "held", "release": "released"}
@@ -344,7 +345,11 @@ class Service:
             return
         if isinstance(self.executor, ProcessExecutor) and job.pid is not None:
             self.executor.reap(job.pid)
-        self._end_job(job, read_exit(self.jobdir(job_id)))
+        try:
+            self._end_job(job, read_exit(self.jobdir(job_id)))
+        except Unavailable as exc:  # e.g. a full disk: the exit record waits on disk for us
+            log.error("cannot record the end of job %d yet (%s); retrying", job_id, exc.message)
+            self.loop.call_later(RECORD_RETRY, self._on_wrapper_exit, job_id)
 
     def _end_job(self, job: Job, record: ExitRecord | None) -> None:
         exit_code = record.exit_code if record else None
