@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.errors import GflowError
+from gflow.paths import Paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from gflow.config import Paths
+from gflow.paths import Paths
 
 BIN = Path(sys.executable).parent
 ENDED = ("Finished", "Failed", "Cancelled", "Timeout")

@@ -1,35 +1,60 @@
-"""The one HTTP client every CLI uses: JSON over the daemon's Unix socket, stdlib only."""
+"""The one HTTP client every CLI uses: JSON over the daemon's Unix socket, stdlib only.
+
+HTTP/1.1 by hand on a raw socket (one request per connection, `Connection: close`):
+http.client would double a CLI's start-up time (it imports email, ssl and more).
+"""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 from typing import Any
-from urllib.parse import urlencode
 
-from gflow.config import Paths
 from gflow.core.errors import ERRORS_BY_CODE, GflowError, Unavailable
+from gflow.paths import Paths
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,~*@-")
 
 
 class DaemonNotRunning(Unavailable):
     code = "not_running"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+def encode_query(query: dict[str, str]) -> str:
+    def quote(text: str) -> str:
+        return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in text.encode())
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    return "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
+
+
+def parse_response(raw: bytes) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 response read to EOF."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise Unavailable("gflowd sent a malformed HTTP response")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip().lower()
+    if headers.get(b"transfer-encoding") == b"chunked":
+        body = _dechunk(body)
+    elif b"content-length" in headers:
+        body = body[: int(headers[b"content-length"])]
+    return int(parts[1]), body
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return bytes(out)
 
 
 class Client:
@@ -41,33 +66,43 @@ class Client:
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
     ) -> Any:
         """Send one request; return the decoded JSON, or raise the daemon's error as ours."""
-        url = "/api/v1" + path + (f"?{urlencode(query)}" if query else "")
-        conn = _UnixConnection(str(self.paths.socket), self.timeout)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, url, body=payload, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise DaemonNotRunning(
-                f"gflowd is not running (no daemon at {self.paths.socket})",
-                hint="start it with: gflowd start",
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise Unavailable(f"cannot talk to gflowd: {exc}") from None
-        finally:
-            conn.close()
+        target = "/api/v1" + path + (f"?{encode_query(query)}" if query else "")
+        payload = json.dumps(body).encode() if body is not None else b""
+        request = (
+            f"{method} {target} HTTP/1.1\r\nHost: gflowd\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode() + payload
+        status, data = parse_response(self._exchange(request))
         try:
             decoded = json.loads(data) if data else None
         except ValueError:
-            raise Unavailable(f"gflowd answered {response.status} with a non-JSON body") from None
-        if response.status >= 400:
-            error = (decoded or {}).get("error", {}) if isinstance(decoded, dict) else {}
+            raise Unavailable(f"gflowd answered {status} with a non-JSON body") from None
+        if status >= 400:
+            error = decoded.get("error", {}) if isinstance(decoded, dict) else {}
             cls = ERRORS_BY_CODE.get(error.get("code", ""), GflowError)
-            raise cls(error.get("message") or f"gflowd answered {response.status}",
-                      error.get("hint", ""))  # fmt: skip
+            raise cls(error.get("message") or f"gflowd answered {status}", error.get("hint", ""))
         return decoded
+
+    def _exchange(self, request: bytes) -> bytes:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            try:
+                sock.connect(str(self.paths.socket))
+            except (FileNotFoundError, ConnectionRefusedError):
+                raise DaemonNotRunning(
+                    f"gflowd is not running (no daemon at {self.paths.socket})",
+                    hint="start it with: gflowd start",
+                ) from None
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise Unavailable(f"cannot talk to gflowd: {exc}") from None
+        finally:
+            sock.close()
 
     # Small conveniences, so CLI modules read as what they do.
 

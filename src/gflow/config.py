@@ -1,11 +1,7 @@
-"""Where gflow keeps things (GFLOW_HOME or XDG paths) and the daemon's gflow.toml settings.
-
-Stdlib only: every CLI imports this on its start path.
-"""
+"""The daemon's settings from gflow.toml (a missing file means defaults)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -13,66 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gflow.core.errors import InvalidInput
-
-# AF_UNIX paths are limited to 107 bytes on Linux.
-MAX_SOCKET_PATH = 107
-
-
-@dataclass(frozen=True)
-class Paths:
-    config_file: Path
-    state_dir: Path
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Paths:
-        env = dict(os.environ) if env is None else env
-        if home := env.get("GFLOW_HOME"):
-            if home.startswith("~/") and env.get("HOME"):
-                home = env["HOME"] + home[1:]
-            root = Path(home).expanduser().absolute()
-            return cls(config_file=root / "gflow.toml", state_dir=root)
-        user_home = Path(env.get("HOME") or Path.home())
-        config_home = Path(env.get("XDG_CONFIG_HOME") or user_home / ".config")
-        data_home = Path(env.get("XDG_DATA_HOME") or user_home / ".local" / "share")
-        return cls(config_file=config_home / "gflow" / "gflow.toml", state_dir=data_home / "gflow")
-
-    @property
-    def socket(self) -> Path:
-        return self.state_dir / "gflowd.sock"
-
-    @property
-    def database(self) -> Path:
-        return self.state_dir / "gflow.db"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
-    def jobs_dir(self) -> Path:
-        return self.state_dir / "jobs"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.state_dir / "gflowd.lock"
-
-    @property
-    def daemon_log(self) -> Path:
-        return self.state_dir / "gflowd.log"
-
-    @property
-    def tmux_socket_name(self) -> str:
-        """One private tmux server per state directory (`tmux -L <name>`)."""
-        digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:10]
-        return f"gflow-{digest}"
-
-    def check_socket_path(self) -> None:
-        if len(str(self.socket).encode()) > MAX_SOCKET_PATH:
-            raise InvalidInput(
-                f"state directory path too long for a Unix socket: {self.state_dir}",
-                hint="set GFLOW_HOME to a shorter directory",
-            )
-
+from gflow.paths import Paths
 
 EXECUTORS = ("tmux", "process")
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.errors import InvalidInput
-from gflow.core.model import MAX_GPUS, MAX_PRIORITY
+from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
 from gflow.core.parse import format_duration, parse_dependency_ref, parse_int, parse_time_limit
+from gflow.paths import Paths
 
 MAX_SCRIPT_BYTES = 1_000_000
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, run, usage_value
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.errors import Forbidden, InvalidState, NotFound
 from gflow.core.parse import parse_id_list
+from gflow.paths import Paths
 
 
 def build_parser() -> Parser:

@@ -8,7 +8,7 @@ from gflow.cli import gflowd
 from gflow.cli.common import EXIT_OK, Parser, run
 from gflow.cli.ginfo import print_gpus
 from gflow.client import Client
-from gflow.config import Paths
+from gflow.paths import Paths
 
 
 def build_parser() -> Parser:

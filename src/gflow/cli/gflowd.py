@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, print_json, run
 from gflow.client import Client, DaemonNotRunning
-from gflow.config import Paths, load_config
+from gflow.config import load_config
 from gflow.core.errors import GflowError, Unavailable
 from gflow.core.parse import format_duration
+from gflow.paths import Paths
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0

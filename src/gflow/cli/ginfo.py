@@ -7,8 +7,8 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, print_table, run
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.parse import format_size_mb
+from gflow.paths import Paths
 
 
 def print_gpus(gpus: list[dict[str, Any]]) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
 from gflow.core.parse import format_duration, parse_id_list, parse_int
+from gflow.paths import Paths
 
 FOLLOW_INTERVAL = 0.2
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, print_table, run, usage_value
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.errors import InvalidInput
 from gflow.core.parse import format_duration, parse_id_list
 from gflow.core.states import JobState
+from gflow.paths import Paths
 
 Row = dict[str, Any]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, run
 from gflow.client import Client
-from gflow.config import Paths
 from gflow.core.parse import format_duration
 from gflow.core.states import ENDED_STATES, JobState
+from gflow.paths import Paths
 
 
 def summarize(jobs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import MAX_JOB_ID, MAX_TIME_LIMIT
+from gflow.core.limits import (
+    DEFAULT_PRIORITY,
+    MAX_COMMAND_LENGTH,
+    MAX_GPUS,
+    MAX_JOB_ID,
+    MAX_NAME_LENGTH,
+    MAX_PRIORITY,
+    MAX_TIME_LIMIT,
+)
 from gflow.core.states import JobState, Reason, ReasonKind
-
-DEFAULT_PRIORITY = 10
-MAX_PRIORITY = 255
-MAX_GPUS = 1024
-MAX_NAME_LENGTH = 200
-MAX_COMMAND_LENGTH = 1_000_000
 
 
 @dataclass(frozen=True)

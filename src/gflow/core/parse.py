@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from gflow.core.errors import InvalidInput
+from gflow.core.limits import MAX_JOB_ID, MAX_SIZE_MB, MAX_TIME_LIMIT
 
 TIME_FORMS = "N (minutes), MM:SS, HH:MM:SS, D-HH[:MM[:SS]], or 30s / 10m / 2h / 1d"
 
-MAX_TIME_LIMIT = 10 * 366 * 86400
 _SUFFIX_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -81,7 +81,6 @@ def format_duration(seconds: float | None) -> str:
 
 SIZE_FORMS = "a number of MB (512) or a size with a unit: 512M, 10G, 1.5G, 1T"
 
-MAX_SIZE_MB = 1024**3
 _SIZE_UNITS_MB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
@@ -110,7 +109,6 @@ def format_size_mb(mb: int | None) -> str:
 
 ID_LIST_FORMS = "ids like 5, 1,2,3, 4-9 or 1,3,5-7"
 MAX_ID_RANGE = 100_000
-MAX_JOB_ID = 2**53
 
 
 def parse_id_list(text: str) -> list[int]:

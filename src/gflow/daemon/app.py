@@ -17,8 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
+from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import JobSpec
-from gflow.core.parse import MAX_JOB_ID, parse_id_list, parse_int
+from gflow.core.parse import parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter

@@ -13,10 +13,11 @@ from typing import IO
 
 from aiohttp import web
 
-from gflow.config import Config, Paths, load_config
+from gflow.config import Config, load_config
 from gflow.core.errors import GflowError
 from gflow.daemon.app import make_app
 from gflow.daemon.service import Service
+from gflow.paths import Paths
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.store.db import Store, StoreError

@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gflow import __version__
-from gflow.config import Config, Paths
+from gflow.config import Config
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobSpec
 from gflow.core.outcome import job_outcome
 from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, JobState, Reason, ReasonKind, can_transition
+from gflow.paths import Paths
 from gflow.resources.gpu import GpuBackend
 from gflow.runner.control import signal_job, watch_exit
 from gflow.runner.executors import Launch, LaunchError, ProcessExecutor, TmuxExecutor

@@ -273,4 +273,7 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    status = main(sys.argv[1])
+    # The exit record is durable; skip interpreter teardown so the daemon hears sooner.
+    sys.stdout.flush()
+    os._exit(status)

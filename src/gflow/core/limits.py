@@ -1,0 +1,10 @@
+"""The bounds of every number a user can send: one place, checked by CLI and daemon alike."""
+
+MAX_JOB_ID = 2**53
+MAX_TIME_LIMIT = 10 * 366 * 86400  # seconds
+MAX_SIZE_MB = 1024**3  # 1024 T
+DEFAULT_PRIORITY = 10
+MAX_PRIORITY = 255
+MAX_GPUS = 1024
+MAX_NAME_LENGTH = 200
+MAX_COMMAND_LENGTH = 1_000_000

@@ -1,0 +1,74 @@
+"""Where gflow keeps things: GFLOW_HOME, or the XDG config and data directories.
+
+Every CLI imports this on its start path, so it stays small: no dataclasses, no hashlib.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+from gflow.core.errors import InvalidInput
+
+# AF_UNIX paths are limited to 107 bytes on Linux.
+MAX_SOCKET_PATH = 107
+
+
+class Paths:
+    """Where one gflow installation keeps its config, database, logs, jobs and socket."""
+
+    __slots__ = ("config_file", "state_dir")
+
+    def __init__(self, config_file: Path, state_dir: Path) -> None:
+        self.config_file = config_file
+        self.state_dir = state_dir
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Paths:
+        env = dict(os.environ) if env is None else env
+        if home := env.get("GFLOW_HOME"):
+            if home.startswith("~/") and env.get("HOME"):
+                home = env["HOME"] + home[1:]
+            root = Path(home).expanduser().absolute()
+            return cls(config_file=root / "gflow.toml", state_dir=root)
+        user_home = Path(env.get("HOME") or Path.home())
+        config_home = Path(env.get("XDG_CONFIG_HOME") or user_home / ".config")
+        data_home = Path(env.get("XDG_DATA_HOME") or user_home / ".local" / "share")
+        return cls(config_file=config_home / "gflow" / "gflow.toml", state_dir=data_home / "gflow")
+
+    @property
+    def socket(self) -> Path:
+        return self.state_dir / "gflowd.sock"
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "gflow.db"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "gflowd.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.state_dir / "gflowd.log"
+
+    @property
+    def tmux_socket_name(self) -> str:
+        """One private tmux server per state directory (`tmux -L <name>`)."""
+        return f"gflow-{zlib.crc32(str(self.state_dir).encode()):08x}"
+
+    def check_socket_path(self) -> None:
+        if len(str(self.socket).encode()) > MAX_SOCKET_PATH:
+            raise InvalidInput(
+                f"state directory path too long for a Unix socket: {self.state_dir}",
+                hint="set GFLOW_HOME to a shorter directory",
+            )
