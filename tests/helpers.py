@@ -87,6 +87,11 @@ class Gflow:
         shown: list[dict[str, Any]] = json.loads(self.ok("gjob", "show", str(job_id), "--json"))
         return shown[0]
 
+    def find(self, job_id: int) -> dict[str, Any] | None:
+        """The job, or None while it does not exist yet (a grun may not have submitted)."""
+        done = self.run("gjob", "show", str(job_id), "--json")
+        return json.loads(done.stdout)[0] if done.returncode == 0 else None
+
     def wait_state(self, job_id: int, *states: str, timeout: float = 20) -> dict[str, Any]:
         wanted = states or ENDED
         return wait_for(
@@ -135,8 +140,9 @@ class Gflow:
                     proc.kill()
             except (psutil.Error, ValueError, OSError):
                 pass
-        subprocess.run(["tmux", "-L", self.paths.tmux_socket_name, "kill-server"],
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["tmux", "-L", self.paths.tmux_socket_name, "kill-server"], capture_output=True
+        )
         try:
             lock_pid = int((self.paths.lock_file).read_text().strip() or 0)
             if lock_pid and psutil.pid_exists(lock_pid):

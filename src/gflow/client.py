@@ -127,8 +127,12 @@ class Client:
         result: dict[str, Any] = self.request("GET", f"/jobs/{job_id}")
         return result
 
-    def job_action(self, job_id: int, action: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/jobs/{job_id}/{action}")["job"]
+    def job_action(self, job_id: int, action: str, body: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/jobs/{job_id}/{action}", body)["job"]
+        return result
+
+    def gpus(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/gpus")["gpus"]
         return result
 
     def shutdown(self) -> dict[str, Any]:

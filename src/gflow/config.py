@@ -20,12 +20,13 @@ class Config:
 
     executor: str = "tmux"
     kill_grace: float = 30.0  # seconds between SIGTERM and SIGKILL
+    enforce_memory: bool = True  # stop a job whose processes use more RAM than its --mem
     fake_gpus: str = ""  # e.g. "2x24G,1x80G"; empty = real GPUs through NVML
 
 
 # section -> key -> (type, check) ; the single list of accepted keys.
 _SCHEMA: dict[str, dict[str, type]] = {
-    "daemon": {"executor": str, "kill_grace": float},
+    "daemon": {"executor": str, "kill_grace": float, "enforce_memory": bool},
     "gpu": {"fake": str},
 }
 
@@ -40,6 +41,7 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     config = Config(
         executor=daemon.get("executor", Config.executor),
         kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
+        enforce_memory=daemon.get("enforce_memory", Config.enforce_memory),
         fake_gpus=env.get("GFLOW_FAKE_GPUS") or values.get("gpu", {}).get("fake", ""),
     )
     where = f"{paths.config_file}"

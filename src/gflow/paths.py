@@ -62,6 +62,11 @@ class Paths:
         return self.state_dir / "gflowd.log"
 
     @property
+    def fake_gpu_usage(self) -> Path:
+        """What 'other processes' use on fake GPUs: {"0": {"used": "20G", "pids": [4242]}}."""
+        return self.state_dir / "fake_gpus.json"
+
+    @property
     def tmux_socket_name(self) -> str:
         """One private tmux server per state directory (`tmux -L <name>`)."""
         return f"gflow-{zlib.crc32(str(self.state_dir).encode()):08x}"

@@ -39,6 +39,14 @@ BAD_INPUT = [
     ("gjob", "frobnicate", "1"),
     ("gjob", "hold", "1-"),
     ("gflowd", "explode"),
+    ("grun",),
+    ("grun", "--time", "soon", "true"),
+    ("grun", "--gpus", "1", "true"),
+    ("taskflow", "run", "-p", "high", "true"),
+    ("taskflow", "run", "--gpu", "zero:10G", "true"),
+    ("taskflow", "ps", "-o", "yaml"),
+    ("gctl", "set-gpus", "0-x"),
+    ("gctl", "set-limit", "1", "0"),
 ]
 
 
@@ -97,6 +105,8 @@ CLIENT_COMMANDS = [
     ("ginfo",),
     ("gstats",),
     ("gctl", "show-gpus"),
+    ("grun", "true"),
+    ("taskflow", "ps"),
 ]
 
 
@@ -140,7 +150,19 @@ def test_gqueue_imports_no_daemon_side_library() -> None:
 
 def test_version_and_help_for_every_command() -> None:
     """--version and --help work everywhere and exit 0."""
-    for command in ("gflowd", "gbatch", "gqueue", "gcancel", "gjob", "gctl", "ginfo", "gstats"):
+    commands = (
+        "gflowd",
+        "gbatch",
+        "gqueue",
+        "gcancel",
+        "gjob",
+        "gctl",
+        "ginfo",
+        "gstats",
+        "grun",
+        "taskflow",
+    )
+    for command in commands:
         for flag in ("--help", "--version"):
             done = subprocess.run([str(BIN / command), flag], capture_output=True, text=True)
             assert done.returncode == 0, (command, flag, done.stderr)

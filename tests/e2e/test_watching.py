@@ -55,10 +55,23 @@ def test_gjob_show_prints_every_field(gflow: Gflow) -> None:
     job_id = gflow.submit("-J", "shown", "-t", "10:00", "bash", "-c", "exit 2")
     gflow.wait_state(job_id)
     text = gflow.ok("gjob", "show", str(job_id))
-    for expected in ("JobId=", "Name=shown", "State=Failed (F)", "Reason=NonZeroExit:2",
-                     "ExitCode=2", "TimeLimit=00:10:00", "GPUIDs=-", "Submitted=",
-                     "Started=", "Ended=", f"Log={gflow.paths.logs_dir}/{job_id}.log",
-                     "User=", "submitted", "started", "ended"):  # fmt: skip
+    for expected in (
+        "JobId=",
+        "Name=shown",
+        "State=Failed (F)",
+        "Reason=NonZeroExit:2",
+        "ExitCode=2",
+        "TimeLimit=00:10:00",
+        "GPUIDs=-",
+        "Submitted=",
+        "Started=",
+        "Ended=",
+        f"Log={gflow.paths.logs_dir}/{job_id}.log",
+        "User=",
+        "submitted",
+        "started",
+        "ended",
+    ):
         assert expected in text, (expected, text)
 
 

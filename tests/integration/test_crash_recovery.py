@@ -26,8 +26,10 @@ def test_jobs_ending_while_daemon_is_dead_keep_their_exit_codes(gflow: Gflow) ->
 
     gflow.kill_daemon()
     open(gate1, "w").close()
-    wait_for(lambda: (gflow.paths.jobs_dir / str(ends_while_down) / "exit").exists(),
-             what="the job's exit record")  # fmt: skip
+    wait_for(
+        lambda: (gflow.paths.jobs_dir / str(ends_while_down) / "exit").exists(),
+        what="the job's exit record",
+    )
     gflow.start()
 
     job = gflow.wait_state(ends_while_down)

@@ -60,12 +60,14 @@ def test_job_sees_the_submitters_environment_without_gflow_on_path(gflow: Gflow)
     out = gflow.workdir / "sub"
     out.mkdir()
     job_id = gflow.submit(
-        "bash", "-c",
+        "bash",
+        "-c",
         'echo "$ONLY_HERE"; mytool; pwd; command -v gbatch || echo no-gbatch; '
         'echo "id=$GFLOW_JOB_ID task=$GFLOW_ARRAY_TASK_ID cuda=[$CUDA_VISIBLE_DEVICES] '
         'order=$CUDA_DEVICE_ORDER"',
-        env=env, cwd=out,
-    )  # fmt: skip
+        env=env,
+        cwd=out,
+    )
     job = gflow.wait_state(job_id)
     assert job["state"] == "Finished", gflow.ok("gjob", "log", str(job_id))
     lines = gflow.ok("gjob", "log", str(job_id)).splitlines()

@@ -198,7 +198,7 @@ def test_parse_fake_gpus_numbers_gpus_and_sizes_them() -> None:
     gpus = parse_fake_gpus("2x24G,1x80G")
     assert [g.index for g in gpus] == [0, 1, 2]
     assert [g.total_mb for g in gpus] == [24576, 24576, 81920]
-    assert all(g.used_mb == 0 and g.foreign_pids == () for g in gpus)
+    assert all(g.used_mb == 0 and g.processes == () for g in gpus)
 
 
 def test_parse_fake_gpus_tolerates_spaces_and_capital_x() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from gflow.core.dependencies import parse_slurm_dependency
 from gflow.core.errors import InvalidInput
 from gflow.core.parse import (
     MAX_TIME_LIMIT,
     format_duration,
     format_size_mb,
+    parse_begin,
     parse_dependency_ref,
     parse_id_list,
     parse_size_mb,
@@ -207,6 +211,62 @@ def test_parse_dependency_ref_rejects_malformed(text: str) -> None:
     assert "@~N" in caught.value.hint
 
 
+# ---- parse_begin ---------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    """Unix time of a UTC wall-clock time."""
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("now", at(2026, 11, 23, 12, 0)),
+        (" NOW ", at(2026, 11, 23, 12, 0)),
+        ("+5", at(2026, 11, 23, 12, 5)),
+        ("+30s", at(2026, 11, 23, 12, 0, 30)),
+        ("now+2h", at(2026, 11, 23, 14, 0)),
+        ("now+1d", at(2026, 11, 24, 12, 0)),
+        ("now+10m", at(2026, 11, 23, 12, 10)),
+        ("13:00", at(2026, 11, 23, 13, 0)),
+        ("13:00:30", at(2026, 11, 23, 13, 0, 30)),
+        ("11:00", at(2026, 11, 24, 11, 0)),
+        ("today", at(2026, 11, 23)),
+        ("tomorrow", at(2026, 11, 24)),
+        ("2026-12-01", at(2026, 12, 1)),
+        ("2026-12-01T08:30", at(2026, 12, 1, 8, 30)),
+        ("2026-12-01 08:30:15", at(2026, 12, 1, 8, 30, 15)),
+    ],
+)
+def test_parse_begin_forms(text: str, when: float) -> None:
+    """now, +N minutes, now+N unit, HH:MM (next time it comes), today, tomorrow, dates."""
+    assert parse_begin(text, NOW) == when
+
+
+def test_parse_begin_reads_wall_clock_times_in_the_zone_of_now() -> None:
+    """A date or clock time means local time: the zone of the aware `now` it is given."""
+    tz = timezone(timedelta(hours=2))
+    now = NOW.astimezone(tz)  # 14:00 local
+    assert parse_begin("2026-12-01 08:30", now) == at(2026, 12, 1, 6, 30)
+    assert parse_begin("15:00", now) == at(2026, 11, 23, 13, 0)
+    assert parse_begin("13:00", now) == at(2026, 11, 24, 11, 0)
+    assert parse_begin("tomorrow", now) == at(2026, 11, 23, 22, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["yesterday-ish", "25:00", "12:60", "+", "", "now+", "now-5", "+5x", "2026-13-01", "2026-12"],
+)
+def test_parse_begin_rejects_malformed(text: str) -> None:
+    """Anything else is InvalidInput naming the value."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_begin(text, NOW)
+    assert repr(text) in caught.value.message
+
+
 # ---- formatting ----------------------------------------------------------------------------
 
 
@@ -266,7 +326,18 @@ def test_a_single_id_parses_to_itself(n: int) -> None:
     assert parse_id_list(str(n)) == [n]
 
 
-_PARSERS = [parse_time_limit, parse_size_mb, parse_id_list, parse_dependency_ref]
+def parse_begin_at_fixed_now(text: str) -> float:
+    return parse_begin(text, NOW)
+
+
+_PARSERS = [
+    parse_time_limit,
+    parse_size_mb,
+    parse_id_list,
+    parse_dependency_ref,
+    parse_slurm_dependency,
+    parse_begin_at_fixed_now,
+]
 
 
 @pytest.mark.parametrize("parser", _PARSERS, ids=lambda f: f.__name__)
@@ -277,6 +348,10 @@ _PARSERS = [parse_time_limit, parse_size_mb, parse_id_list, parse_dependency_ref
 @example(text="9" * 5000)
 @example(text="1-" + "9" * 5000)
 @example(text="9" * 400 + "h")
+@example(text="99:99:99")
+@example(text="0001-01-01")
+@example(text="9999-12-31 23:59:59")
+@example(text="afterok:1?afterany:@~3")
 def test_parsers_return_a_value_or_raise_invalid_input(parser: object, text: str) -> None:
     """Arbitrary text never escapes as anything but InvalidInput (no traceback for users)."""
     assert callable(parser)

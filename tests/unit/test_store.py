@@ -11,18 +11,19 @@ from typing import Any
 
 import pytest
 
+from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
-from gflow.core.model import Event, Job, JobSpec
+from gflow.core.model import _SPEC_FIELDS, Event, Job, JobSpec, Resources
 from gflow.core.states import JobState, Reason, ReasonKind
 from gflow.store.db import JobFilter, NewJob, Store, StoreError
-from gflow.store.schema import SCHEMA_VERSION
+from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def new_job(command: str = "echo hi", **spec: Any) -> NewJob:
     """A NewJob for user alice (uid 1000) with a validated-looking spec."""
     fields: dict[str, Any] = {"command": command, "script": "", "workdir": "/tmp", "env": {}}
     fields.update(spec)
-    return NewJob(JobSpec(**fields), user="alice", uid=1000, depends_on=(), executor="tmux")
+    return NewJob(JobSpec(**fields), user="alice", uid=1000, dependencies=(), executor="tmux")
 
 
 @pytest.fixture
@@ -95,6 +96,76 @@ def test_newer_schema_version_is_refused_and_the_file_left_unchanged(tmp_path: P
     assert path.read_bytes() == before
 
 
+def make_version_1_database(path: Path, depends_on: str) -> None:
+    """A database as gflow with schema version 1 left it: one queued job, one event."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(MIGRATIONS[0])
+        conn.execute(
+            "INSERT INTO jobs (name, user, uid, command, script, script_body, workdir, env,"
+            " state, reason, priority, gpus, time_limit, depends_on, array_task_id, keep_session,"
+            " submitted_at, gpu_ids, executor, session, log_path) VALUES ('old', 'alice', 1000,"
+            " 'echo hi', '', '', '/tmp', '{\"A\": \"1\"}', 'Queued', 'Dependency', 20, 1, 60,"
+            " ?, NULL, 0, 5.0, '[]', 'tmux', '', '/tmp/logs/1.log')",
+            (depends_on,),
+        )
+        conn.execute(
+            "INSERT INTO events (job_id, at, kind, state, detail)"
+            " VALUES (1, 5.0, 'submitted', 'Queued', '')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "dependencies"),
+    [
+        ("[3]", ((3, DependencyKind.AFTER_OK),)),
+        ("[]", ()),
+        ("[4, 2]", ((4, DependencyKind.AFTER_OK), (2, DependencyKind.AFTER_OK))),
+    ],
+)
+def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
+    tmp_path: Path, depends_on: str, dependencies: tuple[tuple[int, DependencyKind], ...]
+) -> None:
+    """Opening a version-1 database migrates it to the current version; jobs stay readable."""
+    path = tmp_path / "gflow.db"
+    make_version_1_database(path, depends_on)
+    store = Store.open(path)
+    try:
+        job = store.get_job(1)
+        assert job is not None
+        assert (job.name, job.command, job.state, job.priority, job.time_limit) == (
+            "old",
+            "echo hi",
+            JobState.QUEUED,
+            20,
+            60,
+        )
+        assert job.reason == Reason(ReasonKind.DEPENDENCY)
+        assert job.resources == Resources(gpus=1)
+        assert job.dependencies == dependencies
+        assert job.dependency_mode is DependencyMode.ALL
+        assert job.auto_cancel is True
+        assert (job.begin_at, job.group_id, job.max_concurrent) == (None, None, None)
+        assert store.get_launch_data(1) == ({"A": "1"}, "")
+        assert [e.kind for e in store.events_of(1)] == ["submitted"]
+        (new,) = store.insert_jobs([new_job()], 6.0, tmp_path)
+        assert new.id == 2
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        assert "depends_on" not in columns
+        assert "dependencies" in columns
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("size", [1, 100, 4096, 65536])
 def test_garbage_file_is_refused_and_left_unchanged(tmp_path: Path, size: int) -> None:
     """A file of random bytes (of any size) raises StoreError and is not overwritten."""
@@ -146,7 +217,12 @@ def test_insert_jobs_stores_the_spec_and_a_submitted_event(store: Store, tmp_pat
     """Each inserted job is Queued with its fields, its log path, and one 'submitted' event."""
     logs = tmp_path / "logs"
     jobs = store.insert_jobs(
-        [new_job("a", name="first", priority=50, gpus=2, time_limit=60), new_job("b")], 5.0, logs
+        [
+            new_job("a", name="first", priority=50, resources=Resources(gpus=2), time_limit=60),
+            new_job("b"),
+        ],
+        5.0,
+        logs,
     )
     job = jobs[0]
     assert (job.name, job.priority, job.gpus, job.time_limit) == ("first", 50, 2, 60)
@@ -156,6 +232,59 @@ def test_insert_jobs_stores_the_spec_and_a_submitted_event(store: Store, tmp_pat
     for inserted in jobs:
         events = store.events_of(inserted.id)
         assert events == [Event(inserted.id, 5.0, "submitted", JobState.QUEUED, "")]
+
+
+def test_insert_jobs_stores_resources_dependencies_and_timing(store: Store, tmp_path: Path) -> None:
+    """Every new field of a spec is stored and read back unchanged."""
+    res = Resources(gpus=2, shared=True, gpu_memory_mb=10240, gpu_pin=(3, 1), memory_mb=512)
+    deps = ((1, DependencyKind.AFTER_NOT_OK), (2, DependencyKind.AFTER_ANY))
+    new = NewJob(
+        JobSpec(
+            command="a",
+            script="",
+            workdir="/tmp",
+            env={},
+            resources=res,
+            dependency_mode=DependencyMode.ANY,
+            auto_cancel=False,
+            begin_at=1234.5,
+        ),
+        user="alice",
+        uid=1000,
+        dependencies=deps,
+        executor="tmux",
+    )
+    store.insert_jobs([new_job(), new_job()], 1.0, tmp_path)
+    (job,) = store.insert_jobs([new], 2.0, tmp_path)
+    stored = store.get_job(job.id)
+    assert stored == job
+    assert (job.resources, job.dependencies, job.dependency_mode) == (
+        res,
+        deps,
+        DependencyMode.ANY,
+    )
+    assert (job.auto_cancel, job.begin_at, job.group_id, job.max_concurrent) == (
+        False,
+        1234.5,
+        None,
+        None,
+    )
+    assert job.gpus == 2 and job.depends_on == (1, 2)
+
+
+def test_jobs_of_one_submission_with_max_concurrent_share_a_group(
+    store: Store, tmp_path: Path
+) -> None:
+    """A submission that sets max_concurrent is one group, named by its first id."""
+    store.insert_jobs([new_job()], 1.0, tmp_path)
+    grouped = store.insert_jobs([new_job(max_concurrent=2) for _ in range(3)], 2.0, tmp_path)
+    assert [(j.id, j.group_id, j.max_concurrent) for j in grouped] == [
+        (2, 2, 2),
+        (3, 2, 2),
+        (4, 2, 2),
+    ]
+    (alone,) = store.insert_jobs([new_job()], 3.0, tmp_path)
+    assert (alone.group_id, alone.max_concurrent) == (None, None)
 
 
 def test_insert_held_job_is_hold_with_reason_held(store: Store, tmp_path: Path) -> None:
@@ -284,15 +413,73 @@ def test_job_spec_from_dict_accepts_a_minimal_valid_request() -> None:
     """command + workdir + env is enough; everything else takes its default."""
     spec = JobSpec.from_dict(dict(VALID))
     assert (spec.command, spec.workdir, spec.env) == ("python train.py", "/home/alice", {"A": "1"})
-    assert (spec.priority, spec.gpus, spec.time_limit, spec.hold) == (10, 0, None, False)
-
-
-def test_job_spec_from_dict_round_trips_through_to_dict() -> None:
-    """from_dict(spec.to_dict()) gives the same spec back."""
-    spec = JobSpec.from_dict(
-        {**VALID, "name": "n", "priority": 255, "gpus": 2, "time_limit": 60, "depends_on": [1, "@"]}
+    assert (spec.priority, spec.resources, spec.time_limit, spec.hold) == (
+        10,
+        Resources(),
+        None,
+        False,
     )
-    assert JobSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_job_spec_from_dict_reads_every_field() -> None:
+    """Every accepted JSON field lands in the spec (the API's whole input, as the CLI sends it)."""
+    data = {
+        **VALID,
+        "script": "",
+        "script_body": "#!/bin/sh\n",
+        "name": "n",
+        "priority": 255,
+        "gpus": 2,
+        "shared": True,
+        "gpu_memory_mb": 10240,
+        "gpu_pin": [3, 1],
+        "memory_mb": 5120,
+        "time_limit": 60,
+        "dependencies": [
+            {"job": 1},
+            {"job": "@", "kind": "afterany"},
+            {"job": "@~2", "kind": "afternotok"},
+        ],
+        "dependency_mode": "any",
+        "auto_cancel": False,
+        "begin_at": 1_800_000_000,
+        "max_concurrent": 4,
+        "hold": True,
+        "keep_session": True,
+        "array_task_id": 7,
+    }
+    assert set(data) == _SPEC_FIELDS
+    assert JobSpec.from_dict(data) == JobSpec(
+        command="python train.py",
+        script="",
+        workdir="/home/alice",
+        env={"A": "1"},
+        name="n",
+        priority=255,
+        resources=Resources(
+            gpus=2, shared=True, gpu_memory_mb=10240, gpu_pin=(3, 1), memory_mb=5120
+        ),
+        time_limit=60,
+        dependencies=(
+            Dependency(1, DependencyKind.AFTER_OK),
+            Dependency("@", DependencyKind.AFTER_ANY),
+            Dependency("@~2", DependencyKind.AFTER_NOT_OK),
+        ),
+        dependency_mode=DependencyMode.ANY,
+        auto_cancel=False,
+        begin_at=1_800_000_000.0,
+        max_concurrent=4,
+        hold=True,
+        keep_session=True,
+        array_task_id=7,
+        script_body="#!/bin/sh\n",
+    )
+
+
+def test_job_spec_from_dict_gpu_pin_sets_the_gpu_count() -> None:
+    """A pinned GPU list (Taskflow's --gpu IDX:SIZE) is the request: as many GPUs as listed."""
+    spec = JobSpec.from_dict({**VALID, "gpu_pin": [2, 0], "shared": True, "gpu_memory_mb": 100})
+    assert spec.resources == Resources(2, True, 100, (2, 0), None)
 
 
 @pytest.mark.parametrize(
@@ -323,10 +510,32 @@ def test_job_spec_from_dict_round_trips_through_to_dict() -> None:
         ({"name": 5}, ()),
         ({"name": "a\nb"}, ()),
         ({"hold": "yes"}, ()),
-        ({"depends_on": [0]}, ()),
-        ({"depends_on": ["x"]}, ()),
-        ({"depends_on": [True]}, ()),
-        ({"depends_on": 3}, ()),
+        ({"depends_on": [1]}, ()),  # the old field: unknown now
+        ({"dependencies": [{"job": 0}]}, ()),
+        ({"dependencies": [{"job": "x"}]}, ()),
+        ({"dependencies": [{"job": True}]}, ()),
+        ({"dependencies": [{"job": 1.5}]}, ()),
+        ({"dependencies": [{"kind": "afterok"}]}, ()),
+        ({"dependencies": [{"job": 1, "kind": "afterfoo"}]}, ()),
+        ({"dependencies": [{"job": 1, "extra": 1}]}, ()),
+        ({"dependencies": [1]}, ()),
+        ({"dependencies": 3}, ()),
+        ({"dependency_mode": "some"}, ()),
+        ({"auto_cancel": "no"}, ()),
+        ({"shared": True}, ()),
+        ({"shared": True, "gpus": 1}, ()),
+        ({"shared": True, "gpu_memory_mb": 100}, ()),
+        ({"gpu_memory_mb": 100}, ()),
+        ({"gpus": 1, "gpu_memory_mb": 0}, ()),
+        ({"gpu_pin": [0, 0]}, ()),
+        ({"gpu_pin": [-1]}, ()),
+        ({"gpu_pin": [True]}, ()),
+        ({"gpu_pin": 0}, ()),
+        ({"memory_mb": 0}, ()),
+        ({"memory_mb": "5G"}, ()),
+        ({"begin_at": -1}, ()),
+        ({"begin_at": "tomorrow"}, ()),
+        ({"max_concurrent": 0}, ()),
     ],
 )
 def test_job_spec_from_dict_rejects_wrong_types_and_values(

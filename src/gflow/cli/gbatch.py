@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
+from gflow.cli.common import EXIT_OK, Parser, print_json, run
+from gflow.cli.job_options import add_job_options, job_options
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
-from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
-from gflow.core.parse import format_duration, parse_dependency_ref, parse_int, parse_time_limit
+from gflow.core.parse import format_duration
 from gflow.paths import Paths
 
 MAX_SCRIPT_BYTES = 1_000_000
@@ -27,52 +27,17 @@ def build_parser() -> Parser:
         usage="gbatch [options] (COMMAND [ARG ...] | SCRIPT | - | --command 'SHELL STRING')",
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments, or a script")
-    p.add_argument("--command", dest="shell_string", metavar="'CMD'",
-                   help="one shell string to run (instead of COMMAND ARGS)")  # fmt: skip
-    p.add_argument("-J", "-n", "--name", "--job-name", dest="name", default="", help="job name")
-    p.add_argument("-t", "--time", "--time-limit", dest="time_limit",
-                   type=usage_value(parse_time_limit),
-                   help="time limit: N minutes, MM:SS, HH:MM:SS, D-HH:MM:SS, 2h…")  # fmt: skip
-    p.add_argument("-p", "--priority", "--nice", type=usage_value(_priority), default=10,
-                   help="0-255, higher runs first (default 10)")  # fmt: skip
-    p.add_argument("-g", "--gpus", type=usage_value(_gpu_count), default=0,
-                   help="number of GPUs (exclusive)")  # fmt: skip
-    p.add_argument("--gres", type=usage_value(_gres), dest="gres", help="Slurm form: gpu:N")
-    p.add_argument("-d", "--depends-on", "--dependency", dest="depends_on", action="append",
-                   default=[], type=usage_value(_dependency),
-                   help="start after this job finished successfully: ID, @ or @~N, "
-                        "or afterok:ID[:ID…]")  # fmt: skip
-    p.add_argument("--hold", action="store_true", help="submit held (gjob release starts it)")
-    p.add_argument("--keep-session", action="store_true",
-                   help="keep the job's tmux session open after it ends")  # fmt: skip
-    p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default
+    p.add_argument(
+        "--command",
+        dest="shell_string",
+        metavar="'CMD'",
+        help="one shell string to run (instead of COMMAND ARGS)",
+    )
+    add_job_options(p)
     p.add_argument("--parsable", action="store_true", help="print only the job id")
     p.add_argument("--dry-run", action="store_true", help="show what would be submitted")
     p.add_argument("--json", action="store_true", help="print the submitted job as JSON")
     return p
-
-
-def _priority(text: str) -> int:
-    return parse_int(text, "priority", 0, MAX_PRIORITY)
-
-
-def _gpu_count(text: str) -> int:
-    return parse_int(text, "GPU count", 0, MAX_GPUS)
-
-
-def _gres(text: str) -> int:
-    m = re.fullmatch(r"gpu(?::[\w.-]+)?:([0-9]+)", text.strip())
-    if not m:
-        raise InvalidInput(f"invalid --gres {text!r}", hint="use gpu:N, e.g. gpu:2")
-    return _gpu_count(m.group(1))
-
-
-def _dependency(text: str) -> list[int | str]:
-    """ID, @, @~N, or Slurm's afterok:ID[:ID…] (the scheduler issue adds the other kinds)."""
-    raw = text.strip()
-    if raw.startswith("afterok:"):
-        return [parse_dependency_ref(part) for part in raw[len("afterok:") :].split(":")]
-    return [parse_dependency_ref(part) for part in raw.split(",")]
 
 
 def shell_word(arg: str) -> str:
@@ -88,13 +53,7 @@ def build_spec(args: argparse.Namespace, stdin_is_tty: bool) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "workdir": _working_directory(),
         "env": dict(os.environ),
-        "name": args.name,
-        "priority": args.priority,
-        "gpus": args.gres if args.gres is not None else args.gpus,
-        "time_limit": args.time_limit,
-        "depends_on": [dep for group in args.depends_on for dep in group],
-        "hold": args.hold,
-        "keep_session": args.keep_session,
+        **job_options(args),
     }
     if args.shell_string is not None:
         if words:
@@ -146,7 +105,7 @@ def _working_directory() -> str:
     return cwd
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     spec = build_spec(args, sys.stdin.isatty())
     if args.dry_run:
@@ -157,8 +116,10 @@ def _main(argv: Sequence[str]) -> int:
             what = spec.get("command") or spec.get("script")
             limit = format_duration(spec["time_limit"]) if spec["time_limit"] else "none"
             print(f"Would submit 1 batch job: {what}")
-            print(f"  GPUs: {spec['gpus']}  priority: {spec['priority']}  time limit: {limit}"
-                  f"  workdir: {spec['workdir']}")  # fmt: skip
+            print(
+                f"  GPUs: {spec['gpus']}  priority: {spec['priority']}  time limit: {limit}"
+                f"  workdir: {spec['workdir']}"
+            )
         return EXIT_OK
     job = Client(Paths.from_env()).submit([spec])[0]
     if args.json:
@@ -171,4 +132,4 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gbatch", _main, argv)
+    return run("gbatch", command, argv)

@@ -13,12 +13,11 @@ from gflow.paths import Paths
 
 def build_parser() -> Parser:
     p = Parser("gcancel", "Cancel jobs.")
-    p.add_argument("ids", nargs="+", type=usage_value(parse_id_list),
-                   help="job ids: 5, 1,2,3, 4-9")  # fmt: skip
+    p.add_argument("ids", nargs="+", type=usage_value(parse_id_list), help="job ids: 5, 1,2,3, 4-9")
     return p
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     client = Client(Paths.from_env())
     status = EXIT_OK
@@ -37,4 +36,4 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gcancel", _main, argv)
+    return run("gcancel", command, argv)

@@ -5,10 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gflow.cli import gflowd
-from gflow.cli.common import EXIT_OK, Parser, run
-from gflow.cli.ginfo import print_gpus
+from gflow.cli.common import EXIT_OK, Parser, run, usage_value
+from gflow.cli.ginfo import gpu_state, holders
 from gflow.client import Client
+from gflow.core.errors import InvalidInput
+from gflow.core.parse import parse_int
 from gflow.paths import Paths
+
+
+def _gpu_list(text: str) -> list[int] | None:
+    """'all', or indices such as '0,2' or '0-3'."""
+    if text.strip().lower() == "all":
+        return None
+    indices: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        first = parse_int(lo, "GPU index", 0, 1023)
+        last = parse_int(hi, "GPU index", 0, 1023) if dash else first
+        if last < first:
+            raise InvalidInput(f"invalid GPU range {part!r}", hint="use e.g. 0,2 or 0-3 or all")
+        indices.update(range(first, last + 1))
+    return sorted(indices)
 
 
 def build_parser() -> Parser:
@@ -18,18 +35,41 @@ def build_parser() -> Parser:
     sub.add_parser("down", help="stop the daemon (gflowd stop)")
     status = sub.add_parser("status", help="daemon status (gflowd status)")
     status.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("show-gpus", help="the GPUs the scheduler sees")
+    sub.add_parser("show-gpus", help="each GPU: usable or not, and what holds it")
+    set_gpus = sub.add_parser("set-gpus", help="which GPUs new jobs may use: 0,2 or all")
+    set_gpus.add_argument("gpus", type=usage_value(_gpu_list), help="0,2 / 0-3 / all")
+    limit = sub.add_parser("set-limit", help="at most N jobs of a group run at once")
+    limit.add_argument(
+        "job",
+        type=usage_value(lambda t: parse_int(t, "job id", 1, 2**53)),
+        help="a job of the group (submitted with --max-concurrent)",
+    )
+    limit.add_argument("limit", type=usage_value(lambda t: parse_int(t, "limit", 1, 10**6)))
     return p
 
 
-def _main(argv: Sequence[str]) -> int:
+def show_gpus(client: Client) -> None:
+    for gpu in client.gpus():
+        print(f"{gpu['index']}\t{gpu_state(gpu)}\t{holders(gpu)}")
+
+
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     paths = Paths.from_env()
+    client = Client(paths)
     if args.action == "show-gpus":
-        print_gpus(Client(paths).status()["gpus"])
-        return EXIT_OK
-    return gflowd.dispatch(args.action, paths, getattr(args, "json", False))
+        show_gpus(client)
+    elif args.action == "set-gpus":
+        client.request("POST", "/gpus", {"allowed": args.gpus})
+        show_gpus(client)
+    elif args.action == "set-limit":
+        body = {"max_concurrent": args.limit}
+        changed = client.request("POST", f"/jobs/{args.job}/group-limit", body)["updated_jobs"]
+        print(f"Group of job {args.job}: at most {args.limit} running ({changed} jobs updated).")
+    else:
+        return gflowd.dispatch(args.action, paths, getattr(args, "json", False))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gctl", _main, argv)
+    return run("gctl", command, argv)

@@ -104,7 +104,8 @@ def status(paths: Paths, as_json: bool) -> int:
     print(f"Uptime:   {format_duration(info['uptime'])}")
     print(f"Executor: {info['executor']}")
     print(f"State:    {info['state_dir']}")
-    print(f"GPUs:     {len(gpus)} ({info['gpu_backend']})")
+    free = sum(1 for g in gpus if g["allowed"] and not g["jobs"] and not g["foreign_pids"])
+    print(f"GPUs:     {len(gpus)} ({info['gpu_backend']}), {free} idle")
     print("Jobs:     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     return EXIT_OK
 
@@ -118,6 +119,8 @@ DEFAULT_CONFIG = """\
 executor = "tmux"
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 kill_grace = 30
+# Stop a job (reason MemoryLimit) whose processes use more RAM than its --mem.
+enforce_memory = true
 
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
@@ -172,7 +175,7 @@ def dispatch(action: str | None, paths: Paths, as_json: bool = False) -> int:
     raise GflowError(f"unknown action {action!r}")
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.action is None:
@@ -182,4 +185,4 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gflowd", _main, argv)
+    return run("gflowd", command, argv)

@@ -12,10 +12,14 @@ from typing import Any
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
 from gflow.client import Client
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
-from gflow.core.parse import format_duration, parse_id_list, parse_int
+from gflow.core.parse import format_duration, format_size_mb, parse_begin, parse_id_list, parse_int
 from gflow.paths import Paths
 
 FOLLOW_INTERVAL = 0.2
+
+
+def _at(text: str) -> float:
+    return parse_begin(text, datetime.now().astimezone())
 
 
 def _job_id(text: str) -> int:
@@ -43,15 +47,26 @@ def build_parser() -> Parser:
     log.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
     attach = sub.add_parser("attach", aliases=["a"], help="attach to the job's tmux session")
     attach.add_argument("id", type=usage_value(_job_id), help="job id")
-    for name, alias, text in (("hold", "h", "hold queued jobs"),
-                              ("release", "r", "release held jobs")):  # fmt: skip
-        cmd = sub.add_parser(name, aliases=[alias], help=text)
-        cmd.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    hold = sub.add_parser("hold", aliases=["h"], help="hold queued jobs")
+    hold.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    release = sub.add_parser("release", aliases=["r"], help="release held jobs")
+    release.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    release.add_argument("--at", type=usage_value(_at), help="queue now, start not before TIME")
     return p
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds") if ts else "-"
+
+
+def _dependencies(job: dict[str, Any]) -> str:
+    deps = job["dependencies"]
+    if not deps:
+        return "-"
+    joined = (" or " if job["dependency_mode"] == "any" else ", ").join(
+        f"{d['kind']}:{d['job']}" for d in deps
+    )
+    return joined + ("" if job["auto_cancel"] else " (no auto-cancel)")
 
 
 def show(client: Client, ids: list[int], as_json: bool) -> int:
@@ -74,23 +89,37 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
         waited = (job["started_at"] or now) - job["submitted_at"]
         runtime = (job["finished_at"] or now) - job["started_at"] if job["started_at"] else None
         lines = [
-            ("JobId", job["id"]), ("Name", job["name"]), ("User", f"{job['user']} ({job['uid']})"),
-            ("State", f"{job['state']} ({job['state_short']})"), ("Reason", job["reason"] or "-"),
+            ("JobId", job["id"]),
+            ("Name", job["name"]),
+            ("User", f"{job['user']} ({job['uid']})"),
+            ("State", f"{job['state']} ({job['state_short']})"),
+            ("Reason", job["reason"] or "-"),
             ("ExitCode", "-" if job["exit_code"] is None else job["exit_code"]),
             ("Signal", job["signal"] if job["signal"] is not None else "-"),
             ("Priority", job["priority"]),
             ("Command" if job["command"] else "Script", job["command"] or job["script"]),
-            ("WorkDir", job["workdir"]), ("GPUs", job["gpus"]),
+            ("WorkDir", job["workdir"]),
+            ("GPUs", f"{job['gpus']}{' shared' if job['shared'] else ''}"),
+            ("GPUMemory", format_size_mb(job["gpu_memory_mb"])),
+            ("Memory", format_size_mb(job["memory_mb"])),
             ("GPUIDs", ",".join(map(str, job["gpu_ids"])) or "-"),
             ("TimeLimit", format_duration(job["time_limit"]) if job["time_limit"] else "UNLIMITED"),
-            ("DependsOn", ",".join(map(str, job["depends_on"])) or "-"),
+            ("DependsOn", _dependencies(job)),
+            ("BeginAt", _when(job["begin_at"])),
+            (
+                "Group",
+                f"{job['group_id']} (max {job['max_concurrent']} running)"
+                if job["group_id"]
+                else "-",
+            ),
             ("ArrayTaskId", job["array_task_id"] if job["array_task_id"] is not None else "-"),
             ("Submitted", _when(job["submitted_at"])),
             ("Started", f"{_when(job['started_at'])} (waited {format_duration(waited)})"),
             ("Ended", f"{_when(job['finished_at'])} (ran {format_duration(runtime)})"),
-            ("Executor", job["executor"]), ("Session", job["session"] or "-"),
+            ("Executor", job["executor"]),
+            ("Session", job["session"] or "-"),
             ("Log", job["log_path"]),
-        ]  # fmt: skip
+        ]
         for key, value in lines:
             print(f"{key}={value}")
         print("Events:")
@@ -100,8 +129,7 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
     return status
 
 
-def show_log(client: Client, job_id: int, first: int | None, last: int | None,
-             follow: bool) -> int:  # fmt: skip
+def show_log(client: Client, job_id: int, first: int | None, last: int | None, follow: bool) -> int:
     job = client.show_job(job_id)["job"]
     path = job["log_path"]
     try:
@@ -145,18 +173,21 @@ def attach(client: Client, job_id: int) -> int:
     if job["executor"] != "tmux" or not job["session"]:
         raise Unavailable(f"job {job_id} has no tmux session", hint="use: gjob log -f")
     if job["state"] != "Running" and not job["keep_session"]:
-        raise InvalidState(f"job {job_id} is {job['state']}; its session is closed",
-                           hint=f"use: gjob log {job_id}")  # fmt: skip
+        raise InvalidState(
+            f"job {job_id} is {job['state']}; its session is closed", hint=f"use: gjob log {job_id}"
+        )
     tmux = ["tmux", "-L", Paths.from_env().tmux_socket_name, "attach-session", "-t", job["session"]]
     os.execvp("tmux", tmux)
 
 
-def act(client: Client, ids: list[int], action: str) -> int:
+def act(client: Client, ids: list[int], action: str, at: float | None = None) -> int:
     status = EXIT_OK
     done = {"hold": "put on hold", "release": "released"}[action]
+    if at is not None:
+        done += f"; it starts at {_when(at)} at the earliest"
     for job_id in ids:
         try:
-            client.job_action(job_id, action)
+            client.job_action(job_id, action, {"at": at} if at is not None else None)
             print(f"Job {job_id} {done}.")
         except (NotFound, InvalidState, Forbidden) as exc:
             fail("gjob", exc)
@@ -164,7 +195,7 @@ def act(client: Client, ids: list[int], action: str) -> int:
     return status
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     client = Client(Paths.from_env())
     action = {"s": "show", "l": "log", "a": "attach", "h": "hold", "r": "release"}.get(
@@ -176,8 +207,8 @@ def _main(argv: Sequence[str]) -> int:
         return show_log(client, args.id, args.first, args.last, args.follow)
     if action == "attach":
         return attach(client, args.id)
-    return act(client, args.ids, action)
+    return act(client, args.ids, action, getattr(args, "at", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gjob", _main, argv)
+    return run("gjob", command, argv)

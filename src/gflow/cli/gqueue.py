@@ -9,7 +9,7 @@ from typing import Any
 from gflow.cli.common import EXIT_OK, Parser, print_json, print_table, run, usage_value
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import format_duration, parse_id_list
+from gflow.core.parse import format_duration, format_size_mb, parse_id_list
 from gflow.core.states import JobState
 from gflow.paths import Paths
 
@@ -42,6 +42,8 @@ FIELDS: dict[str, Callable[[Row], str]] = {
     "TIME": _time,
     "TIMELIMIT": lambda j: format_duration(j["time_limit"]) if j["time_limit"] else "UNLIMITED",
     "NODES": lambda j: str(j["gpus"]),
+    "MEMORY": lambda j: format_size_mb(j["memory_mb"]),
+    "GPUMEM": lambda j: format_size_mb(j["gpu_memory_mb"]),
     "GPUS": lambda j: ",".join(map(str, j["gpu_ids"])) or "-",
     "NODELIST(REASON)": _nodelist,
     "REASON": lambda j: j["reason"] or "-",
@@ -70,19 +72,27 @@ def parse_states(text: str) -> str:
 def build_parser() -> Parser:
     p = Parser("gqueue", "List jobs. Default: your Queued, Hold and Running jobs.")
     p.add_argument("-a", "--all", action="store_true", help="include ended jobs")
-    p.add_argument("-s", "--states", type=usage_value(parse_states),
-                   help="comma list of states (Running, r, PD, finished…)")  # fmt: skip
-    p.add_argument("-j", "--jobs", "--job", type=usage_value(parse_id_list),
-                   help="job ids: 5, 1,2,3, 4-9")  # fmt: skip
+    p.add_argument(
+        "-s",
+        "--states",
+        type=usage_value(parse_states),
+        help="comma list of states (Running, r, PD, finished…)",
+    )
+    p.add_argument(
+        "-j", "--jobs", "--job", type=usage_value(parse_id_list), help="job ids: 5, 1,2,3, 4-9"
+    )
     p.add_argument("-u", "--user", "--users", default="", help="a user name, or 'all'")
-    p.add_argument("-f", "--format", type=usage_value(parse_fields),
-                   help=f"comma list of fields (default {DEFAULT_FORMAT}); "
-                        f"fields: {', '.join(FIELDS)}")  # fmt: skip
+    p.add_argument(
+        "-f",
+        "--format",
+        type=usage_value(parse_fields),
+        help=f"comma list of fields (default {DEFAULT_FORMAT}); fields: {', '.join(FIELDS)}",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     query = {
         "states": args.states or "",
@@ -103,4 +113,4 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gqueue", _main, argv)
+    return run("gqueue", command, argv)

@@ -41,7 +41,7 @@ def build_parser() -> Parser:
     return p
 
 
-def _main(argv: Sequence[str]) -> int:
+def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
     stats = summarize(Client(Paths.from_env()).list_jobs(all="1", user=user))
@@ -60,4 +60,4 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run("gstats", _main, argv)
+    return run("gstats", command, argv)

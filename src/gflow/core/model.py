@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import (
     DEFAULT_PRIORITY,
@@ -13,9 +14,51 @@ from gflow.core.limits import (
     MAX_JOB_ID,
     MAX_NAME_LENGTH,
     MAX_PRIORITY,
+    MAX_SIZE_MB,
     MAX_TIME_LIMIT,
 )
+from gflow.core.parse import parse_dependency_ref
 from gflow.core.states import JobState, Reason, ReasonKind
+
+MAX_CONCURRENT = 1_000_000
+
+
+class Resources(NamedTuple):
+    """What a job needs to start: GPUs (whole, or shared by declared memory) and host RAM.
+
+    A NamedTuple (immutable, hashed and compared in C): the scheduler looks requests up
+    by value thousands of times per pass.
+    """
+
+    gpus: int = 0
+    shared: bool = False  # share GPUs with other shared jobs by declared memory
+    gpu_memory_mb: int | None = None  # per GPU
+    gpu_pin: tuple[int, ...] = ()  # these GPUs exactly (Taskflow's --gpu IDX:SIZE)
+    memory_mb: int | None = None  # host RAM
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Resources:
+        gpus = _ranged(data, "gpus", 0, 0, MAX_GPUS)
+        pin = tuple(_get(data, "gpu_pin", list, []))
+        if not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < MAX_GPUS for i in pin
+        ) or len(set(pin)) != len(pin):
+            raise InvalidInput("gpu_pin must list distinct GPU indices")
+        if pin:
+            gpus = len(pin)
+        shared = _get(data, "shared", bool, False)
+        gpu_memory = _size(data, "gpu_memory_mb")
+        if shared and (gpus == 0 or gpu_memory is None):
+            raise InvalidInput(
+                "a shared GPU job needs --gpus and --gpu-memory",
+                hint="e.g. --gpus 1 --shared --gpu-memory 10G",
+            )
+        if gpu_memory is not None and gpus == 0:
+            raise InvalidInput("--gpu-memory needs --gpus (or --gpu IDX:SIZE)")
+        return cls(gpus, shared, gpu_memory, pin, _size(data, "memory_mb"))
+
+
+NO_RESOURCES = Resources()
 
 
 @dataclass(frozen=True)
@@ -28,9 +71,13 @@ class JobSpec:
     env: dict[str, str]
     name: str = ""
     priority: int = DEFAULT_PRIORITY
-    gpus: int = 0
+    resources: Resources = NO_RESOURCES
     time_limit: int | None = None  # seconds
-    depends_on: tuple[int | str, ...] = ()  # ids, or '@' / '@~N' until the daemon resolves them
+    dependencies: tuple[Dependency, ...] = ()
+    dependency_mode: DependencyMode = DependencyMode.ALL
+    auto_cancel: bool = True  # cancel this job when its dependencies can no longer be met
+    begin_at: float | None = None  # do not start before (Unix time)
+    max_concurrent: int | None = None  # at most this many of the submission's jobs running
     hold: bool = False
     keep_session: bool = False
     array_task_id: int | None = None
@@ -44,33 +91,22 @@ class JobSpec:
         unknown = set(data) - _SPEC_FIELDS
         if unknown:
             raise InvalidInput(f"unknown job field(s): {', '.join(sorted(map(str, unknown)))}")
-        command = _get(data, "command", str, "")
-        script = _get(data, "script", str, "")
-        script_body = _get(data, "script_body", str, "")
-        if bool(command.strip()) == bool(script):
-            raise InvalidInput("give exactly one of a command or a script")
-        if script and not script.startswith("/"):
-            raise InvalidInput("script must be an absolute path")
-        if max(len(command), len(script_body)) > MAX_COMMAND_LENGTH:
-            raise InvalidInput("the command or script is too long (1 MB at most)")
-        env = _get(data, "env", dict, {})
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            raise InvalidInput("env must map strings to strings")
-        texts = (command, script, script_body, *env.values())
-        if any("\0" in k or "=" in k for k in env) or any("\0" in t for t in texts):
-            raise InvalidInput("NUL characters (and '=' in variable names) are not allowed")
+        command, script, script_body, env = _what_to_run(data)
         name = _get(data, "name", str, "")
         if len(name) > MAX_NAME_LENGTH or any(not c.isprintable() for c in name):
             raise InvalidInput(f"invalid job name {name[:40]!r}: printable, at most 200 characters")
         time_limit = _get(data, "time_limit", int, None)
         if time_limit is not None and not 0 < time_limit <= MAX_TIME_LIMIT:
             raise InvalidInput(f"invalid time limit {time_limit}: 1 s to 10 years")
-        depends_on = tuple(_get(data, "depends_on", list, []))
-        for dep in depends_on:
-            _check_dependency(dep)
         task = _get(data, "array_task_id", int, None)
         if task is not None and not 0 <= task <= MAX_JOB_ID:
             raise InvalidInput(f"invalid array task id {task}")
+        begin_at = _get(data, "begin_at", (int, float), None)
+        if begin_at is not None and not 0 <= begin_at < 2**40:
+            raise InvalidInput(f"invalid begin time {begin_at}")
+        max_concurrent = _get(data, "max_concurrent", int, None)
+        if max_concurrent is not None and not 0 < max_concurrent <= MAX_CONCURRENT:
+            raise InvalidInput(f"invalid max_concurrent {max_concurrent}: 1 or more")
         workdir = _get(data, "workdir", str, "")
         if not workdir.startswith("/"):
             raise InvalidInput("workdir must be an absolute path")
@@ -81,43 +117,89 @@ class JobSpec:
             env=env,
             name=name,
             priority=_ranged(data, "priority", DEFAULT_PRIORITY, 0, MAX_PRIORITY),
-            gpus=_ranged(data, "gpus", 0, 0, MAX_GPUS),
+            resources=Resources.from_dict(data),
             time_limit=time_limit,
-            depends_on=depends_on,
+            dependencies=_dependencies(data),
+            dependency_mode=_enum(data, "dependency_mode", DependencyMode, DependencyMode.ALL),
+            auto_cancel=_get(data, "auto_cancel", bool, True),
+            begin_at=float(begin_at) if begin_at is not None else None,
+            max_concurrent=max_concurrent,
             hold=_get(data, "hold", bool, False),
             keep_session=_get(data, "keep_session", bool, False),
             array_task_id=task,
             script_body=script_body,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "command": self.command,
-            "script": self.script,
-            "workdir": self.workdir,
-            "env": self.env,
-            "name": self.name,
-            "priority": self.priority,
-            "gpus": self.gpus,
-            "time_limit": self.time_limit,
-            "depends_on": list(self.depends_on),
-            "hold": self.hold,
-            "keep_session": self.keep_session,
-            "array_task_id": self.array_task_id,
-            "script_body": self.script_body,
-        }
+
+_SPEC_FIELDS = frozenset(
+    {
+        "command",
+        "script",
+        "script_body",
+        "workdir",
+        "env",
+        "name",
+        "priority",
+        "gpus",
+        "shared",
+        "gpu_memory_mb",
+        "gpu_pin",
+        "memory_mb",
+        "time_limit",
+        "dependencies",
+        "dependency_mode",
+        "auto_cancel",
+        "begin_at",
+        "max_concurrent",
+        "hold",
+        "keep_session",
+        "array_task_id",
+    }
+)
 
 
-_SPEC_FIELDS = frozenset(JobSpec.__dataclass_fields__)
+def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
+    command = _get(data, "command", str, "")
+    script = _get(data, "script", str, "")
+    script_body = _get(data, "script_body", str, "")
+    if bool(command.strip()) == bool(script):
+        raise InvalidInput("give exactly one of a command or a script")
+    if script and not script.startswith("/"):
+        raise InvalidInput("script must be an absolute path")
+    if max(len(command), len(script_body)) > MAX_COMMAND_LENGTH:
+        raise InvalidInput("the command or script is too long (1 MB at most)")
+    env = _get(data, "env", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise InvalidInput("env must map strings to strings")
+    texts = (command, script, script_body, *env.values())
+    if any("\0" in k or "=" in k for k in env) or any("\0" in t for t in texts):
+        raise InvalidInput("NUL characters (and '=' in variable names) are not allowed")
+    return command, script, script_body, env
 
 
-def _get(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
+    deps = []
+    for item in _get(data, "dependencies", list, []):
+        if not isinstance(item, dict) or set(item) - {"job", "kind"} or "job" not in item:
+            raise InvalidInput('each dependency is {"job": ID or "@~N", "kind": "afterok"}')
+        ref = item["job"]
+        if isinstance(ref, bool) or not isinstance(ref, int | str):
+            raise InvalidInput("a dependency's job is an id or '@' / '@~N'")
+        job = parse_dependency_ref(str(ref)) if isinstance(ref, str) else ref
+        if isinstance(job, int) and not 0 < job <= MAX_JOB_ID:
+            raise InvalidInput(f"invalid dependency {job}")
+        deps.append(Dependency(job, _enum(item, "kind", DependencyKind, DependencyKind.AFTER_OK)))
+    return tuple(deps)
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
     value = data.get(key, default)
     if value is None and default is None:
         return None
     # bool is an int in Python; a JSON true is not a valid priority.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidInput(f"field {key!r} must be {kind.__name__}, not {type(value).__name__}")
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        name = kind.__name__ if isinstance(kind, type) else "number"
+        raise InvalidInput(f"field {key!r} must be {name}, not {type(value).__name__}")
     return value
 
 
@@ -128,15 +210,20 @@ def _ranged(data: dict[str, Any], key: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _check_dependency(dep: Any) -> None:
-    if isinstance(dep, bool) or not isinstance(dep, int | str):
-        raise InvalidInput("depends_on holds job ids or '@' / '@~N'")
-    if isinstance(dep, int) and not 0 < dep <= MAX_JOB_ID:
-        raise InvalidInput(f"invalid dependency {dep}")
-    if isinstance(dep, str):
-        from gflow.core.parse import parse_dependency_ref
+def _size(data: dict[str, Any], key: str) -> int | None:
+    value: int | None = _get(data, key, int, None)
+    if value is not None and not 0 < value <= MAX_SIZE_MB:
+        raise InvalidInput(f"invalid {key} {value}: 1 MB to 1024 TB")
+    return value
 
-        parse_dependency_ref(dep)
+
+def _enum(data: dict[str, Any], key: str, kind: Any, default: Any) -> Any:
+    value = _get(data, key, str, default.value)
+    try:
+        return kind(value)
+    except ValueError:
+        valid = ", ".join(member.value for member in kind)
+        raise InvalidInput(f"invalid {key} {value!r}", hint=f"use one of {valid}") from None
 
 
 @dataclass(frozen=True)
@@ -153,34 +240,49 @@ class Job:
     state: JobState
     reason: Reason | None
     priority: int
-    gpus: int
+    resources: Resources
     time_limit: int | None
-    depends_on: tuple[int, ...]
+    dependencies: tuple[tuple[int, DependencyKind], ...]
+    dependency_mode: DependencyMode
+    auto_cancel: bool
     array_task_id: int | None
     keep_session: bool
     submitted_at: float
     log_path: str
+    begin_at: float | None = None
+    group_id: int | None = None
+    max_concurrent: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
     signal: int | None = None
     gpu_ids: tuple[int, ...] = ()
     pid: int | None = None  # the wrapper's pid while Running
-    stop_reason: ReasonKind | None = None  # a stop was ordered: cancel or time limit
+    stop_reason: ReasonKind | None = None  # a stop was ordered: cancel, time or memory limit
     executor: str = ""
     session: str = ""  # tmux session name, when the tmux executor ran it
+
+    @property
+    def gpus(self) -> int:
+        return self.resources.gpus
+
+    @property
+    def depends_on(self) -> tuple[int, ...]:
+        return tuple(job_id for job_id, _ in self.dependencies)
 
     @property
     def display_name(self) -> str:
         return self.name or _first_word(self.command) or self.script.rsplit("/", 1)[-1]
 
-    def runtime(self, now: float) -> float | None:
-        if self.started_at is None:
+    def ends_by(self) -> float | None:
+        """When a running job will have ended at the latest (its time limit), if it has one."""
+        if self.started_at is None or self.time_limit is None:
             return None
-        return (self.finished_at or now) - self.started_at
+        return self.started_at + self.time_limit
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape of a job (`--json`, the API)."""
+        res = self.resources
         return {
             "id": self.id,
             "name": self.display_name,
@@ -193,10 +295,20 @@ class Job:
             "state_short": self.state.short,
             "reason": str(self.reason) if self.reason else None,
             "priority": self.priority,
-            "gpus": self.gpus,
+            "gpus": res.gpus,
+            "shared": res.shared,
+            "gpu_memory_mb": res.gpu_memory_mb,
+            "gpu_pin": list(res.gpu_pin),
+            "memory_mb": res.memory_mb,
             "gpu_ids": list(self.gpu_ids),
             "time_limit": self.time_limit,
             "depends_on": list(self.depends_on),
+            "dependencies": [{"job": j, "kind": k.value} for j, k in self.dependencies],
+            "dependency_mode": self.dependency_mode.value,
+            "auto_cancel": self.auto_cancel,
+            "begin_at": self.begin_at,
+            "group_id": self.group_id,
+            "max_concurrent": self.max_concurrent,
             "array_task_id": self.array_task_id,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
@@ -217,13 +329,13 @@ def _first_word(command: str) -> str:
 
 @dataclass(frozen=True)
 class GpuInfo:
-    """One GPU as the resource backend sees it."""
+    """One GPU as the resource backend sees it: its size and the processes on it."""
 
     index: int
     name: str
     total_mb: int
     used_mb: int = 0
-    foreign_pids: tuple[int, ...] = ()
+    processes: tuple[tuple[int, int], ...] = ()  # (pid, used MB) of compute processes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,7 +343,7 @@ class GpuInfo:
             "name": self.name,
             "total_mb": self.total_mb,
             "used_mb": self.used_mb,
-            "foreign_pids": list(self.foreign_pids),
+            "processes": [{"pid": pid, "used_mb": used} for pid, used in self.processes],
         }
 
 

@@ -15,6 +15,8 @@ def job_outcome(
         return JobState.CANCELLED, Reason(ReasonKind.CANCELLED_BY_USER)
     if stop_reason is ReasonKind.TIME_LIMIT:
         return JobState.TIMEOUT, Reason(ReasonKind.TIME_LIMIT)
+    if stop_reason is ReasonKind.MEMORY_LIMIT:
+        return JobState.FAILED, Reason(ReasonKind.MEMORY_LIMIT)
     if not recorded:
         return JobState.FAILED, Reason(ReasonKind.LOST)
     if signum is not None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_JOB_ID, MAX_SIZE_MB, MAX_TIME_LIMIT
+
+if TYPE_CHECKING:  # datetime is imported lazily: the CLIs' start path avoids it
+    from datetime import datetime
 
 TIME_FORMS = "N (minutes), MM:SS, HH:MM:SS, D-HH[:MM[:SS]], or 30s / 10m / 2h / 1d"
 
@@ -143,3 +147,48 @@ def parse_dependency_ref(text: str) -> int | str:
 
 def parse_dependency_list(text: str) -> list[int | str]:
     return [parse_dependency_ref(part) for part in text.split(",")]
+
+
+BEGIN_FORMS = (
+    "now, now+N[s|m|h|d], +N (minutes), HH:MM[:SS] (next time it comes), today, tomorrow, "
+    "YYYY-MM-DD or YYYY-MM-DD[T ]HH:MM[:SS]"
+)
+
+
+def parse_begin(text: str, now: datetime) -> float:
+    """A --begin / --at time as Unix time; `now` is timezone-aware local time."""
+    from datetime import datetime as dt
+    from datetime import timedelta
+
+    raw = text.strip().lower()
+    if raw == "now":
+        return now.timestamp()
+    if m := re.fullmatch(r"(?:now)?\+([0-9]{1,9})([smhd]?)", raw):
+        seconds = int(m.group(1)) * _SUFFIX_SECONDS[m.group(2) or "m"]
+        return now.timestamp() + seconds
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if raw in ("today", "tomorrow"):
+        return (midnight + timedelta(days=raw == "tomorrow")).timestamp()
+    if m := re.fullmatch(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?", raw):
+        try:
+            at = now.replace(
+                hour=int(m.group(1)),
+                minute=int(m.group(2)),
+                second=int(m.group(3) or 0),
+                microsecond=0,
+            )
+        except ValueError:
+            raise InvalidInput(f"invalid time of day {text!r}", hint=f"use {BEGIN_FORMS}") from None
+        return (at if at > now else at + timedelta(days=1)).timestamp()
+    for form in (
+        "%Y-%m-%d",
+        "%Y-%m-%dt%H:%M",
+        "%Y-%m-%dt%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ):
+        try:
+            return dt.strptime(raw, form).replace(tzinfo=now.tzinfo).timestamp()
+        except ValueError:
+            continue
+    raise InvalidInput(f"invalid begin time {text!r}", hint=f"use {BEGIN_FORMS}")

@@ -80,8 +80,11 @@ class ReasonKind(StrEnum):
     """Why a job waits, is stopping, or ended the way it did."""
 
     # waiting
-    RESOURCES = "Resources"
+    RESOURCES = "Resources"  # detail: GPU, GPUMemory or HostMemory
     DEPENDENCY = "Dependency"
+    BEGIN_TIME = "BeginTime"
+    GROUP_LIMIT = "GroupLimit"
+    PRIORITY = "Priority"  # could run, but would delay the reserved higher-priority job
     HELD = "Held"
     # running
     STOPPING = "Stopping"

@@ -149,10 +149,41 @@ async def job_action(request: web.Request) -> web.Response:
     elif action == "hold":
         job = service.hold(caller, job_id)
     elif action == "release":
-        job = service.release(caller, job_id)
+        body = await json_body(request) if request.can_read_body else {}
+        at = body.get("at") if isinstance(body, dict) else None
+        if at is not None and (
+            isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < 2**40
+        ):
+            raise InvalidInput("release 'at' must be a Unix time")
+        job = service.release(caller, job_id, float(at) if at is not None else None)
     else:
         raise web.HTTPNotFound(reason=f"unknown action {action!r}")
     return web.json_response({"job": job.to_dict()})
+
+
+async def gpus(request: web.Request) -> web.Response:
+    return web.json_response({"gpus": request.app[SERVICE].gpu_status()})
+
+
+async def set_gpus(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    allowed = body.get("allowed") if isinstance(body, dict) else "bad"
+    if allowed is not None and (
+        not isinstance(allowed, list)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in allowed)
+    ):
+        raise InvalidInput('expected {"allowed": [GPU indices] or null}')
+    described = request.app[SERVICE].set_gpus(caller_of(request), allowed)
+    return web.json_response({"gpus": described})
+
+
+async def set_group_limit(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    limit = body.get("max_concurrent") if isinstance(body, dict) else None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
+        raise InvalidInput('expected {"max_concurrent": N} with N of 1 or more')
+    changed = request.app[SERVICE].set_group_limit(caller_of(request), job_id_of(request), limit)
+    return web.json_response({"updated_jobs": changed})
 
 
 async def shutdown(request: web.Request) -> web.Response:
@@ -173,5 +204,8 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_post("/api/v1/jobs", submit)
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
+    app.router.add_get("/api/v1/gpus", gpus)
+    app.router.add_post("/api/v1/gpus", set_gpus)
+    app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
     app.router.add_post("/api/v1/shutdown", shutdown)
     return app

@@ -16,6 +16,7 @@ from aiohttp import web
 from gflow.config import Config, load_config
 from gflow.core.errors import GflowError
 from gflow.daemon.app import make_app
+from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
 from gflow.resources.gpu import make_gpu_backend
@@ -63,7 +64,8 @@ def setup_logging(paths: Paths, foreground: bool) -> None:
 async def serve(paths: Paths, config: Config) -> None:
     store = Store.open(paths.database)
     executor = make_executor(config.executor, paths.tmux_socket_name)
-    service = Service(paths, config, store, executor, make_gpu_backend(config.fake_gpus))
+    gpus = make_gpu_backend(config.fake_gpus, paths.fake_gpu_usage)
+    service = Service(paths, config, store, executor, MachineView(gpus, store))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -78,8 +80,9 @@ async def serve(paths: Paths, config: Config) -> None:
     finally:
         os.umask(old_umask)
     service.start()
-    log.info("gflowd started: pid %d, executor %s, state %s", os.getpid(), executor.name,
-             paths.state_dir)  # fmt: skip
+    log.info(
+        "gflowd started: pid %d, executor %s, state %s", os.getpid(), executor.name, paths.state_dir
+    )
     try:
         await stop.wait()
     finally:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from gflow.core.errors import InvalidInput
@@ -12,6 +15,7 @@ from gflow.core.parse import parse_size_mb
 
 log = logging.getLogger(__name__)
 
+MB = 1024 * 1024
 FAKE_FORMS = 'COUNTxSIZE items joined by commas, e.g. "2x24G" or "2x24G,1x80G"'
 
 
@@ -22,15 +26,41 @@ class GpuBackend(Protocol):
 
 
 class FakeGpuBackend:
-    """GPUs described by a string such as '2x24G,1x80G', for machines without NVIDIA."""
+    """GPUs described by a string such as '2x24G,1x80G', for machines without NVIDIA.
+
+    What other processes use can be changed at run time, as a colleague's job would, by
+    writing a JSON file (`usage_file`): {"0": {"used": "20G", "pids": [4242]}}.
+    """
 
     name = "fake"
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, usage_file: Path | None = None) -> None:
         self._gpus = parse_fake_gpus(spec)
+        self._usage_file = usage_file
 
     def gpus(self) -> list[GpuInfo]:
-        return list(self._gpus)
+        usage = self._read_usage()
+        found = []
+        for gpu in self._gpus:
+            used, pids = usage.get(gpu.index, (0, ()))
+            share = used // len(pids) if pids else 0
+            found.append(replace(gpu, used_mb=used, processes=tuple((p, share) for p in pids)))
+        return found
+
+    def _read_usage(self) -> dict[int, tuple[int, tuple[int, ...]]]:
+        if self._usage_file is None:
+            return {}
+        try:
+            data = json.loads(self._usage_file.read_text())
+            return {
+                int(index): (_used_mb(entry.get("used", 0)), tuple(map(int, entry.get("pids", []))))
+                for index, entry in data.items()
+            }
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, AttributeError, InvalidInput) as exc:
+            log.warning("ignoring malformed fake GPU usage file %s: %s", self._usage_file, exc)
+            return {}
 
 
 def parse_fake_gpus(spec: str) -> list[GpuInfo]:
@@ -43,6 +73,15 @@ def parse_fake_gpus(spec: str) -> list[GpuInfo]:
         for _ in range(int(m.group(1))):
             gpus.append(GpuInfo(len(gpus), "Fake GPU", total))
     return gpus
+
+
+def _used_mb(value: object) -> int:
+    """'20G' or a number of MB; 0 / '0' means nothing used."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        return 0 if value.strip() in ("", "0") else parse_size_mb(value)
+    raise ValueError(f"bad 'used' value {value!r}")
 
 
 class NvmlGpuBackend:
@@ -70,12 +109,17 @@ class NvmlGpuBackend:
                 handle = nvml.nvmlDeviceGetHandleByIndex(index)
                 memory = nvml.nvmlDeviceGetMemoryInfo(handle)
                 name = nvml.nvmlDeviceGetName(handle)
+                processes = tuple(
+                    (int(p.pid), int(p.usedGpuMemory or 0) // MB)
+                    for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+                )
                 found.append(
                     GpuInfo(
                         index=index,
                         name=name.decode() if isinstance(name, bytes) else str(name),
-                        total_mb=int(memory.total) // (1024 * 1024),
-                        used_mb=int(memory.used) // (1024 * 1024),
+                        total_mb=int(memory.total) // MB,
+                        used_mb=int(memory.used) // MB,
+                        processes=processes,
                     )
                 )
             return found
@@ -84,5 +128,5 @@ class NvmlGpuBackend:
             return []
 
 
-def make_gpu_backend(fake_spec: str) -> GpuBackend:
-    return FakeGpuBackend(fake_spec) if fake_spec else NvmlGpuBackend()
+def make_gpu_backend(fake_spec: str, usage_file: Path | None = None) -> GpuBackend:
+    return FakeGpuBackend(fake_spec, usage_file) if fake_spec else NvmlGpuBackend()

@@ -54,10 +54,27 @@ class TmuxExecutor:
         session = f"gflow-{launch.job_id}"
         # exit-empty off: the server stays up between jobs, so the next start is 3x faster.
         argv = self.tmux(
-            "start-server", ";", "set-option", "-g", "exit-empty", "off", ";",
-            "new-session", "-d", "-s", session, "-x", "200", "-y", "50",
-            "-P", "-F", "#{pane_pid}", "--", *wrapper_argv(launch.jobdir),
-        )  # fmt: skip
+            "start-server",
+            ";",
+            "set-option",
+            "-g",
+            "exit-empty",
+            "off",
+            ";",
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-P",
+            "-F",
+            "#{pane_pid}",
+            "--",
+            *wrapper_argv(launch.jobdir),
+        )
         if launch.keep_session:
             # Chained in the same tmux command, so it applies before the pane can exit.
             argv += [";", "set-option", "-t", session, "remain-on-exit", "on"]

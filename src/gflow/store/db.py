@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.errors import Unavailable
-from gflow.core.model import Event, Job, JobSpec
+from gflow.core.model import Event, Job, JobSpec, Resources
 from gflow.core.states import JobState, Reason, ReasonKind
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -29,7 +30,7 @@ class NewJob:
     spec: JobSpec
     user: str
     uid: int
-    depends_on: tuple[int, ...]
+    dependencies: tuple[tuple[int, DependencyKind], ...]  # '@' / '@~N' resolved to ids
     executor: str
 
 
@@ -42,9 +43,11 @@ class JobFilter:
 
 
 _JOB_COLUMNS = (
-    "id, name, user, uid, command, script, workdir, state, reason, priority, gpus, time_limit,"
-    " depends_on, array_task_id, keep_session, submitted_at, log_path, started_at, finished_at,"
-    " exit_code, signal, gpu_ids, pid, stop_reason, executor, session"
+    "id, name, user, uid, command, script, workdir, state, reason, priority, gpus, shared,"
+    " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
+    " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
+    " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
+    " stop_reason, executor, session"
 )
 
 
@@ -119,46 +122,67 @@ class Store:
     # ---- writes -------------------------------------------------------------------------
 
     def insert_jobs(self, new_jobs: Sequence[NewJob], now: float, logs_dir: Path) -> list[Job]:
-        """Store all the jobs or none, each with a 'submitted' event."""
+        """Store all the jobs or none, each with a 'submitted' event.
+
+        Jobs of one submission that set max_concurrent form a group named by the first id.
+        """
         ids: list[int] = []
         with self.transaction() as conn:
             for new in new_jobs:
-                spec = new.spec
-                state = JobState.HOLD if spec.hold else JobState.QUEUED
-                cur = conn.execute(
-                    "INSERT INTO jobs (name, user, uid, command, script, script_body, workdir, env,"
-                    " state, reason, priority, gpus, time_limit, depends_on, array_task_id,"
-                    " keep_session, submitted_at, gpu_ids, executor, session, log_path)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'[]',?,'','')",
+                job_id = self._insert(conn, new, now)
+                group = ids[0] if ids else job_id
+                conn.execute(
+                    "UPDATE jobs SET log_path = ?, group_id = ? WHERE id = ?",
                     (
-                        spec.name,
-                        new.user,
-                        new.uid,
-                        spec.command,
-                        spec.script,
-                        spec.script_body,
-                        spec.workdir,
-                        json.dumps(spec.env),
-                        state.value,
-                        str(Reason(ReasonKind.HELD)) if spec.hold else None,
-                        spec.priority,
-                        spec.gpus,
-                        spec.time_limit,
-                        json.dumps(new.depends_on),
-                        spec.array_task_id,
-                        int(spec.keep_session),
-                        now,
-                        new.executor,
+                        str(logs_dir / f"{job_id}.log"),
+                        group if new.spec.max_concurrent is not None else None,
+                        job_id,
                     ),
                 )
-                job_id = int(cur.lastrowid or 0)
-                conn.execute(
-                    "UPDATE jobs SET log_path = ? WHERE id = ?",
-                    (str(logs_dir / f"{job_id}.log"), job_id),
-                )
-                _insert_event(conn, Event(job_id, now, "submitted", state, ""))
                 ids.append(job_id)
         return self.get_jobs(ids)
+
+    def _insert(self, conn: sqlite3.Connection, new: NewJob, now: float) -> int:
+        spec, res = new.spec, new.spec.resources
+        state = JobState.HOLD if spec.hold else JobState.QUEUED
+        row = {
+            "name": spec.name,
+            "user": new.user,
+            "uid": new.uid,
+            "command": spec.command,
+            "script": spec.script,
+            "script_body": spec.script_body,
+            "workdir": spec.workdir,
+            "env": json.dumps(spec.env),
+            "state": state.value,
+            "reason": str(Reason(ReasonKind.HELD)) if spec.hold else None,
+            "priority": spec.priority,
+            "gpus": res.gpus,
+            "shared": int(res.shared),
+            "gpu_memory_mb": res.gpu_memory_mb,
+            "gpu_pin": json.dumps(res.gpu_pin),
+            "memory_mb": res.memory_mb,
+            "time_limit": spec.time_limit,
+            "dependencies": json.dumps([[j, k.value] for j, k in new.dependencies]),
+            "dependency_mode": spec.dependency_mode.value,
+            "auto_cancel": int(spec.auto_cancel),
+            "begin_at": spec.begin_at,
+            "max_concurrent": spec.max_concurrent,
+            "array_task_id": spec.array_task_id,
+            "keep_session": int(spec.keep_session),
+            "submitted_at": now,
+            "gpu_ids": "[]",
+            "executor": new.executor,
+            "session": "",
+            "log_path": "",
+        }
+        cur = conn.execute(
+            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+        job_id = int(cur.lastrowid or 0)
+        _insert_event(conn, Event(job_id, now, "submitted", state, ""))
+        return job_id
 
     def save(self, changes: Iterable[tuple[Job, Event]]) -> None:
         """Write each job's mutable fields and its event, all in one transaction."""
@@ -166,8 +190,8 @@ class Store:
             for job, event in changes:
                 conn.execute(
                     "UPDATE jobs SET state=?, reason=?, priority=?, started_at=?, finished_at=?,"
-                    " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?"
-                    " WHERE id=?",
+                    " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?,"
+                    " begin_at=?, max_concurrent=? WHERE id=?",
                     (
                         job.state.value,
                         str(job.reason) if job.reason else None,
@@ -180,10 +204,25 @@ class Store:
                         job.pid,
                         job.stop_reason.value if job.stop_reason else None,
                         job.session,
+                        job.begin_at,
+                        job.max_concurrent,
                         job.id,
                     ),
                 )
                 _insert_event(conn, event)
+
+    def get_setting(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        with self.transaction() as conn:
+            if value is None:
+                conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value)
+                )
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -266,9 +305,43 @@ def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
 
 
 def _row_to_job(row: Sequence[Any]) -> Job:
-    (job_id, name, user, uid, command, script, workdir, state, reason, priority, gpus,
-     time_limit, depends_on, task, keep, submitted, log_path, started, finished, exit_code,
-     signal, gpu_ids, pid, stop_reason, executor, session) = row  # fmt: skip
+    (
+        job_id,
+        name,
+        user,
+        uid,
+        command,
+        script,
+        workdir,
+        state,
+        reason,
+        priority,
+        gpus,
+        shared,
+        gpu_memory_mb,
+        gpu_pin,
+        memory_mb,
+        time_limit,
+        dependencies,
+        dependency_mode,
+        auto_cancel,
+        begin_at,
+        group_id,
+        max_concurrent,
+        task,
+        keep,
+        submitted,
+        log_path,
+        started,
+        finished,
+        exit_code,
+        signal,
+        gpu_ids,
+        pid,
+        stop_reason,
+        executor,
+        session,
+    ) = row
     return Job(
         id=job_id,
         name=name,
@@ -280,9 +353,16 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         state=JobState(state),
         reason=Reason.parse(reason) if reason else None,
         priority=priority,
-        gpus=gpus,
+        resources=Resources(
+            gpus, bool(shared), gpu_memory_mb, tuple(json.loads(gpu_pin)), memory_mb
+        ),
         time_limit=time_limit,
-        depends_on=tuple(json.loads(depends_on)),
+        dependencies=tuple((j, DependencyKind(k)) for j, k in json.loads(dependencies)),
+        dependency_mode=DependencyMode(dependency_mode),
+        auto_cancel=bool(auto_cancel),
+        begin_at=begin_at,
+        group_id=group_id,
+        max_concurrent=max_concurrent,
         array_task_id=task,
         keep_session=bool(keep),
         submitted_at=submitted,

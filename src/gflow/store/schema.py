@@ -48,6 +48,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_by_job ON events(job_id);
     """,
+    # 2: resources beyond a GPU count, dependency kinds, begin times, groups, settings
+    """
+    ALTER TABLE jobs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN gpu_memory_mb INTEGER;
+    ALTER TABLE jobs ADD COLUMN gpu_pin TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN memory_mb INTEGER;
+    ALTER TABLE jobs ADD COLUMN dependencies TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN dependency_mode TEXT NOT NULL DEFAULT 'all';
+    ALTER TABLE jobs ADD COLUMN auto_cancel INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN begin_at REAL;
+    ALTER TABLE jobs ADD COLUMN group_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN max_concurrent INTEGER;
+    UPDATE jobs SET dependencies = (
+        SELECT json_group_array(json_array(value, 'afterok')) FROM json_each(jobs.depends_on)
+    );
+    ALTER TABLE jobs DROP COLUMN depends_on;
+    CREATE INDEX jobs_by_group ON jobs(group_id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,219 @@
+"""The flags that describe a job, shared by every command that submits one (gbatch, grun)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from gflow.cli.common import usage_value
+from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_dependency
+from gflow.core.errors import InvalidInput
+from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
+from gflow.core.parse import (
+    parse_begin,
+    parse_dependency_list,
+    parse_int,
+    parse_size_mb,
+    parse_time_limit,
+)
+
+GPU_SLOT_FORMS = "IDX:SIZE or any:SIZE, e.g. 0:10G"
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-J", "-n", "--name", "--job-name", dest="name", default="", help="job name")
+    p.add_argument(
+        "-t",
+        "--time",
+        "--time-limit",
+        dest="time_limit",
+        type=usage_value(parse_time_limit),
+        help="time limit: N minutes, MM:SS, HH:MM:SS, D-HH:MM:SS, 2h…",
+    )
+    p.add_argument(
+        "-p",
+        "--priority",
+        "--nice",
+        type=usage_value(_priority),
+        default=10,
+        help="0-255, higher runs first (default 10)",
+    )
+    res = p.add_argument_group("resources")
+    res.add_argument(
+        "-g",
+        "--gpus",
+        type=usage_value(_gpu_count),
+        default=None,
+        help="number of whole GPUs (or shared ones with --shared)",
+    )
+    res.add_argument("--gres", type=usage_value(_gres), dest="gres", help="Slurm form: gpu:N")
+    res.add_argument(
+        "--shared",
+        action="store_true",
+        help="share GPUs with other shared jobs by declared --gpu-memory",
+    )
+    res.add_argument(
+        "--gpu-memory",
+        "--max-gpu-mem",
+        "--max-gpu-memory",
+        dest="gpu_memory",
+        type=usage_value(parse_size_mb),
+        help="GPU memory per GPU, e.g. 10G",
+    )
+    res.add_argument(
+        "--gpu",
+        dest="gpu_slots",
+        action="append",
+        default=[],
+        type=usage_value(parse_gpu_slot),
+        metavar="IDX:SIZE",
+        help="Taskflow form: SIZE of GPU memory on GPU IDX (or any:SIZE); repeatable",
+    )
+    res.add_argument(
+        "-m",
+        "--mem",
+        "--memory",
+        "--max-mem",
+        "--max-memory",
+        dest="memory",
+        type=usage_value(parse_size_mb),
+        help="host RAM, e.g. 5G",
+    )
+    deps = p.add_argument_group("dependencies")
+    deps.add_argument(
+        "-d",
+        "--depends-on",
+        "--dependency",
+        dest="depends_on",
+        action="append",
+        default=[],
+        type=usage_value(parse_slurm_dependency),
+        help="ID, @ (your last job), @~N, or Slurm's "
+        "afterok:ID[:ID],afterany:ID,afternotok:ID ('?' = any)",
+    )
+    deps.add_argument(
+        "--depends-on-all",
+        type=usage_value(parse_dependency_list),
+        help="all of these must finish successfully",
+    )
+    deps.add_argument(
+        "--depends-on-any",
+        type=usage_value(parse_dependency_list),
+        help="any one of these must finish successfully",
+    )
+    deps.add_argument(
+        "--no-auto-cancel",
+        action="store_true",
+        help="keep waiting when a dependency can no longer be met",
+    )
+    when = p.add_argument_group("when")
+    when.add_argument(
+        "--begin",
+        type=usage_value(_begin),
+        help="do not start before: now+1h, 22:00, 2026-12-01T08:00 …",
+    )
+    when.add_argument("--hold", action="store_true", help="submit held (gjob release starts it)")
+    when.add_argument(
+        "--max-concurrent",
+        type=usage_value(_concurrency),
+        help="at most N of this submission's jobs run at once",
+    )
+    p.add_argument(
+        "--keep-session", action="store_true", help="keep the job's tmux session open after it ends"
+    )
+    p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default
+
+
+def job_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The job's fields (as the API takes them) from the parsed flags."""
+    deps, mode = _dependencies(args)
+    return {
+        "name": args.name,
+        "priority": args.priority,
+        **_resources(args),
+        "time_limit": args.time_limit,
+        "dependencies": [{"job": d.job, "kind": d.kind.value} for d in deps],
+        "dependency_mode": mode.value,
+        "auto_cancel": not args.no_auto_cancel,
+        "begin_at": args.begin,
+        "max_concurrent": args.max_concurrent,
+        "hold": args.hold,
+        "keep_session": args.keep_session,
+    }
+
+
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    gpus = args.gres if args.gres is not None else args.gpus
+    res: dict[str, Any] = {"gpus": gpus or 0, "memory_mb": args.memory}
+    if args.gpu_slots:  # Taskflow's --gpu IDX:SIZE … : shared GPUs by memory
+        if gpus is not None or args.gpu_memory is not None:
+            raise InvalidInput("--gpu IDX:SIZE replaces --gpus/--gpu-memory; give one form")
+        indices = [index for index, _ in args.gpu_slots]
+        if None in indices and len(indices) > 1:
+            raise InvalidInput("--gpu any:SIZE cannot be combined with other --gpu flags")
+        if len(set(indices)) != len(indices):
+            raise InvalidInput("the same GPU is named twice in --gpu")
+        res.update(
+            gpus=len(indices),
+            shared=True,
+            # One size per job: the largest asked for (a GPU asked for less gets more).
+            gpu_memory_mb=max(size for _, size in args.gpu_slots),
+            gpu_pin=[] if None in indices else indices,
+        )
+        return res
+    if args.shared and not (gpus and args.gpu_memory):
+        raise InvalidInput("--shared needs --gpus N and --gpu-memory SIZE")
+    res.update(shared=args.shared, gpu_memory_mb=args.gpu_memory)
+    return res
+
+
+def _dependencies(args: argparse.Namespace) -> tuple[list[Dependency], DependencyMode]:
+    deps: list[Dependency] = []
+    modes: set[DependencyMode] = set()
+    for found, mode in args.depends_on:
+        deps += found
+        if len(found) > 1:
+            modes.add(mode)
+    if args.depends_on_all:
+        deps += [Dependency(ref) for ref in args.depends_on_all]
+        modes.add(DependencyMode.ALL)
+    if args.depends_on_any:
+        deps += [Dependency(ref) for ref in args.depends_on_any]
+        modes.add(DependencyMode.ANY)
+    if len(modes) > 1:
+        raise InvalidInput("dependencies mix 'all' and 'any'; use one or the other")
+    return deps, (modes.pop() if modes else DependencyMode.ALL)
+
+
+def _priority(text: str) -> int:
+    return parse_int(text, "priority", 0, MAX_PRIORITY)
+
+
+def _gpu_count(text: str) -> int:
+    return parse_int(text, "GPU count", 0, MAX_GPUS)
+
+
+def _concurrency(text: str) -> int:
+    return parse_int(text, "--max-concurrent", 1, 1_000_000)
+
+
+def _gres(text: str) -> int:
+    m = re.fullmatch(r"gpu(?::[\w.-]+)?:([0-9]+)", text.strip())
+    if not m:
+        raise InvalidInput(f"invalid --gres {text!r}", hint="use gpu:N, e.g. gpu:2")
+    return _gpu_count(m.group(1))
+
+
+def parse_gpu_slot(text: str) -> tuple[int | None, int]:
+    index, colon, size = text.strip().partition(":")
+    if not colon:
+        raise InvalidInput(f"invalid --gpu {text!r}", hint=f"use {GPU_SLOT_FORMS}")
+    gpu = None if index.lower() == "any" else parse_int(index, "GPU index", 0, MAX_GPUS - 1)
+    return gpu, parse_size_mb(size)
+
+
+def _begin(text: str) -> float:
+    from datetime import datetime
+
+    return parse_begin(text, datetime.now().astimezone())

@@ -1,0 +1,100 @@
+"""Job dependencies: Slurm's kinds (afterok, afterany, afternotok), all/any, and the verdict.
+
+Stdlib-light (no dataclasses): `gbatch` parses dependency flags with this module.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import NamedTuple
+
+from gflow.core.errors import InvalidInput
+from gflow.core.parse import DEPENDENCY_FORMS, parse_dependency_ref
+from gflow.core.states import JobState
+
+
+class DependencyKind(StrEnum):
+    AFTER_OK = "afterok"  # the parent Finished
+    AFTER_ANY = "afterany"  # the parent ended, however
+    AFTER_NOT_OK = "afternotok"  # the parent Failed, was Cancelled or timed out
+
+
+class DependencyMode(StrEnum):
+    ALL = "all"
+    ANY = "any"
+
+
+class Dependency(NamedTuple):
+    job: int | str  # an id, or '@' / '@~N' until the daemon resolves it
+    kind: DependencyKind = DependencyKind.AFTER_OK
+
+
+class Verdict(StrEnum):
+    READY = "ready"
+    WAITING = "waiting"
+    IMPOSSIBLE = "impossible"
+
+
+SLURM_FORMS = "afterok:ID[:ID…], afterany:…, afternotok:…, joined by ',' (all) or '?' (any)"
+
+
+def parse_slurm_dependency(text: str) -> tuple[list[Dependency], DependencyMode]:
+    """'afterok:1:2,afterany:3' -> all of them; 'afterok:1?afterok:2' -> any of them.
+
+    A bare id list ('3', '1,2', '@') means afterok on each, as gflow's --depends-on.
+    """
+    raw = text.strip()
+    if "," in raw and "?" in raw:
+        raise InvalidInput(
+            f"invalid dependency {text!r}: mix of ',' and '?'", hint=f"use {SLURM_FORMS}"
+        )
+    mode = DependencyMode.ANY if "?" in raw else DependencyMode.ALL
+    deps: list[Dependency] = []
+    for part in re.split(r"[,?]", raw):
+        kind_text, colon, ids = part.strip().partition(":")
+        if not colon:
+            deps.append(Dependency(parse_dependency_ref(kind_text)))
+            continue
+        try:
+            kind = DependencyKind(kind_text.lower())
+        except ValueError:
+            raise InvalidInput(
+                f"invalid dependency type {kind_text!r} in {text!r}",
+                hint=f"use {SLURM_FORMS}, or {DEPENDENCY_FORMS}",
+            ) from None
+        deps += [Dependency(parse_dependency_ref(ref), kind) for ref in ids.split(":")]
+    return deps, mode
+
+
+def _one(dep_kind: DependencyKind, state: JobState | None) -> Verdict:
+    if state is None or not state.is_ended:
+        return Verdict.WAITING
+    ok = state is JobState.FINISHED
+    if dep_kind is DependencyKind.AFTER_OK:
+        return Verdict.READY if ok else Verdict.IMPOSSIBLE
+    if dep_kind is DependencyKind.AFTER_NOT_OK:
+        return Verdict.IMPOSSIBLE if ok else Verdict.READY
+    return Verdict.READY
+
+
+def dependency_verdict(
+    deps: tuple[tuple[int, DependencyKind], ...],
+    mode: DependencyMode,
+    states: dict[int, JobState],
+) -> tuple[Verdict, int | None]:
+    """Ready, still waiting, or impossible (with the parent that made it so)."""
+    if not deps:
+        return Verdict.READY, None
+    verdicts = [(_one(kind, states.get(job_id)), job_id) for job_id, kind in deps]
+    if mode is DependencyMode.ALL:
+        for verdict, job_id in verdicts:
+            if verdict is Verdict.IMPOSSIBLE:
+                return Verdict.IMPOSSIBLE, job_id
+        done = all(v is Verdict.READY for v, _ in verdicts)
+        return (Verdict.READY if done else Verdict.WAITING), None
+    if any(v is Verdict.READY for v, _ in verdicts):
+        return Verdict.READY, None
+    if all(v is Verdict.IMPOSSIBLE for v, _ in verdicts):
+        return Verdict.IMPOSSIBLE, verdicts[-1][1]
+    return Verdict.WAITING, None

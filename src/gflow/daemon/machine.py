@@ -1,0 +1,118 @@
+"""The machine as the scheduler sees it: usable GPUs, foreign GPU processes, free host RAM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gflow.core.errors import InvalidInput
+from gflow.core.model import GpuInfo, Job, JobSpec
+from gflow.core.parse import format_size_mb
+from gflow.core.policy import GpuState, Machine
+from gflow.resources import host
+from gflow.resources.gpu import GpuBackend
+from gflow.store.db import Store
+
+ALLOWED_GPUS = "allowed_gpus"  # settings key: JSON list of indices; absent = all
+
+
+class MachineView:
+    def __init__(self, backend: GpuBackend, store: Store) -> None:
+        self.backend = backend
+        self.store = store
+        saved = store.get_setting(ALLOWED_GPUS)
+        self.allowed: frozenset[int] | None = frozenset(json.loads(saved)) if saved else None
+
+    def gpus(self) -> list[GpuInfo]:
+        return self.backend.gpus()
+
+    def usable(self, gpus: Sequence[GpuInfo]) -> list[GpuInfo]:
+        return [g for g in gpus if self.allowed is None or g.index in self.allowed]
+
+    def set_allowed(self, indices: list[int] | None) -> None:
+        """`gctl set-gpus`: which GPUs new jobs may use (running jobs keep theirs)."""
+        known = {g.index for g in self.gpus()}
+        if indices is not None:
+            unknown = sorted(set(indices) - known)
+            if unknown:
+                raise InvalidInput(
+                    f"no GPU {', '.join(map(str, unknown))} on this machine",
+                    hint=f"GPUs here: {', '.join(map(str, sorted(known))) or 'none'}",
+                )
+        self.store.set_setting(ALLOWED_GPUS, None if indices is None else json.dumps(indices))
+        self.allowed = None if indices is None else frozenset(indices)
+
+    def snapshot(self, running: Sequence[Job]) -> Machine:
+        """GPUs with what foreign processes use, and the host RAM new jobs can have."""
+        ours = {job.pid for job in running if job.pid is not None}
+        gpus = tuple(_gpu_state(gpu, ours) for gpu in self.usable(self.gpus()))
+        # Declared memory a running job has not touched yet is still promised to it.
+        unclaimed = sum(
+            max(0, job.resources.memory_mb - host.tree_rss_mb(job.pid))
+            for job in running
+            if job.resources.memory_mb and job.pid is not None
+        )
+        return Machine(gpus, host.available_memory_mb() - unclaimed)
+
+    def check_feasible(self, spec: JobSpec) -> None:
+        """Refuse at submission what this machine could never run."""
+        res = spec.resources
+        gpus = self.usable(self.gpus())
+        indices = {g.index for g in gpus}
+        if res.gpus > len(gpus):
+            raise InvalidInput(
+                f"the job asks for {res.gpus} GPU(s) but {len(gpus)} can be used here",
+                hint="see ginfo; lower --gpus",
+            )
+        missing = sorted(set(res.gpu_pin) - indices)
+        if missing:
+            raise InvalidInput(
+                f"no usable GPU {', '.join(map(str, missing))} on this machine",
+                hint=f"usable GPUs: {', '.join(map(str, sorted(indices))) or 'none'}",
+            )
+        largest = max((g.total_mb for g in gpus), default=0)
+        if res.gpu_memory_mb and res.gpu_memory_mb > largest:
+            raise InvalidInput(
+                f"the job asks for {format_size_mb(res.gpu_memory_mb)} of GPU memory; "
+                f"the largest GPU here has {format_size_mb(largest)}"
+            )
+        total = host.total_memory_mb()
+        if res.memory_mb and res.memory_mb > total:
+            raise InvalidInput(
+                f"the job asks for {format_size_mb(res.memory_mb)} of RAM; "
+                f"this machine has {format_size_mb(total)}"
+            )
+
+    def describe(self, running: Sequence[Job]) -> list[dict[str, Any]]:
+        """Each GPU for ginfo / gctl show-gpus: memory, our jobs on it, foreign processes."""
+        ours = {job.pid for job in running if job.pid is not None}
+        described = []
+        for gpu in self.gpus():
+            state = _gpu_state(gpu, ours)
+            jobs = [job for job in running if gpu.index in job.gpu_ids]
+            promised = sum(j.resources.gpu_memory_mb or 0 for j in jobs if j.resources.shared)
+            described.append(
+                {
+                    **gpu.to_dict(),
+                    "allowed": self.allowed is None or gpu.index in self.allowed,
+                    "jobs": [job.id for job in jobs],
+                    "exclusive": any(not j.resources.shared for j in jobs),
+                    "foreign_pids": list(state.foreign_pids),
+                    "foreign_used_mb": state.foreign_used_mb,
+                    "free_mb": gpu.total_mb - state.foreign_used_mb - promised,
+                }
+            )
+        return described
+
+
+def _gpu_state(gpu: GpuInfo, our_wrappers: set[int]) -> GpuState:
+    """Split a GPU's processes into ours (descendants of our wrappers) and foreign ones."""
+    ours_used = 0
+    foreign: list[int] = []
+    for pid, used in gpu.processes:
+        if our_wrappers & host.ancestors(pid):
+            ours_used += used
+        else:
+            foreign.append(pid)
+    return GpuState(gpu.index, gpu.total_mb, max(0, gpu.used_mb - ours_used), tuple(foreign))

@@ -1,0 +1,286 @@
+"""The job supervisor: job state changes and the life of running jobs.
+
+Every state change goes through `_transition` (is the move one of the nine allowed?) and
+`_commit` (jobs and their events in one transaction, before memory changes and before
+anyone hears of it). Running jobs are launched, watched through a pidfd, stopped with
+SIGTERM then SIGKILL, and reconciled after a daemon restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from gflow.config import Config
+from gflow.core.errors import InvalidState, NotFound, Unavailable
+from gflow.core.model import Event, Job
+from gflow.core.outcome import job_outcome
+from gflow.core.states import JobState, Reason, ReasonKind, can_transition
+from gflow.paths import Paths
+from gflow.resources import host
+from gflow.runner.control import signal_job, watch_exit
+from gflow.runner.executors import Launch, LaunchError, ProcessExecutor, TmuxExecutor
+from gflow.runner.jobfiles import ExitRecord, read_exit, read_pid, wrapper_alive, write_spec
+from gflow.store.db import Store
+
+log = logging.getLogger(__name__)
+
+BASH = "/bin/bash" if Path("/bin/bash").exists() else "bash"
+RECORD_RETRY = 1.0  # seconds before trying again to record an end (a full disk, say)
+
+
+class JobSupervisor:
+    """Owns job state: the one guarded transition, durable commits, and running jobs
+    (launch, watch for the exit, time limits, stop, reconcile after a restart)."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        config: Config,
+        store: Store,
+        executor: TmuxExecutor | ProcessExecutor,
+        clock: Callable[[], float],
+    ) -> None:
+        self.paths = paths
+        self.config = config
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+        self.jobs: dict[int, Job] = {}  # active jobs only; ended ones live in the store
+        self._timers: dict[int, list[asyncio.TimerHandle]] = {}
+        self._end_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "start() not called"
+        return self._loop
+
+    def request_pass(self) -> None:
+        """Something changed that may let a queued job start (the Service schedules)."""
+        raise NotImplementedError
+
+    def get_job(self, job_id: int) -> Job:
+        job = self.jobs.get(job_id) or self.store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return job
+
+    async def wait_until_ended(self, job_id: int, timeout: float) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or not job.state.is_active:
+            return
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self._end_waiters.setdefault(job_id, []).append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            pass
+
+    def reconcile_running_jobs(self) -> None:
+        """After a (re)start: watch live jobs again, record the ends we missed, never lose one."""
+        for job in [j for j in self.jobs.values() if j.state is JobState.RUNNING]:
+            jobdir = self.jobdir(job.id)
+            record = read_exit(jobdir)
+            pid_record = read_pid(jobdir)
+            if record is not None:
+                log.info("job %d ended while the daemon was away", job.id)
+                self._end_job(job, record)
+            elif pid_record is not None and wrapper_alive(pid_record):
+                log.info("job %d still running (wrapper pid %d)", job.id, pid_record.wrapper_pid)
+                job = replace(job, pid=pid_record.wrapper_pid)
+                self.jobs[job.id] = job
+                self._watch(job)
+                if job.stop_reason is not None:
+                    self._stop(job, job.stop_reason)
+            else:
+                log.warning("job %d vanished without an exit record", job.id)
+                if pid_record is not None:  # the wrapper died; its command must not live on
+                    signal_job(pid_record.wrapper_pid, pid_record, signal.SIGKILL)
+                self._end_job(job, None)
+
+    # ---- state changes -------------------------------------------------------------------
+
+    def _transition(
+        self, job: Job, dst: JobState, kind: str, detail: str = "", **changes: object
+    ) -> tuple[Job, Event]:
+        """The one guarded state change: check the move is allowed, apply it, describe it."""
+        if not can_transition(job.state, dst):
+            raise InvalidState(f"job {job.id} cannot go from {job.state.value} to {dst.value}")
+        now = self.clock()
+        if dst.is_ended and "finished_at" not in changes:
+            changes["finished_at"] = now
+        new = replace(job, state=dst, **changes)  # type: ignore[arg-type]
+        return new, Event(job.id, now, kind, dst, detail)
+
+    def _transition_free(
+        self, job: Job, kind: str, detail: str = "", **changes: object
+    ) -> tuple[Job, Event]:
+        """A change that keeps the job's state (a limit, a reason): still one event."""
+        new = replace(job, **changes)  # type: ignore[arg-type]
+        return new, Event(job.id, self.clock(), kind, job.state, detail)
+
+    def _commit(self, changes: list[tuple[Job, Event]]) -> None:
+        """Durable first (one transaction), then memory, then whoever waits for an end."""
+        if not changes:
+            return
+        self.store.save(changes)
+        for job, _ in changes:
+            if job.state.is_active:
+                self.jobs[job.id] = job
+            else:
+                self.jobs.pop(job.id, None)
+                for timer in self._timers.pop(job.id, []):
+                    timer.cancel()
+                for waiter in self._end_waiters.pop(job.id, []):
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    # ---- running jobs ----------------------------------------------------------------------
+
+    def jobdir(self, job_id: int) -> Path:
+        return self.paths.jobs_dir / str(job_id)
+
+    def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...]]]) -> None:
+        # Queued -> Running is durable before any process exists: a crash in between shows
+        # up at restart as a job with no wrapper, which ends Lost instead of running twice.
+        now = self.clock()
+        running = [
+            self._transition(
+                job,
+                JobState.RUNNING,
+                "started",
+                ",".join(map(str, gpus)),
+                started_at=now,
+                gpu_ids=gpus,
+                reason=None,
+            )
+            for job, gpus in starts
+        ]
+        self._commit(running)
+        launched: list[tuple[Job, Event]] = []
+        failed: list[tuple[Job, Event]] = []
+        for job, _ in running:
+            try:
+                pid, session = self._launch(job)
+            except (LaunchError, OSError) as exc:
+                log.error("job %d could not start: %s", job.id, exc)
+                reason = Reason(ReasonKind.LAUNCH_FAILED)
+                failed.append(
+                    self._transition(job, JobState.FAILED, "launch failed", str(exc), reason=reason)
+                )
+                continue
+            job = replace(job, pid=pid, session=session)
+            launched.append((job, Event(job.id, self.clock(), "launched", job.state, f"pid {pid}")))
+        self._commit(launched + failed)
+        for job, _ in launched:
+            self._watch(job)
+        if failed:
+            self.request_pass()
+
+    def _launch(self, job: Job) -> tuple[int, str]:
+        env, script_body = self.store.get_launch_data(job.id)
+        jobdir = self.jobdir(job.id)
+        env.update(
+            GFLOW_JOB_ID=str(job.id),
+            GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
+            CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
+            CUDA_DEVICE_ORDER="PCI_BUS_ID",
+        )
+        if job.script:
+            jobdir.mkdir(parents=True, exist_ok=True)
+            (jobdir / "script.sh").write_text(script_body)
+            argv = [BASH, str(jobdir / "script.sh")]
+        else:
+            argv = [BASH, "-c", job.command]
+        write_spec(jobdir, argv, env, job.workdir, job.log_path)
+        return self.executor.start(Launch(job.id, jobdir, job.keep_session))
+
+    def _watch(self, job: Job) -> None:
+        assert job.pid is not None
+        watch_exit(self.loop, job.pid, lambda: self._on_wrapper_exit(job.id))
+        if job.time_limit is not None and job.started_at is not None:
+            delay = job.started_at + job.time_limit - self.clock()
+            self._add_timer(job.id, max(0.0, delay), self._on_time_limit, job.id)
+
+    def _on_wrapper_exit(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.state is not JobState.RUNNING:
+            return
+        if isinstance(self.executor, ProcessExecutor) and job.pid is not None:
+            self.executor.reap(job.pid)
+        try:
+            self._end_job(job, read_exit(self.jobdir(job_id)))
+        except Unavailable as exc:  # e.g. a full disk: the exit record waits on disk for us
+            log.error("cannot record the end of job %d yet (%s); retrying", job_id, exc.message)
+            self.loop.call_later(RECORD_RETRY, self._on_wrapper_exit, job_id)
+
+    def _end_job(self, job: Job, record: ExitRecord | None) -> None:
+        exit_code = record.exit_code if record else None
+        signum = record.signal if record else None
+        state, reason = job_outcome(job.stop_reason, exit_code, signum, record is not None)
+        finished_at = record.ended_at if record else self.clock()
+        self._commit(
+            [
+                self._transition(
+                    job,
+                    state,
+                    "ended",
+                    str(reason),
+                    reason=reason,
+                    exit_code=exit_code,
+                    signal=signum,
+                    finished_at=finished_at,
+                    pid=None,
+                )
+            ]
+        )
+        self.request_pass()
+
+    def _enforce_memory_limits(self) -> None:
+        for job in list(self.jobs.values()):
+            limit = job.resources.memory_mb
+            if (
+                job.state is JobState.RUNNING
+                and limit
+                and job.pid is not None
+                and job.stop_reason is None
+                and host.tree_rss_mb(job.pid) > limit
+            ):
+                log.info("job %d exceeded its memory limit of %d MB", job.id, limit)
+                self._stop(job, ReasonKind.MEMORY_LIMIT)
+
+    def _on_time_limit(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.state is JobState.RUNNING and job.stop_reason is None:
+            log.info("job %d reached its time limit", job_id)
+            self._stop(job, ReasonKind.TIME_LIMIT)
+
+    def _stop(self, job: Job, why: ReasonKind) -> None:
+        """SIGTERM the job's processes now, SIGKILL after the grace period.
+
+        Why it stops is recorded first, so a daemon restart in the middle still ends the job
+        as Cancelled or Timeout, and finishes the kill.
+        """
+        if job.stop_reason is None:
+            job = replace(job, stop_reason=why, reason=Reason(ReasonKind.STOPPING, why.value))
+            self._commit([(job, Event(job.id, self.clock(), "stop", job.state, why.value))])
+        self._signal(job, signal.SIGTERM)
+        self._add_timer(job.id, self.config.kill_grace, self._kill, job.id)
+
+    def _kill(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.state is JobState.RUNNING:
+            log.info("job %d ignored SIGTERM; sending SIGKILL", job_id)
+            self._signal(job, signal.SIGKILL)
+
+    def _signal(self, job: Job, signum: int) -> None:
+        if job.pid is not None:
+            signal_job(job.pid, read_pid(self.jobdir(job.id)), signum)
+
+    def _add_timer(self, job_id: int, delay: float, fn: Callable[[int], None], arg: int) -> None:
+        self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
