@@ -9,8 +9,9 @@ fake GPUs, "2x24G" unless GFLOW_FAKE_GPUS is set) and stopped afterwards, with i
 server and directory. Submissions and polling use the Python client (gflow.client.Client),
 so CLI start-up is not counted in the job figures.
 
-1. submit -> Running, N times: one `sleep 30` job at a time; `show_job` is polled every
-   1 ms until it is Running; then it is cancelled and waited out. Three figures:
+1. submit -> Running, N times: one 1-GPU `sleep 30` job at a time (a fake GPU is free);
+   `show_job` is polled every 1 ms until it is Running; then it is cancelled and waited
+   out. Three figures:
    - client: perf_counter from before the submit request to the first poll that sees
      Running (HTTP round trips and up to one poll interval included);
    - daemon: the job's started_at - submitted_at, both stamped by the daemon's clock
@@ -142,7 +143,9 @@ def teardown(env: dict[str, str], home: Path) -> None:
 # ---- jobs ----------------------------------------------------------------------------------
 
 
-def job_spec(command: str, env: dict[str, str], hold: bool = False) -> dict[str, Any]:
+def job_spec(
+    command: str, env: dict[str, str], hold: bool = False, gpus: int = 0
+) -> dict[str, Any]:
     """A submission as gbatch builds it (see gflow.cli.gbatch.build_spec)."""
     return {
         "command": command,
@@ -150,16 +153,18 @@ def job_spec(command: str, env: dict[str, str], hold: bool = False) -> dict[str,
         "env": env,
         "name": "bench",
         "priority": 10,
-        "gpus": 0,
+        "gpus": gpus,
         "time_limit": None,
-        "depends_on": [],
+        "dependencies": [],
         "hold": hold,
         "keep_session": False,
     }
 
 
-def submit(client: Client, command: str, env: dict[str, str], hold: bool = False) -> int:
-    job_id: int = client.submit([job_spec(command, env, hold)])[0]["id"]
+def submit(
+    client: Client, command: str, env: dict[str, str], hold: bool = False, gpus: int = 0
+) -> int:
+    job_id: int = client.submit([job_spec(command, env, hold, gpus)])[0]["id"]
     return job_id
 
 
@@ -201,7 +206,7 @@ def last_printed_time(log_path: str) -> float:
 
 def one_start(client: Client, env: dict[str, str]) -> tuple[float, float, float]:
     t0 = time.perf_counter()
-    job_id = submit(client, "sleep 30", env)
+    job_id = submit(client, "sleep 30", env, gpus=1)  # a free (fake) GPU
     wait_job(client, job_id, frozenset({"Running"}), START_POLL)
     seen = time.perf_counter() - t0
     client.job_action(job_id, "cancel")

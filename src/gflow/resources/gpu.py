@@ -91,6 +91,7 @@ class NvmlGpuBackend:
 
     def __init__(self) -> None:
         self._nvml: Any = None
+        self._warned = False
         try:
             import pynvml  # provided by the nvidia-ml-py package
 
@@ -122,9 +123,12 @@ class NvmlGpuBackend:
                         processes=processes,
                     )
                 )
+            self._warned = False
             return found
-        except Exception as exc:
-            log.warning("NVML query failed (%s); reporting no GPUs", exc)
+        except Exception as exc:  # a GPU fell off the bus, the driver was reloaded…
+            if not self._warned:
+                log.warning("NVML query failed (%s); reporting no GPUs until it works", exc)
+                self._warned = True
             return []
 
 
