@@ -49,7 +49,7 @@ class MachineView:
         gpus = tuple(_gpu_state(gpu, ours) for gpu in self.usable(self.gpus()))
         # Declared memory a running job has not touched yet is still promised to it.
         unclaimed = sum(
-            max(0, job.resources.memory_mb - host.tree_rss_mb(job.pid))
+            max(0, job.resources.memory_mb - host.descendants_rss_mb(job.pid))
             for job in running
             if job.resources.memory_mb and job.pid is not None
         )

@@ -249,7 +249,7 @@ class JobSupervisor:
                 and limit
                 and job.pid is not None
                 and job.stop_reason is None
-                and host.tree_rss_mb(job.pid) > limit
+                and host.descendants_rss_mb(job.pid) > limit
             ):
                 log.info("job %d exceeded its memory limit of %d MB", job.id, limit)
                 self._stop(job, ReasonKind.MEMORY_LIMIT)

@@ -15,11 +15,11 @@ def available_memory_mb() -> int:
     return int(psutil.virtual_memory().available // MB)
 
 
-def tree_rss_mb(root_pid: int) -> int:
-    """Resident memory of a process and all its descendants."""
+def descendants_rss_mb(root_pid: int) -> int:
+    """Resident memory of all descendants of a process (a job's processes under its wrapper,
+    not counting the wrapper itself)."""
     try:
-        root = psutil.Process(root_pid)
-        procs = [root, *root.children(recursive=True)]
+        procs = psutil.Process(root_pid).children(recursive=True)
     except psutil.Error:
         return 0
     total = 0
