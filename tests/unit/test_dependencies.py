@@ -74,9 +74,14 @@ def test_parse_slurm_dependency_rejects_malformed(text: str) -> None:
 
 # ---- dependency_verdict --------------------------------------------------------------------
 
-ENDED_OK = [JobState.FINISHED]
-ENDED_NOT_OK = [JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT]
-NOT_ENDED = [JobState.RUNNING, JobState.QUEUED, JobState.HOLD, None]  # None: unknown to the pass
+ENDED_OK: list[JobState | None] = [JobState.FINISHED]
+ENDED_NOT_OK: list[JobState | None] = [JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT]
+NOT_ENDED: list[JobState | None] = [
+    JobState.RUNNING,
+    JobState.QUEUED,
+    JobState.HOLD,
+    None,
+]  # None: unknown to the pass
 
 
 def expected(kind: DependencyKind, state: JobState | None) -> Verdict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -88,10 +89,10 @@ def make_job(
     )
 
 
-def running(job_id: int, gpu_ids: Sequence[int] = (), **fields: object) -> Job:
+def running(job_id: int, gpu_ids: Sequence[int] = (), **fields: Any) -> Job:
     """A Running job holding these GPUs (exclusively unless shared=True is given)."""
     fields.setdefault("gpus", len(gpu_ids))
-    return make_job(job_id, state=JobState.RUNNING, gpu_ids=gpu_ids, **fields)  # type: ignore[arg-type]
+    return make_job(job_id, state=JobState.RUNNING, gpu_ids=gpu_ids, **fields)
 
 
 def machine(
@@ -211,8 +212,9 @@ def test_only_allowed_gpu_indices_are_used() -> None:
 # ---- shared GPUs ---------------------------------------------------------------------------
 
 
-def shared_job(job_id: int, gb: int, gpus: int = 1, **fields: object) -> Job:
-    return make_job(job_id, gpus=gpus, shared=True, gpu_memory_mb=gb * GB, **fields)  # type: ignore[arg-type]
+def shared_job(job_id: int, gb: int, gpus: int = 1, **fields: Any) -> Job:
+    """A job sharing `gpus` GPUs with others, declaring `gb` GB on each."""
+    return make_job(job_id, gpus=gpus, shared=True, gpu_memory_mb=gb * GB, **fields)
 
 
 def test_shared_jobs_share_a_gpu_by_declared_memory() -> None:
@@ -347,8 +349,9 @@ def test_no_future_begin_time_means_no_next_begin() -> None:
 
 def test_group_limit_caps_running_jobs_of_a_group() -> None:
     """A group with max_concurrent 2 and one running: one more starts, then 'GroupLimit'."""
-    group = {"group_id": 7, "max_concurrent": 2}
-    queued = [make_job(i, **group) for i in (2, 3, 4)] + [make_job(5, group_id=8, max_concurrent=2)]  # type: ignore[arg-type]
+    group: dict[str, Any] = {"group_id": 7, "max_concurrent": 2}
+    queued = [make_job(i, **group) for i in (2, 3, 4)]
+    queued.append(make_job(5, group_id=8, max_concurrent=2))
     decision = decide(queued, gpus24(0), [running(1, **group)])
     assert started_ids(decision) == [2, 5]
     assert reasons(decision.waiting) == {3: "GroupLimit", 4: "GroupLimit"}
@@ -395,8 +398,7 @@ def test_job_needing_nothing_starts_beside_the_reservation() -> None:
 
 
 def test_job_fitting_beside_the_reservation_starts_without_a_time_limit() -> None:
-    """A job on a GPU the reservation leaves spare starts, limit or not; one on a reserved
-    GPU waits."""
+    """A job on the GPU the reservation leaves spare starts even without a limit; others wait."""
     blocker = running(1, [0, 1], time_limit=100)
     queued = [make_job(2, gpus=3), make_job(3, gpu_pin=[3]), make_job(4, gpus=1)]
     decision = decide(queued, gpus24(4), [blocker])
@@ -422,14 +424,24 @@ def test_backfill_respects_reserved_host_memory() -> None:
 
 
 def test_blocker_without_time_limit_no_limit_job_does_not_jump_the_head() -> None:
-    """When the head's blocker has no time limit, a later job without one still may not jump it.
-
-    SPEC §5: "Jobs without a time limit never jump it"; policy docstring: "A job without a
-    time limit never jumps the blocked head unless it fits beside the reservation".
-    """
+    """Head blocked by a job without a time limit: a later job without one may not jump it."""
+    # SPEC §5: "Jobs without a time limit never jump it", even when the shadow time is unknown.
     blocker = running(1, [0])  # no time limit: the shadow time is unknown (infinite)
     decision = decide([make_job(2, gpus=2), make_job(3, gpus=1)], gpus24(2), [blocker])
     assert decision.starts == []
+    assert reasons(decision.waiting) == {2: "Resources:GPU", 3: "Priority"}
+
+
+def test_reservation_counts_gpus_of_jobs_started_earlier_in_the_pass() -> None:
+    """GPUs of a job started ahead of the head in this pass are reserved for it at that limit."""
+    queued = [
+        make_job(1, priority=20, gpus=1, time_limit=10),
+        make_job(2, gpus=2),
+        make_job(3, gpus=1),
+        make_job(4, gpus=1, time_limit=5),
+    ]
+    decision = decide(queued, gpus24(2))
+    assert gpus_of(decision) == {1: (0,), 4: (1,)}
     assert reasons(decision.waiting) == {2: "Resources:GPU", 3: "Priority"}
 
 
@@ -745,7 +757,7 @@ def scenes(draw: st.DrawFn, max_jobs: int = 25) -> Scene:
         res = draw(resources(n_gpus))
         time_limit = draw(st.sampled_from([None, 10, 50, 100, 100, 300, 500, 1000]))
         group = None if resources_only else draw(st.sampled_from([None] * 6 + [*GROUP_LIMITS]))
-        common = {
+        common: dict[str, Any] = {
             "priority": draw(st.sampled_from([0, 10, 10, 20, 50])),
             "time_limit": time_limit,
             "group_id": group,
@@ -771,7 +783,7 @@ def scenes(draw: st.DrawFn, max_jobs: int = 25) -> Scene:
                 memory_mb=res.memory_mb,
                 gpu_ids=chosen,
                 started_at=NOW - draw(st.sampled_from([0, 0, 20, 100, 400])),  # some overdue
-                **common,  # type: ignore[arg-type]
+                **common,
             )
             holders.append(holding_running(job))
             running_jobs.append(job)
@@ -798,7 +810,7 @@ def scenes(draw: st.DrawFn, max_jobs: int = 25) -> Scene:
                 mode=draw(st.sampled_from(list(DependencyMode))),
                 auto_cancel=draw(st.sampled_from([True, True, True, False])),
                 begin_at=begin,
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         )
     if draw(st.booleans()):
@@ -912,8 +924,12 @@ def test_schedule_invariants_hold_for_random_scenes(scene: Scene) -> None:
             assert not fits(job.resources, on, holders, host_left)
         else:
             assert reason.kind is ReasonKind.PRIORITY
-    future = [job.begin_at for job in queued if reason_is(decision, job.id, ReasonKind.BEGIN_TIME)]
-    assert decision.next_begin == (min(future) if future else None)  # type: ignore[type-var]
+    future = [
+        job.begin_at
+        for job in queued
+        if job.begin_at is not None and reason_is(decision, job.id, ReasonKind.BEGIN_TIME)
+    ]
+    assert decision.next_begin == min(future, default=None)
 
     # No Priority waits without a job blocked on resources ahead of them.
     order = [job.id for job in in_queue_order(queued)]
@@ -964,3 +980,11 @@ def test_starts_never_delay_the_reserved_head_job(scene: Scene) -> None:
     everything = running_holders + [holding_started(by_id[i], g) for i, g in started.items()]
     t1 = earliest_fit(head, on, everything)
     assert t1 <= t0, f"head {brief(head)}: T0={t0}, T1={t1}\n{scene!r}\n{decision}"
+
+
+def test_backfill_prefers_gpus_the_reservation_leaves_spare() -> None:
+    """A backfilled job takes a GPU outside the head's reservation when one is free."""
+    blocker = running(1, [0, 1], time_limit=100)
+    decision = decide([make_job(2, gpus=3), make_job(3, gpus=1)], gpus24(4), [blocker])
+    assert [(s.job_id, s.gpu_ids) for s in decision.starts] == [(3, (3,))]
+    assert reasons(decision.waiting) == {2: "Resources:GPU"}

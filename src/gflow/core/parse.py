@@ -157,6 +157,13 @@ BEGIN_FORMS = (
 
 def parse_begin(text: str, now: datetime) -> float:
     """A --begin / --at time as Unix time; `now` is timezone-aware local time."""
+    when = _parse_begin(text, now)
+    if when - now.timestamp() > MAX_TIME_LIMIT:
+        raise InvalidInput(f"begin time {text!r} is more than 10 years away")
+    return when
+
+
+def _parse_begin(text: str, now: datetime) -> float:
     from datetime import datetime as dt
     from datetime import timedelta
 

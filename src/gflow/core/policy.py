@@ -89,8 +89,11 @@ class _Pool:
     def copy(self) -> _Pool:
         return _Pool({i: replace(g) for i, g in self.gpus.items()}, self.host_free_mb)
 
-    def allocate(self, res: Resources) -> tuple[int, ...] | Reason:
-        """The GPUs this request would get now, or why it cannot start."""
+    def allocate(
+        self, res: Resources, avoid: frozenset[int] = frozenset()
+    ) -> tuple[int, ...] | Reason:
+        """The GPUs this request would get now (lowest index first, those in `avoid` last),
+        or why it cannot start."""
         if res.memory_mb and res.memory_mb > self.host_free_mb:
             return Reason(ReasonKind.RESOURCES, "HostMemory")
         if res.gpus == 0:
@@ -109,6 +112,8 @@ class _Pool:
             short = "GPU"
         if len(fit) < res.gpus:
             return Reason(ReasonKind.RESOURCES, short)
+        if avoid:
+            fit.sort(key=lambda g: g.index in avoid)  # stable: index order otherwise
         return tuple(g.index for g in fit[: res.gpus])
 
     def fits_at(self, res: Resources, gpu_ids: Iterable[int]) -> bool:
@@ -137,6 +142,7 @@ class _Pool:
 class _Reservation:
     start: float  # shadow time; math.inf when no running job's time limit frees enough
     after: _Pool  # what is left at the shadow time once the head job has its share
+    gpu_ids: frozenset[int]  # the GPUs the head job will get
 
 
 # Blocked jobs that may try to reserve in one pass, so a queue of 10,000 jobs that can never
@@ -211,7 +217,8 @@ def schedule(
         if limit is not None and group_running.get(job.group_id or 0, 0) >= limit:
             decision.waiting[job.id] = _WAIT_GROUP
             continue
-        gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources)
+        avoid = reservation.gpu_ids if reservation is not None else frozenset()
+        gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources, avoid)
         if isinstance(gpu_ids, Reason):
             cannot_fit[job.resources] = gpu_ids
             decision.waiting[job.id] = gpu_ids
@@ -252,7 +259,7 @@ def _reserve(
         gpu_ids = future.allocate(head.resources)
         if not isinstance(gpu_ids, Reason):
             future.take(head.resources, gpu_ids)
-            return _Reservation(end, future)
+            return _Reservation(end, future, frozenset(gpu_ids))
     return None
 
 
