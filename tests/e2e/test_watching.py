@@ -115,7 +115,7 @@ def test_running_jobs_output_is_visible_in_its_tmux_pane(gflow: Gflow) -> None:
 def test_dry_run_submits_nothing(gflow: Gflow) -> None:
     """--dry-run shows the job and creates none."""
     out = gflow.ok("gbatch", "--dry-run", "-t", "1:00:00", "python", "train.py")
-    assert "Would submit 1 batch job: python train.py" in out and "01:00:00" in out
+    assert "Would submit 1 batch job(s): python train.py" in out and "01:00:00" in out
     assert gflow.ok("gqueue", "-a") == "No jobs found.\n"
 
 

@@ -14,6 +14,7 @@ from gflow.core.parse import (
     MAX_TIME_LIMIT,
     format_duration,
     format_size_mb,
+    parse_array,
     parse_begin,
     parse_dependency_ref,
     parse_id_list,
@@ -359,3 +360,36 @@ def test_parsers_return_a_value_or_raise_invalid_input(parser: object, text: str
         parser(text)
     except InvalidInput:
         pass
+
+
+# ---- parse_array ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tasks", "throttle"),
+    [
+        ("1-3", [1, 2, 3], None),
+        ("1-10:3", [1, 4, 7, 10], None),
+        ("1,3,7", [1, 3, 7], None),
+        ("0-4%2", [0, 1, 2, 3, 4], 2),
+        ("5,1-2", [1, 2, 5], None),
+    ],
+)
+def test_parse_array_accepts_slurm_forms(text: str, tasks: list[int], throttle: int | None) -> None:
+    """Ranges, steps, lists and the %N throttle, as sbatch --array takes them."""
+    assert parse_array(text) == (tasks, throttle)
+
+
+@pytest.mark.parametrize("text", ["", "3-1", "1-x", "1-10:0", "1-3%0", "1-3%", "a", "1-200000"])
+def test_parse_array_rejects_malformed(text: str) -> None:
+    """A malformed array is InvalidInput naming the accepted forms."""
+    with pytest.raises(InvalidInput):
+        parse_array(text)
+
+
+@given(st.integers(0, 10_000), st.integers(0, 500), st.integers(1, 50))
+def test_parse_array_range_round_trips(first: int, span: int, step: int) -> None:
+    """'A-B:S' gives exactly range(A, B + 1, S)."""
+    assert parse_array(f"{first}-{first + span}:{step}")[0] == list(
+        range(first, first + span + 1, step)
+    )

@@ -105,29 +105,50 @@ def _working_directory() -> str:
     return cwd
 
 
+def expand(
+    spec: dict[str, Any], array: tuple[list[int], int | None] | None
+) -> list[dict[str, Any]]:
+    """One spec per array task (a group throttled by %N), or the spec alone."""
+    if array is None:
+        return [spec]
+    tasks, throttle = array
+    limit = throttle if throttle is not None else spec["max_concurrent"]
+    return [{**spec, "array_task_id": task, "max_concurrent": limit} for task in tasks]
+
+
+def dry_run(specs: list[dict[str, Any]], as_json: bool) -> None:
+    shown = [{k: v for k, v in spec.items() if k not in ("env", "script_body")} for spec in specs]
+    if as_json:
+        print_json(shown)
+        return
+    first = specs[0]
+    limit = format_duration(first["time_limit"]) if first["time_limit"] else "none"
+    print(f"Would submit {len(specs)} batch job(s): {first.get('command') or first.get('script')}")
+    print(
+        f"  GPUs: {first['gpus']}  priority: {first['priority']}  time limit: {limit}"
+        f"  workdir: {first['workdir']}"
+    )
+    tasks = [spec["array_task_id"] for spec in specs if spec.get("array_task_id") is not None]
+    if tasks:
+        print(f"  array tasks: {tasks[0]}..{tasks[-1]} ({len(tasks)})")
+
+
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    spec = build_spec(args, sys.stdin.isatty())
+    specs = expand(build_spec(args, sys.stdin.isatty()), args.array)
     if args.dry_run:
-        shown = {k: v for k, v in spec.items() if k not in ("env", "script_body")}
-        if args.json:
-            print_json(shown)
-        else:
-            what = spec.get("command") or spec.get("script")
-            limit = format_duration(spec["time_limit"]) if spec["time_limit"] else "none"
-            print(f"Would submit 1 batch job: {what}")
-            print(
-                f"  GPUs: {spec['gpus']}  priority: {spec['priority']}  time limit: {limit}"
-                f"  workdir: {spec['workdir']}"
-            )
+        dry_run(specs, args.json)
         return EXIT_OK
-    job = Client(Paths.from_env()).submit([spec])[0]
+    jobs = Client(Paths.from_env()).submit(specs)
+    ids = f"{jobs[0]['id']}-{jobs[-1]['id']}" if len(jobs) > 1 else str(jobs[0]["id"])
     if args.json:
-        print_json(job)
+        print_json(jobs if args.array else jobs[0])
     elif args.parsable:
-        print(job["id"])
+        print(ids)
+    elif args.array:
+        print(f"Submitted batch array of {len(jobs)} jobs: {ids}")
     else:
-        print(f"Submitted batch job {job['id']}")
+        print(f"Submitted batch job {ids}")
     return EXIT_OK
 
 

@@ -19,7 +19,7 @@ from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, run
 from gflow.cli.gbatch import build_spec
 from gflow.cli.job_options import add_job_options
 from gflow.client import Client
-from gflow.core.errors import Unavailable
+from gflow.core.errors import InvalidInput, Unavailable
 from gflow.paths import Paths
 
 POLL = 0.1  # seconds between looks at the job while it waits and runs
@@ -150,6 +150,8 @@ def _raise_interrupted(signum: int, _frame: Any) -> None:
 
 
 def foreground(args: argparse.Namespace) -> int:
+    if args.array is not None:
+        raise InvalidInput("grun runs one job; submit arrays with gbatch --array")
     spec = build_spec(args, stdin_is_tty=True)
     client = Client(Paths.from_env())
     job_id = int(client.submit([spec])[0]["id"])

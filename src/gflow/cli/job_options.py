@@ -11,6 +11,7 @@ from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_depe
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
 from gflow.core.parse import (
+    parse_array,
     parse_begin,
     parse_dependency_list,
     parse_int,
@@ -118,6 +119,13 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "--max-concurrent",
         type=usage_value(_concurrency),
         help="at most N of this submission's jobs run at once",
+    )
+    when.add_argument(
+        "-a",
+        "--array",
+        type=usage_value(parse_array),
+        help="one job per task id: 1-10, 1-10:2, 1,3,7, 1-100%%4 (4 at a time); "
+        "$GFLOW_ARRAY_TASK_ID holds the task id",
     )
     p.add_argument(
         "--keep-session", action="store_true", help="keep the job's tmux session open after it ends"

@@ -132,6 +132,32 @@ def parse_id_list(text: str) -> list[int]:
     return sorted(ids)
 
 
+ARRAY_FORMS = "1-10, 1-10:2 (step), 1,3,7, optionally with %N (at most N running): 1-100%4"
+MAX_ARRAY_TASKS = 100_000
+
+
+def parse_array(text: str) -> tuple[list[int], int | None]:
+    """Slurm's --array: task ids and the optional %N throttle."""
+    spec, percent, throttle_text = text.strip().partition("%")
+    throttle = None
+    if percent:
+        throttle = parse_int(throttle_text, "array throttle", 1, MAX_ARRAY_TASKS)
+    tasks: set[int] = set()
+    for part in spec.split(","):
+        m = re.fullmatch(r"([0-9]{1,9})(?:-([0-9]{1,9})(?::([0-9]{1,9}))?)?", part.strip())
+        if not m:
+            raise InvalidInput(f"invalid array {text!r}", hint=f"use {ARRAY_FORMS}")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        step = int(m.group(3)) if m.group(3) else 1
+        if last < first or step == 0 or (last - first) // step >= MAX_ARRAY_TASKS:
+            raise InvalidInput(f"invalid array range {part.strip()!r}", hint=f"use {ARRAY_FORMS}")
+        tasks.update(range(first, last + 1, step))
+        if len(tasks) > MAX_ARRAY_TASKS:
+            raise InvalidInput(f"array {text!r} has more than {MAX_ARRAY_TASKS} tasks")
+    return sorted(tasks), throttle
+
+
 DEPENDENCY_FORMS = "a job id (12), @ (your last job) or @~N (your Nth last job)"
 
 

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from gflow.config import Config
@@ -31,6 +33,15 @@ log = logging.getLogger(__name__)
 
 BASH = "/bin/bash" if Path("/bin/bash").exists() else "bash"
 RECORD_RETRY = 1.0  # seconds before trying again to record an end (a full disk, say)
+LAUNCH_THREADS = 4  # wrappers being started at once
+
+
+@dataclass(frozen=True)
+class PreparedLaunch:
+    job: Job
+    env: dict[str, str]
+    script_body: str
+    jobdir: Path
 
 
 class JobSupervisor:
@@ -54,6 +65,7 @@ class JobSupervisor:
         self._timers: dict[int, list[asyncio.TimerHandle]] = {}
         self._end_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._launcher = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -146,8 +158,13 @@ class JobSupervisor:
         return self.paths.jobs_dir / str(job_id)
 
     def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...]]]) -> None:
-        # Queued -> Running is durable before any process exists: a crash in between shows
-        # up at restart as a job with no wrapper, which ends Lost instead of running twice.
+        """Record the starts, then launch each job's wrapper off the event loop.
+
+        Queued -> Running is durable before any process exists: a crash in between shows
+        up at restart as a job with no wrapper, which ends Lost instead of running twice.
+        Launching (files, `tmux new-session`) runs in a few threads, so a burst of starts
+        never stalls the API or the recording of jobs that end meanwhile.
+        """
         now = self.clock()
         running = [
             self._transition(
@@ -162,43 +179,56 @@ class JobSupervisor:
             for job, gpus in starts
         ]
         self._commit(running)
-        launched: list[tuple[Job, Event]] = []
-        failed: list[tuple[Job, Event]] = []
         for job, _ in running:
-            try:
-                pid, session = self._launch(job)
-            except (LaunchError, OSError) as exc:
-                log.error("job %d could not start: %s", job.id, exc)
-                reason = Reason(ReasonKind.LAUNCH_FAILED)
-                failed.append(
-                    self._transition(job, JobState.FAILED, "launch failed", str(exc), reason=reason)
-                )
-                continue
-            job = replace(job, pid=pid, session=session)
-            launched.append((job, Event(job.id, self.clock(), "launched", job.state, f"pid {pid}")))
-        self._commit(launched + failed)
-        for job, _ in launched:
-            self._watch(job)
-        if failed:
-            self.request_pass()
+            launch = self._prepare_launch(job)
+            future = self.loop.run_in_executor(self._launcher, self._launch, launch)
+            future.add_done_callback(partial(self._launched, job.id))
 
-    def _launch(self, job: Job) -> tuple[int, str]:
+    def _prepare_launch(self, job: Job) -> PreparedLaunch:
+        """What the launcher thread needs, read here: the store belongs to the loop's thread."""
         env, script_body = self.store.get_launch_data(job.id)
-        jobdir = self.jobdir(job.id)
         env.update(
             GFLOW_JOB_ID=str(job.id),
             GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
+        return PreparedLaunch(job, env, script_body, self.jobdir(job.id))
+
+    def _launch(self, prepared: PreparedLaunch) -> tuple[int, str, float]:
+        """In a launcher thread: write the job's files and start its wrapper."""
+        job, jobdir = prepared.job, prepared.jobdir
         if job.script:
             jobdir.mkdir(parents=True, exist_ok=True)
-            (jobdir / "script.sh").write_text(script_body)
+            (jobdir / "script.sh").write_text(prepared.script_body)
             argv = [BASH, str(jobdir / "script.sh")]
         else:
             argv = [BASH, "-c", job.command]
-        write_spec(jobdir, argv, env, job.workdir, job.log_path)
-        return self.executor.start(Launch(job.id, jobdir, job.keep_session))
+        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path)
+        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
+        return pid, session, self.clock()
+
+    def _launched(self, job_id: int, done: asyncio.Future[tuple[int, str, float]]) -> None:
+        """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        try:
+            pid, session, at = done.result()
+        except (LaunchError, OSError) as exc:
+            log.error("job %d could not start: %s", job_id, exc)
+            reason = Reason(ReasonKind.LAUNCH_FAILED)
+            self._commit(
+                [self._transition(job, JobState.FAILED, "launch failed", str(exc), reason=reason)]
+            )
+            self.request_pass()
+            return
+        # The run time counts from the launch, not from the decision to start.
+        job = replace(job, pid=pid, session=session, started_at=at)
+        self._commit([(job, Event(job.id, at, "launched", job.state, f"pid {pid}"))])
+        self._watch(job)
+        if job.stop_reason is not None:  # cancelled while it was being launched
+            self._stop(job, job.stop_reason)
 
     def _watch(self, job: Job) -> None:
         assert job.pid is not None
