@@ -182,7 +182,7 @@ def test_set_gpus_restricts_new_jobs(two_gpus: Gflow) -> None:
 
 def test_memory_limit_is_enforced(gflow: Gflow) -> None:
     """A job using more RAM than its --mem is stopped: Failed, reason MemoryLimit."""
-    hog = "import time; data = bytearray(300 * 1024 * 1024); time.sleep(300)"
+    hog = "import signal; data = bytearray(300 * 1024 * 1024); signal.pause()"
     job_id = gflow.submit("--mem", "100M", "python3", "-c", hog)
     job = gflow.wait_state(job_id, timeout=30)
     assert (job["state"], job["reason"]) == ("Failed", "MemoryLimit")
