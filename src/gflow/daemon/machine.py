@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gflow.core.errors import InvalidInput
-from gflow.core.model import GpuInfo, Job, JobSpec
+from gflow.core.model import GpuInfo, Job, JobSpec, Resources
 from gflow.core.parse import format_size_mb
 from gflow.core.policy import GpuState, Machine
 from gflow.resources import host
@@ -55,34 +55,13 @@ class MachineView:
         )
         return Machine(gpus, host.available_memory_mb() - unclaimed)
 
-    def check_feasible(self, spec: JobSpec) -> None:
-        """Refuse at submission what this machine could never run."""
-        res = spec.resources
+    def check_feasible(self, specs: Sequence[JobSpec]) -> None:
+        """Refuse at submission what this machine could never run (the machine is read once
+        per submission: an array of 10,000 alike jobs costs one look)."""
         gpus = self.usable(self.gpus())
-        indices = {g.index for g in gpus}
-        if res.gpus > len(gpus):
-            raise InvalidInput(
-                f"the job asks for {res.gpus} GPU(s) but {len(gpus)} can be used here",
-                hint="see ginfo; lower --gpus",
-            )
-        missing = sorted(set(res.gpu_pin) - indices)
-        if missing:
-            raise InvalidInput(
-                f"no usable GPU {', '.join(map(str, missing))} on this machine",
-                hint=f"usable GPUs: {', '.join(map(str, sorted(indices))) or 'none'}",
-            )
-        largest = max((g.total_mb for g in gpus), default=0)
-        if res.gpu_memory_mb and res.gpu_memory_mb > largest:
-            raise InvalidInput(
-                f"the job asks for {format_size_mb(res.gpu_memory_mb)} of GPU memory; "
-                f"the largest GPU here has {format_size_mb(largest)}"
-            )
-        total = host.total_memory_mb()
-        if res.memory_mb and res.memory_mb > total:
-            raise InvalidInput(
-                f"the job asks for {format_size_mb(res.memory_mb)} of RAM; "
-                f"this machine has {format_size_mb(total)}"
-            )
+        total_ram = host.total_memory_mb()
+        for res in {spec.resources for spec in specs}:
+            _check_request(res, gpus, total_ram)
 
     def describe(self, running: Sequence[Job]) -> list[dict[str, Any]]:
         """Each GPU for ginfo / gctl show-gpus: memory, our jobs on it, foreign processes."""
@@ -116,3 +95,29 @@ def _gpu_state(gpu: GpuInfo, our_wrappers: set[int]) -> GpuState:
         else:
             foreign.append(pid)
     return GpuState(gpu.index, gpu.total_mb, max(0, gpu.used_mb - ours_used), tuple(foreign))
+
+
+def _check_request(res: Resources, gpus: Sequence[GpuInfo], total_ram: int) -> None:
+    indices = {g.index for g in gpus}
+    if res.gpus > len(gpus):
+        raise InvalidInput(
+            f"the job asks for {res.gpus} GPU(s) but {len(gpus)} can be used here",
+            hint="see ginfo; lower --gpus",
+        )
+    missing = sorted(set(res.gpu_pin) - indices)
+    if missing:
+        raise InvalidInput(
+            f"no usable GPU {', '.join(map(str, missing))} on this machine",
+            hint=f"usable GPUs: {', '.join(map(str, sorted(indices))) or 'none'}",
+        )
+    largest = max((g.total_mb for g in gpus), default=0)
+    if res.gpu_memory_mb and res.gpu_memory_mb > largest:
+        raise InvalidInput(
+            f"the job asks for {format_size_mb(res.gpu_memory_mb)} of GPU memory; "
+            f"the largest GPU here has {format_size_mb(largest)}"
+        )
+    if res.memory_mb and res.memory_mb > total_ram:
+        raise InvalidInput(
+            f"the job asks for {format_size_mb(res.memory_mb)} of RAM; "
+            f"this machine has {format_size_mb(total_ram)}"
+        )

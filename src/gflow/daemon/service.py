@@ -79,9 +79,9 @@ class Service(JobSupervisor):
     def submit(self, caller: Caller, specs: list[JobSpec]) -> list[Job]:
         if not specs:
             raise InvalidInput("nothing to submit")
+        self.machine.check_feasible(specs)
         new_jobs = []
         for spec in specs:
-            self.machine.check_feasible(spec)
             deps = tuple(
                 (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
             )
