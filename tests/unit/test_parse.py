@@ -21,6 +21,7 @@ from gflow.core.parse import (
     parse_size_mb,
     parse_time_limit,
 )
+from gflow.core.sweep import parse_param, substitute, sweep
 
 # ---- parse_time_limit ----------------------------------------------------------------------
 
@@ -393,3 +394,39 @@ def test_parse_array_range_round_trips(first: int, span: int, step: int) -> None
     assert parse_array(f"{first}-{first + span}:{step}")[0] == list(
         range(first, first + span + 1, step)
     )
+
+
+# ---- sweeps --------------------------------------------------------------------------------
+
+
+def test_param_lists_ranges_and_grids() -> None:
+    """Comma lists, inclusive numeric ranges (decimals as written), the cartesian product."""
+    assert parse_param("lr=0.1, 0.01") == ("lr", ["0.1", "0.01"])
+    assert parse_param("bs=32:128:32") == ("bs", ["32", "64", "96", "128"])
+    assert parse_param("x=0:1:0.25") == ("x", ["0", "0.25", "0.5", "0.75", "1"])
+    assert parse_param("d=3:1") == ("d", ["3", "2", "1"])
+    grid = sweep([("a", ["1", "2"]), ("b", ["x", "y"])])
+    assert grid == [{"a": "1", "b": "x"}, {"a": "1", "b": "y"}, {"a": "2", "b": "x"},
+                    {"a": "2", "b": "y"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ["lr", "=1", "1x=2", "lr=", "lr=,", "r=1:x", "r=1:5:0", "r=5:1:1"])
+def test_param_rejects_malformed(text: str) -> None:
+    """A malformed --param is InvalidInput naming the accepted forms."""
+    with pytest.raises(InvalidInput):
+        parse_param(text)
+
+
+def test_substitute_fills_placeholders_and_leaves_shell_variables() -> None:
+    """{name} is filled; ${name} is left for the shell; an unknown {name} is an error."""
+    assert substitute("t --lr {lr} ${HOME} {lr}", {"lr": "0.1"}, "command") == (
+        "t --lr 0.1 ${HOME} 0.1"
+    )
+    with pytest.raises(InvalidInput, match=r"\{lrr\}"):
+        substitute("t --lr {lrr}", {"lr": "0.1"}, "command")
+
+
+@given(st.lists(st.from_regex(r"[A-Za-z0-9_.]{1,8}", fullmatch=True), min_size=1, max_size=6))
+def test_param_value_lists_round_trip(values: list[str]) -> None:
+    """Any list of plain values joined with commas parses back to the same values."""
+    assert parse_param("p=" + ",".join(values)) == ("p", values)

@@ -10,18 +10,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gflow.cli.common import EXIT_OK, Parser, print_json, run
+from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
+from gflow.cli.directives import DirectiveParser, directives_namespace, new_script
 from gflow.cli.job_options import add_job_options, job_options
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
 from gflow.core.parse import format_duration
+from gflow.core.sweep import parse_param, parse_param_csv, substitute, sweep
 from gflow.paths import Paths
 
 MAX_SCRIPT_BYTES = 1_000_000
 
 
-def build_parser() -> Parser:
-    p = Parser(
+def build_parser(kind: type[Parser] = Parser) -> Parser:
+    p = kind(
         "gbatch",
         "Submit a job. Options come first; everything after the command is the command's.",
         usage="gbatch [options] (COMMAND [ARG ...] | SCRIPT | - | --command 'SHELL STRING')",
@@ -34,6 +36,22 @@ def build_parser() -> Parser:
         help="one shell string to run (instead of COMMAND ARGS)",
     )
     add_job_options(p)
+    sweeps = p.add_argument_group("parameter sweeps")
+    sweeps.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=usage_value(parse_param),
+        metavar="NAME=VALUES",
+        help="one job per value, {NAME} replaced in the command: lr=0.1,0.01 or bs=32:128:32; "
+        "repeat for a grid",
+    )
+    sweeps.add_argument(
+        "--param-file", metavar="CSV", help="one job per row of a CSV file with a header row"
+    )
+    sweeps.add_argument(
+        "--name-template", metavar="TEMPLATE", help="job names from parameters: 'run_{lr}'"
+    )
     p.add_argument("--parsable", action="store_true", help="print only the job id")
     p.add_argument("--dry-run", action="store_true", help="show what would be submitted")
     p.add_argument("--json", action="store_true", help="print the submitted job as JSON")
@@ -48,8 +66,30 @@ def shell_word(arg: str) -> str:
     return '"' + re.sub(r'(["\\`])', r"\\\1", arg) + '"'
 
 
-def build_spec(args: argparse.Namespace, stdin_is_tty: bool) -> dict[str, Any]:
+def _words(args: argparse.Namespace) -> list[str]:
     words: list[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return words
+
+
+def load_script(args: argparse.Namespace, stdin_is_tty: bool) -> tuple[str, str] | None:
+    """(path, text) when the job is a script: one existing file, or `-` / piped stdin."""
+    words = _words(args)
+    if args.shell_string is not None:
+        return None
+    if words == ["-"] or (not words and not stdin_is_tty):
+        return "/dev/stdin", _read_script(sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1), "stdin")
+    if len(words) == 1 and Path(words[0]).is_file():
+        path = Path(words[0]).absolute()
+        try:
+            data = path.read_bytes()[: MAX_SCRIPT_BYTES + 1]
+        except OSError as exc:
+            raise InvalidInput(f"cannot read script {words[0]}: {exc.strerror}") from None
+        return str(path), _read_script(data, str(path))
+    return None
+
+
+def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict[str, Any]:
+    words = _words(args)
     spec: dict[str, Any] = {
         "workdir": _working_directory(),
         "env": dict(os.environ),
@@ -61,19 +101,10 @@ def build_spec(args: argparse.Namespace, stdin_is_tty: bool) -> dict[str, Any]:
         if not args.shell_string.strip():
             raise InvalidInput("--command is empty")
         spec["command"] = args.shell_string
-    elif words == ["-"] or (not words and not stdin_is_tty):
-        spec["script"] = "/dev/stdin"
-        spec["script_body"] = _read_script(sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1), "stdin")
+    elif script is not None:
+        spec["script"], spec["script_body"] = script
     elif not words:
         raise InvalidInput("nothing to run", hint="give a command, a script, or --command 'CMD'")
-    elif len(words) == 1 and Path(words[0]).is_file():
-        path = Path(words[0]).absolute()
-        try:
-            data = path.read_bytes()[: MAX_SCRIPT_BYTES + 1]
-        except OSError as exc:
-            raise InvalidInput(f"cannot read script {words[0]}: {exc.strerror}") from None
-        spec["script"] = str(path)
-        spec["script_body"] = _read_script(data, str(path))
     elif len(words) == 1 and any(c.isspace() for c in words[0]):
         spec["command"] = words[0]  # `gbatch "python a.py && python b.py"`: a shell string
     else:
@@ -105,15 +136,38 @@ def _working_directory() -> str:
     return cwd
 
 
-def expand(
-    spec: dict[str, Any], array: tuple[list[int], int | None] | None
-) -> list[dict[str, Any]]:
-    """One spec per array task (a group throttled by %N), or the spec alone."""
-    if array is None:
+def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One spec per array task or sweep point (the whole lot goes in one request)."""
+    sweeping = bool(args.param or args.param_file)
+    if args.array is not None and sweeping:
+        raise InvalidInput("--array and --param/--param-file cannot be combined")
+    if args.array is not None:
+        tasks, throttle = args.array
+        limit = throttle if throttle is not None else spec["max_concurrent"]
+        return [{**spec, "array_task_id": task, "max_concurrent": limit} for task in tasks]
+    if not sweeping:
+        if args.name_template:
+            raise InvalidInput("--name-template needs --param or --param-file")
         return [spec]
-    tasks, throttle = array
-    limit = throttle if throttle is not None else spec["max_concurrent"]
-    return [{**spec, "array_task_id": task, "max_concurrent": limit} for task in tasks]
+    if not spec.get("command"):
+        raise InvalidInput("--param fills {NAME} in a command; it cannot template a script")
+    rows = _read_param_file(args.param_file) if args.param_file else None
+    specs = []
+    for values in sweep(args.param, rows):
+        name = spec["name"]
+        if args.name_template:
+            name = substitute(args.name_template, values, "name template")
+        command = substitute(spec["command"], values, "command")
+        specs.append({**spec, "command": command, "name": name})
+    return specs
+
+
+def _read_param_file(path: str) -> list[dict[str, str]]:
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read --param-file {path}: {exc}") from None
+    return parse_param_csv(text, path)
 
 
 def dry_run(specs: list[dict[str, Any]], as_json: bool) -> None:
@@ -134,19 +188,29 @@ def dry_run(specs: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def command(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    specs = expand(build_spec(args, sys.stdin.isatty()), args.array)
+    if argv[:1] == ["new"] and len(argv) == 2:
+        return new_script(argv[1])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    script = load_script(args, sys.stdin.isatty())
+    if script is not None:
+        # Directives first, then the command line again on top: the command line wins.
+        found = directives_namespace(build_parser(DirectiveParser), script)
+        if found is not None:
+            args = parser.parse_args(argv, namespace=found)
+    specs = expand(build_spec(args, script), args)
     if args.dry_run:
         dry_run(specs, args.json)
         return EXIT_OK
     jobs = Client(Paths.from_env()).submit(specs)
     ids = f"{jobs[0]['id']}-{jobs[-1]['id']}" if len(jobs) > 1 else str(jobs[0]["id"])
     if args.json:
-        print_json(jobs if args.array else jobs[0])
+        print_json(jobs if len(jobs) > 1 or args.array else jobs[0])
     elif args.parsable:
         print(ids)
-    elif args.array:
-        print(f"Submitted batch array of {len(jobs)} jobs: {ids}")
+    elif len(jobs) > 1:
+        kind = "array" if args.array else "sweep"
+        print(f"Submitted batch {kind} of {len(jobs)} jobs: {ids}")
     else:
         print(f"Submitted batch job {ids}")
     return EXIT_OK

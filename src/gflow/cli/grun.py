@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, run
-from gflow.cli.gbatch import build_spec
+from gflow.cli.gbatch import build_spec, load_script
 from gflow.cli.job_options import add_job_options
 from gflow.client import Client
 from gflow.core.errors import InvalidInput, Unavailable
@@ -152,7 +152,7 @@ def _raise_interrupted(signum: int, _frame: Any) -> None:
 def foreground(args: argparse.Namespace) -> int:
     if args.array is not None:
         raise InvalidInput("grun runs one job; submit arrays with gbatch --array")
-    spec = build_spec(args, stdin_is_tty=True)
+    spec = build_spec(args, load_script(args, stdin_is_tty=True))
     client = Client(Paths.from_env())
     job_id = int(client.submit([spec])[0]["id"])
     if args.no_wait:
