@@ -162,3 +162,14 @@ def test_socket_is_private_and_status_reports_the_daemon(gflow: Gflow) -> None:
     assert info["running"] is True and psutil.pid_exists(info["pid"])
     assert info["executor"] == "tmux" and info["version"] and info["uptime"] >= 0
     assert info["gpus"] == [] and info["jobs"] == {"Finished": 1}
+
+
+def test_inner_shell_scripts_are_passed_as_typed(gflow: Gflow) -> None:
+    """`bash -c '…'` reaches the inner shell untouched ($n, $(…) are its own); elsewhere only
+    $NAME expands, never a command substitution."""
+    inner = gflow.submit("bash", "-c", "n=3; echo $((n+1)) $(echo sub)")
+    literal = gflow.submit("echo", "$(echo injected)", "cost$5", "$GFLOW_JOB_ID")
+    gflow.wait_state(inner, "Finished")
+    gflow.wait_state(literal, "Finished")
+    assert gflow.ok("gjob", "log", str(inner)) == "4 sub\n"
+    assert gflow.ok("gjob", "log", str(literal)) == f"$(echo injected) cost$5 {literal}\n"

@@ -158,7 +158,7 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
@@ -447,6 +447,9 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         "hold": True,
         "keep_session": True,
         "array_task_id": 7,
+        "conda_env": "torch2",
+        "max_retries": 3,
+        "retry_on_timeout": True,
     }
     assert set(data) == _SPEC_FIELDS
     assert JobSpec.from_dict(data) == JobSpec(
@@ -469,6 +472,9 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         auto_cancel=False,
         begin_at=1_800_000_000.0,
         max_concurrent=4,
+        conda_env="torch2",
+        max_retries=3,
+        retry_on_timeout=True,
         hold=True,
         keep_session=True,
         array_task_id=7,

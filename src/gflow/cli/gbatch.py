@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,12 +59,27 @@ def build_parser(kind: type[Parser] = Parser) -> Parser:
     return p
 
 
+SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
+
+
+def shell_command(words: list[str]) -> str:
+    """The typed words as one shell string for the job.
+
+    `$NAME` in an argument stays live, so `--task '$GFLOW_ARRAY_TASK_ID'` expands in the
+    job (gflow's documented use). A script for an inner shell (`bash -c '…'`) is passed
+    exactly as typed: its own `$n` and `$(…)` belong to that shell.
+    """
+    if len(words) >= 3 and words[0].rsplit("/", 1)[-1] in SHELLS and words[1] == "-c":
+        return shlex.join(words)
+    return " ".join(shell_word(w) for w in words)
+
+
 def shell_word(arg: str) -> str:
-    """Quote one argument for bash, keeping $VARS live: '$GFLOW_ARRAY_TASK_ID' expands in the
-    job, while an argument with spaces stays one argument."""
-    if arg and re.fullmatch(r"[\w@%+=:,./$-]+", arg) and "$(" not in arg:
+    """Quote one argument for bash, keeping $NAME and ${NAME} live and nothing else: no
+    command substitution, globbing or word splitting."""
+    if arg and re.fullmatch(r"[\w@%+=:,./-]+", arg):
         return arg
-    return '"' + re.sub(r'(["\\`])', r"\\\1", arg) + '"'
+    return '"' + re.sub(r'(["\\`]|\$(?![A-Za-z_{]))', r"\\\1", arg) + '"'
 
 
 def _words(args: argparse.Namespace) -> list[str]:
@@ -108,7 +124,10 @@ def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict
     elif len(words) == 1 and any(c.isspace() for c in words[0]):
         spec["command"] = words[0]  # `gbatch "python a.py && python b.py"`: a shell string
     else:
-        spec["command"] = " ".join(shell_word(w) for w in words)
+        spec["command"] = shell_command(words)
+    if "command" in spec and not spec["conda_env"]:
+        # gflow's rule: a command runs in the conda env it was submitted from.
+        spec["conda_env"] = os.environ.get("CONDA_DEFAULT_ENV", "")
     return spec
 
 

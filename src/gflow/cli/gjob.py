@@ -79,7 +79,12 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
             fail("gjob", exc)
             status = EXIT_FAILED
     if as_json:
-        print_json([{**item["job"], "events": item["events"]} for item in found])
+        print_json(
+            [
+                {**item["job"], "events": item["events"], "attempts": item["attempts"]}
+                for item in found
+            ]
+        )
         return status
     for n, item in enumerate(found):
         job = item["job"]
@@ -116,6 +121,13 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
             ("Submitted", _when(job["submitted_at"])),
             ("Started", f"{_when(job['started_at'])} (waited {format_duration(waited)})"),
             ("Ended", f"{_when(job['finished_at'])} (ran {format_duration(runtime)})"),
+            ("CondaEnv", job["conda_env"] or "-"),
+            (
+                "Retries",
+                f"attempt {job['attempt']} of at most {job['max_retries'] + 1}"
+                + (" (timeouts too)" if job["retry_on_timeout"] else ""),
+            ),
+            ("Attempts", ",".join(map(str, item["attempts"]))),
             ("Executor", job["executor"]),
             ("Session", job["session"] or "-"),
             ("Log", job["log_path"]),

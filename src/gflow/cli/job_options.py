@@ -128,6 +128,23 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "$GFLOW_ARRAY_TASK_ID holds the task id",
     )
     p.add_argument(
+        "-c",
+        "--conda-env",
+        default="",
+        help="activate this conda env in the job (command mode: $CONDA_DEFAULT_ENV)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=usage_value(lambda t: parse_int(t, "--max-retries", 0, 100)),
+        default=0,
+        help="requeue a failed job up to N times, as new attempts",
+    )
+    p.add_argument(
+        "--retry-on",
+        choices=["timeout"],
+        help="also retry a job that timed out",
+    )
+    p.add_argument(
         "--keep-session", action="store_true", help="keep the job's tmux session open after it ends"
     )
     p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default
@@ -148,6 +165,9 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_concurrent": args.max_concurrent,
         "hold": args.hold,
         "keep_session": args.keep_session,
+        "conda_env": args.conda_env,
+        "max_retries": args.max_retries,
+        "retry_on_timeout": args.retry_on == "timeout",
     }
 
 

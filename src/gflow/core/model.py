@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -21,6 +22,7 @@ from gflow.core.parse import parse_dependency_ref
 from gflow.core.states import JobState, Reason, ReasonKind
 
 MAX_CONCURRENT = 1_000_000
+MAX_RETRIES = 100
 
 
 class Resources(NamedTuple):
@@ -78,6 +80,9 @@ class JobSpec:
     auto_cancel: bool = True  # cancel this job when its dependencies can no longer be met
     begin_at: float | None = None  # do not start before (Unix time)
     max_concurrent: int | None = None  # at most this many of the submission's jobs running
+    conda_env: str = ""  # activated with conda's shell hook before the command
+    max_retries: int = 0  # requeue a failed job this many times, as new attempts
+    retry_on_timeout: bool = False  # a Timeout is retried too
     hold: bool = False
     keep_session: bool = False
     array_task_id: int | None = None
@@ -124,6 +129,9 @@ class JobSpec:
             auto_cancel=_get(data, "auto_cancel", bool, True),
             begin_at=float(begin_at) if begin_at is not None else None,
             max_concurrent=max_concurrent,
+            conda_env=_conda_env(data),
+            max_retries=_ranged(data, "max_retries", 0, 0, MAX_RETRIES),
+            retry_on_timeout=_get(data, "retry_on_timeout", bool, False),
             hold=_get(data, "hold", bool, False),
             keep_session=_get(data, "keep_session", bool, False),
             array_task_id=task,
@@ -154,6 +162,9 @@ _SPEC_FIELDS = frozenset(
         "hold",
         "keep_session",
         "array_task_id",
+        "conda_env",
+        "max_retries",
+        "retry_on_timeout",
     }
 )
 
@@ -175,6 +186,13 @@ def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
     if any("\0" in k or "=" in k for k in env) or any("\0" in t for t in texts):
         raise InvalidInput("NUL characters (and '=' in variable names) are not allowed")
     return command, script, script_body, env
+
+
+def _conda_env(data: dict[str, Any]) -> str:
+    name: str = _get(data, "conda_env", str, "")
+    if name and not re.fullmatch(r"[\w.+-]{1,200}|/[^\0\n]{1,1000}", name):
+        raise InvalidInput(f"invalid conda environment {name[:60]!r}", hint="a name or a path")
+    return name
 
 
 def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
@@ -261,6 +279,11 @@ class Job:
     stop_reason: ReasonKind | None = None  # a stop was ordered: cancel, time or memory limit
     executor: str = ""
     session: str = ""  # tmux session name, when the tmux executor ran it
+    conda_env: str = ""
+    max_retries: int = 0
+    retry_on_timeout: bool = False
+    attempt: int = 1  # 2 is the first automatic retry …
+    first_attempt: int | None = None  # the job this one retries (its lineage's first id)
 
     @property
     def gpus(self) -> int:
@@ -319,6 +342,11 @@ class Job:
             "executor": self.executor,
             "session": self.session,
             "keep_session": self.keep_session,
+            "conda_env": self.conda_env,
+            "max_retries": self.max_retries,
+            "retry_on_timeout": self.retry_on_timeout,
+            "attempt": self.attempt,
+            "first_attempt": self.first_attempt or self.id,
         }
 
 

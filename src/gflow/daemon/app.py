@@ -136,7 +136,8 @@ async def show_job(request: web.Request) -> web.Response:
     job_id = job_id_of(request)
     job = service.get_job(job_id)
     events = [event.to_dict() for event in service.store.events_of(job_id)]
-    return web.json_response({"job": job.to_dict(), "events": events})
+    attempts = service.store.attempts_of(job.first_attempt or job.id)
+    return web.json_response({"job": job.to_dict(), "events": events, "attempts": attempts})
 
 
 async def job_action(request: web.Request) -> web.Response:

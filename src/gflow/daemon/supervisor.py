@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -136,11 +137,14 @@ class JobSupervisor:
         new = replace(job, **changes)  # type: ignore[arg-type]
         return new, Event(job.id, self.clock(), kind, job.state, detail)
 
-    def _commit(self, changes: list[tuple[Job, Event]]) -> None:
-        """Durable first (one transaction), then memory, then whoever waits for an end."""
+    def _commit(self, changes: list[tuple[Job, Event]], retry_of: Job | None = None) -> None:
+        """Durable first (one transaction), then memory, then whoever waits for an end.
+        With `retry_of`, the same transaction queues that job's next attempt."""
         if not changes:
             return
-        self.store.save(changes)
+        retry = self.store.save(changes, retry_of)
+        if retry is not None:
+            self.jobs[retry.id] = retry
         for job, _ in changes:
             if job.state.is_active:
                 self.jobs[job.id] = job
@@ -204,6 +208,9 @@ class JobSupervisor:
             argv = [BASH, str(jobdir / "script.sh")]
         else:
             argv = [BASH, "-c", job.command]
+        if job.conda_env:
+            body = f"exec {shlex.join(argv)}" if job.script else job.command
+            argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
         write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path)
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
         return pid, session, self.clock()
@@ -254,21 +261,22 @@ class JobSupervisor:
         signum = record.signal if record else None
         state, reason = job_outcome(job.stop_reason, exit_code, signum, record is not None)
         finished_at = record.ended_at if record else self.clock()
-        self._commit(
-            [
-                self._transition(
-                    job,
-                    state,
-                    "ended",
-                    str(reason),
-                    reason=reason,
-                    exit_code=exit_code,
-                    signal=signum,
-                    finished_at=finished_at,
-                    pid=None,
-                )
-            ]
+        ended = self._transition(
+            job,
+            state,
+            "ended",
+            str(reason),
+            reason=reason,
+            exit_code=exit_code,
+            signal=signum,
+            finished_at=finished_at,
+            pid=None,
         )
+        changes = [ended]
+        # A retry is a new job, queued in the same transaction; dependents look at the
+        # newest attempt of what they depend on (Store.states_of), so they simply wait.
+        retry_of = ended[0] if _should_retry(ended[0]) else None
+        self._commit(changes, retry_of)
         self.request_pass()
 
     def _enforce_memory_limits(self) -> None:
@@ -314,3 +322,23 @@ class JobSupervisor:
 
     def _add_timer(self, job_id: int, delay: float, fn: Callable[[int], None], arg: int) -> None:
         self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
+
+
+def conda_prelude(env: str) -> str:
+    """Shell lines that activate a conda env in a non-interactive shell (conda's own hook),
+    or end the job with a clear line when conda is missing."""
+    name = shlex.quote(env)
+    return (
+        "if ! command -v conda >/dev/null 2>&1; then\n"
+        f'  echo "gflow: conda is not on PATH; cannot activate {env}" >&2; exit 127\n'
+        "fi\n"
+        'eval "$(conda shell.bash hook)" || exit 1\n'
+        f'conda activate {name} || {{ echo "gflow: conda activate {env} failed" >&2; exit 1; }}\n'
+    )
+
+
+def _should_retry(job: Job) -> bool:
+    """A failure (or, if asked, a timeout) with attempts left; a cancel never is."""
+    if job.attempt > job.max_retries:
+        return False
+    return job.state is JobState.FAILED or (job.state is JobState.TIMEOUT and job.retry_on_timeout)

@@ -47,7 +47,8 @@ _JOB_COLUMNS = (
     " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
-    " stop_reason, executor, session"
+    " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
+    " first_attempt"
 )
 
 
@@ -170,6 +171,9 @@ class Store:
             "max_concurrent": spec.max_concurrent,
             "array_task_id": spec.array_task_id,
             "keep_session": int(spec.keep_session),
+            "conda_env": spec.conda_env,
+            "max_retries": spec.max_retries,
+            "retry_on_timeout": int(spec.retry_on_timeout),
             "submitted_at": now,
             "gpu_ids": "[]",
             "executor": new.executor,
@@ -184,32 +188,47 @@ class Store:
         _insert_event(conn, Event(job_id, now, "submitted", state, ""))
         return job_id
 
-    def save(self, changes: Iterable[tuple[Job, Event]]) -> None:
-        """Write each job's mutable fields and its event, all in one transaction."""
+    def save(self, changes: Iterable[tuple[Job, Event]], retry_of: Job | None = None) -> Job | None:
+        """Write each job's mutable fields and its event, all in one transaction; with
+        `retry_of`, also insert that job's next attempt (Queued) and return it."""
+        new_id = None
         with self.transaction() as conn:
             for job, event in changes:
-                conn.execute(
-                    "UPDATE jobs SET state=?, reason=?, priority=?, started_at=?, finished_at=?,"
-                    " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?,"
-                    " begin_at=?, max_concurrent=? WHERE id=?",
-                    (
-                        job.state.value,
-                        str(job.reason) if job.reason else None,
-                        job.priority,
-                        job.started_at,
-                        job.finished_at,
-                        job.exit_code,
-                        job.signal,
-                        json.dumps(job.gpu_ids),
-                        job.pid,
-                        job.stop_reason.value if job.stop_reason else None,
-                        job.session,
-                        job.begin_at,
-                        job.max_concurrent,
-                        job.id,
-                    ),
-                )
+                _save_job(conn, job)
                 _insert_event(conn, event)
+            if retry_of is not None:
+                new_id = self._insert_attempt(conn, retry_of)
+        return self.get_job(new_id) if new_id is not None else None
+
+    def _insert_attempt(self, conn: sqlite3.Connection, job: Job) -> int:
+        """A copy of `job`'s request as a new Queued job: its next attempt."""
+        copied = (
+            "name, user, uid, command, script, script_body, workdir, env, priority, gpus, shared,"
+            " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
+            " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
+            " executor, conda_env, max_retries, retry_on_timeout"
+        )
+        now = job.finished_at or 0.0
+        cur = conn.execute(
+            f"INSERT INTO jobs ({copied}, state, submitted_at, gpu_ids, session, log_path,"
+            " attempt, first_attempt)"
+            f" SELECT {copied}, ?, ?, '[]', '', '', attempt + 1, COALESCE(first_attempt, id)"
+            " FROM jobs WHERE id = ?",
+            (JobState.QUEUED.value, now, job.id),
+        )
+        new_id = int(cur.lastrowid or 0)
+        log_path = Path(job.log_path).with_name(f"{new_id}.log")
+        conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (str(log_path), new_id))
+        detail = f"attempt {job.attempt + 1} of job {job.first_attempt or job.id}"
+        _insert_event(conn, Event(new_id, now, "submitted", JobState.QUEUED, detail))
+        return new_id
+
+    def attempts_of(self, first_attempt: int) -> list[int]:
+        rows = self._conn.execute(
+            "SELECT id FROM jobs WHERE id = ? OR first_attempt = ? ORDER BY id",
+            (first_attempt, first_attempt),
+        )
+        return [int(row[0]) for row in rows]
 
     def get_setting(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
@@ -265,8 +284,14 @@ class Store:
         return [_row_to_job(row) for row in self._conn.execute(sql, params)]
 
     def states_of(self, ids: Iterable[int]) -> dict[int, JobState]:
+        """Each job's state, or that of its newest attempt when it was retried: a dependent
+        waits for the last attempt, not for the failure that started the next one."""
         rows = self._conn.execute(
-            "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT j.id, (SELECT a.state FROM jobs a"
+            "  WHERE a.id = COALESCE(j.first_attempt, j.id)"
+            "     OR a.first_attempt = COALESCE(j.first_attempt, j.id)"
+            "  ORDER BY a.id DESC LIMIT 1)"
+            " FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(set(ids))),),
         )
         return {job_id: JobState(state) for job_id, state in rows}
@@ -295,6 +320,31 @@ class Store:
             (job_id,),
         )
         return [Event(j, at, kind, JobState(state), det) for j, at, kind, state, det in rows]
+
+
+def _save_job(conn: sqlite3.Connection, job: Job) -> None:
+    conn.execute(
+        "UPDATE jobs SET state=?, reason=?, priority=?, started_at=?, finished_at=?,"
+        " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?,"
+        " begin_at=?, max_concurrent=?, dependencies=? WHERE id=?",
+        (
+            job.state.value,
+            str(job.reason) if job.reason else None,
+            job.priority,
+            job.started_at,
+            job.finished_at,
+            job.exit_code,
+            job.signal,
+            json.dumps(job.gpu_ids),
+            job.pid,
+            job.stop_reason.value if job.stop_reason else None,
+            job.session,
+            job.begin_at,
+            job.max_concurrent,
+            json.dumps([[j, k.value] for j, k in job.dependencies]),
+            job.id,
+        ),
+    )
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
@@ -341,6 +391,11 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         stop_reason,
         executor,
         session,
+        conda_env,
+        max_retries,
+        retry_on_timeout,
+        attempt,
+        first_attempt,
     ) = row
     return Job(
         id=job_id,
@@ -376,4 +431,9 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         stop_reason=ReasonKind(stop_reason) if stop_reason else None,
         executor=executor,
         session=session,
+        conda_env=conda_env,
+        max_retries=max_retries,
+        retry_on_timeout=bool(retry_on_timeout),
+        attempt=attempt,
+        first_attempt=first_attempt,
     )

@@ -67,6 +67,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_group ON jobs(group_id);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 3: conda environments and automatic retries (attempts of one job)
+    """
+    ALTER TABLE jobs ADD COLUMN conda_env TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN max_retries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN retry_on_timeout INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN first_attempt INTEGER;
+    CREATE INDEX jobs_by_first_attempt ON jobs(first_attempt);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
