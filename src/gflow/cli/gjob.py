@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
+from gflow.cli.job_options import add_update_options, update_fields
 from gflow.client import Client
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
 from gflow.core.parse import format_duration, format_size_mb, parse_begin, parse_id_list, parse_int
@@ -52,6 +53,13 @@ def build_parser() -> Parser:
     release = sub.add_parser("release", aliases=["r"], help="release held jobs")
     release.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
     release.add_argument("--at", type=usage_value(_at), help="queue now, start not before TIME")
+    update = sub.add_parser("update", aliases=["u"], help="change what a waiting job asks for")
+    update.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    add_update_options(update)
+    redo = sub.add_parser("redo", help="submit an ended job again")
+    redo.add_argument("id", type=usage_value(_job_id), help="job id")
+    redo.add_argument("--cascade", action="store_true",
+                      help="also redo the dependents cancelled because of it")  # fmt: skip
     return p
 
 
@@ -219,7 +227,33 @@ def command(argv: Sequence[str]) -> int:
         return show_log(client, args.id, args.first, args.last, args.follow)
     if action == "attach":
         return attach(client, args.id)
+    if action in ("update", "u"):
+        return update(client, args.ids, update_fields(args))
+    if action == "redo":
+        return redo(client, args.id, args.cascade)
     return act(client, args.ids, action, getattr(args, "at", None))
+
+
+def update(client: Client, ids: list[int], fields: dict[str, Any]) -> int:
+    if not fields:
+        raise InvalidInput("nothing to update", hint="see gjob update --help")
+    status = EXIT_OK
+    for job_id in ids:
+        try:
+            client.request("PATCH", f"/jobs/{job_id}", fields)
+            print(f"Job {job_id} updated: {', '.join(sorted(fields))}.")
+        except (NotFound, InvalidState, Forbidden) as exc:
+            fail("gjob", exc)
+            status = EXIT_FAILED
+    return status
+
+
+def redo(client: Client, job_id: int, cascade: bool) -> int:
+    jobs = client.request("POST", f"/jobs/{job_id}/redo", {"cascade": cascade})["jobs"]
+    print(f"Job {job_id} resubmitted as job {jobs[0]['id']}.")
+    for job in jobs[1:]:
+        print(f"  dependent job resubmitted as job {job['id']} ({job['name']}).")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -245,3 +245,45 @@ def _begin(text: str) -> float:
     from datetime import datetime
 
     return parse_begin(text, datetime.now().astimezone())
+
+
+def add_update_options(p: argparse.ArgumentParser) -> None:
+    """`gjob update`: the request fields a waiting job may change."""
+    p.add_argument("-g", "--gpus", type=usage_value(_gpu_count))
+    p.add_argument("--gpu-memory", type=usage_value(parse_size_mb), help="e.g. 10G")
+    p.add_argument("-t", "--time", "--time-limit", dest="time_limit",
+                   type=usage_value(parse_time_limit))  # fmt: skip
+    p.add_argument("--clear-time-limit", action="store_true", help="no time limit")
+    p.add_argument("-p", "--priority", type=usage_value(_priority))
+    p.add_argument("-m", "--mem", "--memory", dest="memory", type=usage_value(parse_size_mb))
+    p.add_argument("--clear-memory", action="store_true", help="no host RAM request")
+    p.add_argument("-d", "--depends-on", "--dependency", dest="depends_on",
+                   type=usage_value(parse_slurm_dependency),
+                   help="replace the dependencies: ID, @, afterok:ID…")  # fmt: skip
+    p.add_argument("--clear-dependencies", action="store_true")
+    p.add_argument("-c", "--conda-env", help="conda env ('' for none)")
+    p.add_argument(
+        "--max-retries", type=usage_value(lambda t: parse_int(t, "--max-retries", 0, 100))
+    )
+
+
+def update_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The API's update body from `gjob update` flags: only what was given."""
+    fields: dict[str, Any] = {}
+    for flag, key in (("gpus", "gpus"), ("gpu_memory", "gpu_memory_mb"),
+                      ("time_limit", "time_limit"), ("priority", "priority"),
+                      ("memory", "memory_mb"), ("conda_env", "conda_env"),
+                      ("max_retries", "max_retries")):  # fmt: skip
+        if getattr(args, flag) is not None:
+            fields[key] = getattr(args, flag)
+    if args.clear_time_limit:
+        fields["time_limit"] = None
+    if args.clear_memory:
+        fields["memory_mb"] = None
+    if args.depends_on is not None:
+        deps, mode = args.depends_on
+        fields["dependencies"] = [{"job": d.job, "kind": d.kind.value} for d in deps]
+        fields["dependency_mode"] = mode.value
+    if args.clear_dependencies:
+        fields["dependencies"] = []
+    return fields

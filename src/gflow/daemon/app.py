@@ -162,6 +162,23 @@ async def job_action(request: web.Request) -> web.Response:
     return web.json_response({"job": job.to_dict()})
 
 
+async def update_job(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("expected a JSON object of the fields to change")
+    job = request.app[SERVICE].update(caller_of(request), job_id_of(request), body)
+    return web.json_response({"job": job.to_dict()})
+
+
+async def redo_job(request: web.Request) -> web.Response:
+    body = await json_body(request) if request.can_read_body else {}
+    cascade = body.get("cascade", False) if isinstance(body, dict) else None
+    if not isinstance(cascade, bool):
+        raise InvalidInput('expected {"cascade": true|false}')
+    jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade)
+    return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
+
+
 async def gpus(request: web.Request) -> web.Response:
     return web.json_response({"gpus": request.app[SERVICE].gpu_status()})
 
@@ -204,6 +221,8 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_post("/api/v1/jobs", submit)
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
+    app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)

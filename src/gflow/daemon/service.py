@@ -20,7 +20,7 @@ from gflow.config import Config
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.model import Job, JobSpec
 from gflow.core.policy import schedule
-from gflow.core.states import ACTIVE_STATES, JobState, Reason, ReasonKind
+from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
 from gflow.daemon.supervisor import JobSupervisor
 from gflow.paths import Paths
@@ -34,7 +34,41 @@ CANCEL_ANSWER_WAIT = 2.0
 TICK = 1.0  # seconds between resource checks
 
 
-_PAST = {"cancel": "cancelled", "hold": "held", "release": "released"}
+_PAST = {
+    "cancel": "cancelled",
+    "hold": "held",
+    "release": "released",
+    "update": "updated",
+    "redo": "redone",
+}
+UPDATABLE = frozenset(
+    {
+        "gpus", "shared", "gpu_memory_mb", "gpu_pin", "memory_mb", "time_limit", "priority",
+        "dependencies", "dependency_mode", "auto_cancel", "conda_env", "max_retries",
+    }
+)  # fmt: skip
+
+
+def _request_of(job: Job) -> dict[str, Any]:
+    """A job's current request in the API's submission shape, to validate an update."""
+    res = job.resources
+    return {
+        "command": job.command,
+        "script": job.script,
+        "workdir": job.workdir,
+        "priority": job.priority,
+        "gpus": res.gpus,
+        "shared": res.shared,
+        "gpu_memory_mb": res.gpu_memory_mb,
+        "gpu_pin": list(res.gpu_pin),
+        "memory_mb": res.memory_mb,
+        "time_limit": job.time_limit,
+        "dependencies": [{"job": j, "kind": k.value} for j, k in job.dependencies],
+        "dependency_mode": job.dependency_mode.value,
+        "auto_cancel": job.auto_cancel,
+        "conda_env": job.conda_env,
+        "max_retries": job.max_retries,
+    }
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,68 @@ class Service(JobSupervisor):
         )
         self.request_pass()
         return self.jobs[job_id]
+
+    def update(self, caller: Caller, job_id: int, changes: dict[str, Any]) -> Job:
+        """`gjob update`: change what a Queued or Hold job asks for, validated as a new
+        submission would be."""
+        job = self._owned(caller, job_id, "update", {JobState.QUEUED, JobState.HOLD})
+        unknown = set(changes) - UPDATABLE
+        if unknown or not changes:
+            raise InvalidInput(
+                f"cannot update {', '.join(sorted(unknown)) or 'nothing'}",
+                hint=f"updatable: {', '.join(sorted(UPDATABLE))}",
+            )
+        spec = JobSpec.from_dict({**_request_of(job), **changes})
+        self.machine.check_feasible([spec])
+        deps = tuple((self._resolve_dependency(caller, d.job), d.kind) for d in spec.dependencies)
+        self._refuse_cycle(job_id, deps)
+        updated = self._transition_free(
+            job,
+            "updated",
+            ", ".join(sorted(changes)),
+            priority=spec.priority,
+            resources=spec.resources,
+            time_limit=spec.time_limit,
+            dependencies=deps,
+            dependency_mode=spec.dependency_mode,
+            auto_cancel=spec.auto_cancel,
+            conda_env=spec.conda_env,
+            max_retries=spec.max_retries,
+        )
+        self._commit([updated])
+        self.request_pass()
+        return self.jobs[job_id]
+
+    def _refuse_cycle(self, job_id: int, deps: tuple[tuple[int, Any], ...]) -> None:
+        seen: set[int] = set()
+        stack = [dep for dep, _ in deps]
+        while stack:
+            current = stack.pop()
+            if current == job_id:
+                raise InvalidInput(f"job {job_id} would depend on itself (a dependency cycle)")
+            if current not in seen and current in self.jobs:
+                seen.add(current)
+                stack.extend(self.jobs[current].depends_on)
+
+    def redo(self, caller: Caller, job_id: int, cascade: bool) -> list[Job]:
+        """`gjob redo`: submit an ended job again; with `cascade`, also the dependents that
+        were cancelled because of it, their dependencies pointing at the new jobs."""
+        job = self._owned(caller, job_id, "redo", ENDED_STATES)
+        now = self.clock()
+        new = [self.store.insert_redo(job, job.dependencies, now, caller.user, caller.uid)]
+        renamed = {job.id: new[0].id}
+        queue = [job.id] if cascade else []
+        while queue:
+            parent = queue.pop(0)
+            for child in self.store.cancelled_because_of(parent):
+                deps = tuple((renamed.get(d, d), k) for d, k in child.dependencies)
+                redone = self.store.insert_redo(child, deps, now, caller.user, caller.uid)
+                renamed[child.id] = redone.id
+                new.append(redone)
+                queue.append(child.id)
+        self.jobs.update((j.id, j) for j in new)
+        self.request_pass()
+        return new
 
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
         self._admin(caller, "change the usable GPUs")

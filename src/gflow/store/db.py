@@ -200,28 +200,57 @@ class Store:
                 new_id = self._insert_attempt(conn, retry_of)
         return self.get_job(new_id) if new_id is not None else None
 
-    def _insert_attempt(self, conn: sqlite3.Connection, job: Job) -> int:
-        """A copy of `job`'s request as a new Queued job: its next attempt."""
+    def insert_redo(self, job: Job, dependencies: tuple[tuple[int, DependencyKind], ...],
+                    now: float, user: str, uid: int) -> Job:  # fmt: skip
+        """`gjob redo`: a new Queued job with `job`'s request (a first attempt of its own)."""
+        with self.transaction() as conn:
+            new_id = self._insert_attempt(conn, job, now=now, redo=True)
+            conn.execute(
+                "UPDATE jobs SET dependencies = ?, user = ?, uid = ? WHERE id = ?",
+                (json.dumps([[j, k.value] for j, k in dependencies]), user, uid, new_id),
+            )
+        redone = self.get_job(new_id)
+        assert redone is not None
+        return redone
+
+    def _insert_attempt(
+        self, conn: sqlite3.Connection, job: Job, now: float | None = None, redo: bool = False
+    ) -> int:
+        """A copy of `job`'s request as a new Queued job: its next attempt, or (redo) a new
+        first attempt."""
         copied = (
             "name, user, uid, command, script, script_body, workdir, env, priority, gpus, shared,"
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
             " executor, conda_env, max_retries, retry_on_timeout"
         )
-        now = job.finished_at or 0.0
+        now = now if now is not None else (job.finished_at or 0.0)
+        lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
         cur = conn.execute(
             f"INSERT INTO jobs ({copied}, state, submitted_at, gpu_ids, session, log_path,"
             " attempt, first_attempt)"
-            f" SELECT {copied}, ?, ?, '[]', '', '', attempt + 1, COALESCE(first_attempt, id)"
+            f" SELECT {copied}, ?, ?, '[]', '', '', {lineage}"
             " FROM jobs WHERE id = ?",
             (JobState.QUEUED.value, now, job.id),
         )
         new_id = int(cur.lastrowid or 0)
         log_path = Path(job.log_path).with_name(f"{new_id}.log")
         conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (str(log_path), new_id))
-        detail = f"attempt {job.attempt + 1} of job {job.first_attempt or job.id}"
+        detail = (
+            f"redo of job {job.id}"
+            if redo
+            else f"attempt {job.attempt + 1} of job {job.first_attempt or job.id}"
+        )
         _insert_event(conn, Event(new_id, now, "submitted", JobState.QUEUED, detail))
         return new_id
+
+    def cancelled_because_of(self, job_id: int) -> list[Job]:
+        """Jobs cancelled because this one's end made their dependencies impossible."""
+        rows = self._conn.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = ? AND reason = ? ORDER BY id",
+            (JobState.CANCELLED.value, f"{ReasonKind.DEPENDENCY_FAILED.value}:{job_id}"),
+        )
+        return [_row_to_job(row) for row in rows]
 
     def attempts_of(self, first_attempt: int) -> list[int]:
         rows = self._conn.execute(
@@ -323,28 +352,37 @@ class Store:
 
 
 def _save_job(conn: sqlite3.Connection, job: Job) -> None:
-    conn.execute(
-        "UPDATE jobs SET state=?, reason=?, priority=?, started_at=?, finished_at=?,"
-        " exit_code=?, signal=?, gpu_ids=?, pid=?, stop_reason=?, session=?,"
-        " begin_at=?, max_concurrent=?, dependencies=? WHERE id=?",
-        (
-            job.state.value,
-            str(job.reason) if job.reason else None,
-            job.priority,
-            job.started_at,
-            job.finished_at,
-            job.exit_code,
-            job.signal,
-            json.dumps(job.gpu_ids),
-            job.pid,
-            job.stop_reason.value if job.stop_reason else None,
-            job.session,
-            job.begin_at,
-            job.max_concurrent,
-            json.dumps([[j, k.value] for j, k in job.dependencies]),
-            job.id,
-        ),
-    )
+    """Every field that can change after submission (state and outcome, and what
+    `gjob update` may change while the job waits)."""
+    res = job.resources
+    row = {
+        "state": job.state.value,
+        "reason": str(job.reason) if job.reason else None,
+        "priority": job.priority,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "gpu_ids": json.dumps(job.gpu_ids),
+        "pid": job.pid,
+        "stop_reason": job.stop_reason.value if job.stop_reason else None,
+        "session": job.session,
+        "begin_at": job.begin_at,
+        "max_concurrent": job.max_concurrent,
+        "dependencies": json.dumps([[j, k.value] for j, k in job.dependencies]),
+        "dependency_mode": job.dependency_mode.value,
+        "auto_cancel": int(job.auto_cancel),
+        "gpus": res.gpus,
+        "shared": int(res.shared),
+        "gpu_memory_mb": res.gpu_memory_mb,
+        "gpu_pin": json.dumps(res.gpu_pin),
+        "memory_mb": res.memory_mb,
+        "time_limit": job.time_limit,
+        "conda_env": job.conda_env,
+        "max_retries": job.max_retries,
+    }
+    assignments = ", ".join(f"{column} = ?" for column in row)
+    conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*row.values(), job.id))
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
