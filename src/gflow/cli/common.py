@@ -29,8 +29,14 @@ class Parser(argparse.ArgumentParser):
 
 def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
     """Run a command's body; turn every error we know into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        return body(sys.argv[1:] if argv is None else argv)
+        if list(args[:1]) == ["completion"] and len(args) == 2:
+            from gflow.cli.completion import completion_script
+
+            print(completion_script(args[1], prog.split()[0]), end="")
+            return EXIT_OK
+        return body(args)
     except GflowError as exc:
         fail(prog, exc)
         return exc.exit_code

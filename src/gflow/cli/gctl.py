@@ -9,7 +9,7 @@ from gflow.cli.common import EXIT_OK, Parser, run, usage_value
 from gflow.cli.ginfo import gpu_state, holders
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import parse_int
+from gflow.core.parse import format_duration, parse_int, parse_time_limit
 from gflow.paths import Paths
 
 
@@ -38,6 +38,9 @@ def build_parser() -> Parser:
     sub.add_parser("show-gpus", help="each GPU: usable or not, and what holds it")
     set_gpus = sub.add_parser("set-gpus", help="which GPUs new jobs may use: 0,2 or all")
     set_gpus.add_argument("gpus", type=usage_value(_gpu_list), help="0,2 / 0-3 / all")
+    purge = sub.add_parser("purge", help="forget ended jobs (and their logs) older than AGE")
+    purge.add_argument("--before", required=True, type=usage_value(parse_time_limit),
+                       metavar="AGE", help="e.g. 30d, 12h, 90 (minutes)")  # fmt: skip
     limit = sub.add_parser("set-limit", help="at most N jobs of a group run at once")
     limit.add_argument(
         "job",
@@ -62,6 +65,9 @@ def command(argv: Sequence[str]) -> int:
     elif args.action == "set-gpus":
         client.request("POST", "/gpus", {"allowed": args.gpus})
         show_gpus(client)
+    elif args.action == "purge":
+        purged = client.request("POST", "/purge", {"older_than": args.before})["purged"]
+        print(f"Purged {purged} ended job(s) older than {format_duration(args.before)}.")
     elif args.action == "set-limit":
         body = {"max_concurrent": args.limit}
         changed = client.request("POST", f"/jobs/{args.job}/group-limit", body)["updated_jobs"]

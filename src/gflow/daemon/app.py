@@ -179,6 +179,15 @@ async def redo_job(request: web.Request) -> web.Response:
     return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
 
 
+async def purge(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    older = body.get("older_than") if isinstance(body, dict) else None
+    if isinstance(older, bool) or not isinstance(older, int | float) or not 0 <= older < 2**40:
+        raise InvalidInput('expected {"older_than": seconds}')
+    purged = request.app[SERVICE].purge(caller_of(request), float(older))
+    return web.json_response({"purged": purged})
+
+
 async def gpus(request: web.Request) -> web.Response:
     return web.json_response({"gpus": request.app[SERVICE].gpu_status()})
 
@@ -224,6 +233,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
+    app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)
     app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)

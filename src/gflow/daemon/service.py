@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from gflow import __version__
@@ -244,6 +246,15 @@ class Service(JobSupervisor):
         self.jobs.update((j.id, j) for j in new)
         self.request_pass()
         return new
+
+    def purge(self, caller: Caller, older_than: float) -> int:
+        """`gctl purge --before 30d`: forget ended jobs older than that, logs included."""
+        self._admin(caller, "purge job history")
+        purged = self.store.purge(self.clock() - older_than)
+        for job in purged:
+            Path(job.log_path).unlink(missing_ok=True)
+            shutil.rmtree(self.jobdir(job.id), ignore_errors=True)
+        return len(purged)
 
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
         self._admin(caller, "change the usable GPUs")

@@ -13,7 +13,7 @@ from typing import Any
 from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.errors import Unavailable
 from gflow.core.model import Event, Job, JobSpec, Resources
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.states import ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -243,6 +243,23 @@ class Store:
         )
         _insert_event(conn, Event(new_id, now, "submitted", JobState.QUEUED, detail))
         return new_id
+
+    def purge(self, ended_before: float) -> list[Job]:
+        """Delete ended jobs that ended before this time, with their events; return them so
+        their files can go too. Ids are never reused (AUTOINCREMENT)."""
+        ended = [s.value for s in ENDED_STATES]
+        with self.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE finished_at < ?"
+                f" AND state IN ({','.join('?' * len(ended))}) ORDER BY id",
+                (ended_before, *ended),
+            ).fetchall()
+            ids = json.dumps([row[0] for row in rows])
+            conn.execute(
+                "DELETE FROM events WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
+            )
+            conn.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+        return [_row_to_job(row) for row in rows]
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
         """Jobs cancelled because this one's end made their dependencies impossible."""
