@@ -133,5 +133,8 @@ def test_gstats_counts_my_jobs(gflow: Gflow) -> None:
         gflow.wait_state(gflow.submit(*argv))
     stats = json.loads(gflow.ok("gstats", "--json"))
     assert stats["total"] == 3
+    assert len(stats["top_jobs"]) == 3 and stats["top_jobs"][0]["runtime_seconds"] > 0
+    assert json.loads(gflow.ok("gstats", "--since", "1h", "--json"))["total"] == 3
+    assert json.loads(gflow.ok("gstats", "--since", "2099-01-01", "--json"))["total"] == 0
     assert stats["counts"]["Finished"] == 2 and stats["counts"]["Failed"] == 1
     assert abs(stats["success_rate"] - 2 / 3) < 1e-9

@@ -18,6 +18,7 @@ from gflow.core.parse import (
     parse_begin,
     parse_dependency_ref,
     parse_id_list,
+    parse_since,
     parse_size_mb,
     parse_time_limit,
 )
@@ -430,3 +431,32 @@ def test_substitute_fills_placeholders_and_leaves_shell_variables() -> None:
 def test_param_value_lists_round_trip(values: list[str]) -> None:
     """Any list of plain values joined with commas parses back to the same values."""
     assert parse_param("p=" + ",".join(values)) == ("p", values)
+
+
+# ---- parse_since ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", NOW.timestamp() - 7200),
+        ("30m", NOW.timestamp() - 1800),
+        ("3d", NOW.timestamp() - 3 * 86400),
+        ("1w", NOW.timestamp() - 7 * 86400),
+        ("today", at(2026, 11, 23)),
+        ("yesterday", at(2026, 11, 22)),
+        ("2026-11-20", at(2026, 11, 20)),
+        ("2026-11-20T08:30", at(2026, 11, 20, 8, 30)),
+        ("1795000000", 1795000000.0),
+    ],
+)
+def test_parse_since_forms(text: str, expected: float) -> None:
+    """How long ago, named days, dates and Unix times, in the time zone of `now`."""
+    assert parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["", "2y", "soon", "-2h", "2026-13-01"])
+def test_parse_since_rejects_malformed(text: str) -> None:
+    """A malformed --since is InvalidInput naming the accepted forms."""
+    with pytest.raises(InvalidInput, match="today"):
+        parse_since(text, NOW)

@@ -6,11 +6,28 @@ from collections.abc import Sequence
 from statistics import mean
 from typing import Any
 
-from gflow.cli.common import EXIT_OK, Parser, print_json, run
+from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.client import Client
-from gflow.core.parse import format_duration
+from gflow.core.parse import SINCE_FORMS, format_duration, parse_since
 from gflow.core.states import ENDED_STATES, JobState
 from gflow.paths import Paths
+
+
+def _since(text: str) -> float:
+    from datetime import datetime
+
+    return parse_since(text, datetime.now().astimezone())
+
+
+def top_jobs(jobs: list[dict[str, Any]], count: int = 5) -> list[dict[str, Any]]:
+    """The longest runs, for 'where did the GPU time go'."""
+    ran = [j for j in jobs if j["started_at"] is not None and j["finished_at"] is not None]
+    ran.sort(key=lambda j: j["finished_at"] - j["started_at"], reverse=True)
+    return [
+        {"id": j["id"], "name": j["name"], "runtime_seconds": j["finished_at"] - j["started_at"],
+         "gpus": len(j["gpu_ids"])}
+        for j in ran[:count]
+    ]  # fmt: skip
 
 
 def summarize(jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,6 +47,7 @@ def summarize(jobs: list[dict[str, Any]]) -> dict[str, Any]:
         "gpu_hours": sum(len(j["gpu_ids"]) * (j["finished_at"] - j["started_at"]) for j in ran)
         / 3600,
         "success_rate": counts[JobState.FINISHED.value] / ended if ended else None,
+        "top_jobs": top_jobs(jobs),
     }
 
 
@@ -37,6 +55,9 @@ def build_parser() -> Parser:
     p = Parser("gstats", "Job accounting.")
     p.add_argument("-a", "--all-users", action="store_true", help="every user's jobs")
     p.add_argument("-u", "--user", default="", help="this user's jobs (default: yours)")
+    p.add_argument(
+        "-t", "--since", type=usage_value(_since), help=f"jobs submitted since: {SINCE_FORMS}"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -44,7 +65,10 @@ def build_parser() -> Parser:
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
-    stats = summarize(Client(Paths.from_env()).list_jobs(all="1", user=user))
+    jobs = Client(Paths.from_env()).list_jobs(all="1", user=user)
+    if args.since is not None:
+        jobs = [job for job in jobs if job["submitted_at"] >= args.since]
+    stats = summarize(jobs)
     if args.json:
         print_json(stats)
         return EXIT_OK
@@ -56,6 +80,11 @@ def command(argv: Sequence[str]) -> int:
     print(f"GPU-hours:     {stats['gpu_hours']:.2f}")
     rate = stats["success_rate"]
     print(f"Success rate:  {'-' if rate is None else f'{rate:.0%}'}")
+    if stats["top_jobs"]:
+        print("Longest runs:")
+        for job in stats["top_jobs"]:
+            print(f"  {job['id']:>6}  {format_duration(job['runtime_seconds'])}  "
+                  f"{job['gpus']} GPU(s)  {job['name']}")  # fmt: skip
     return EXIT_OK
 
 

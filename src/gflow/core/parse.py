@@ -225,3 +225,28 @@ def _parse_begin(text: str, now: datetime) -> float:
         except ValueError:
             continue
     raise InvalidInput(f"invalid begin time {text!r}", hint=f"use {BEGIN_FORMS}")
+
+
+SINCE_FORMS = "Nm, Nh, Nd, Nw (ago), today, yesterday, YYYY-MM-DD[THH:MM[:SS]], or a Unix time"
+_AGO_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: datetime) -> float:
+    """A --since time as Unix time: '2h' is two hours before `now` (timezone-aware)."""
+    from datetime import datetime as dt
+    from datetime import timedelta
+
+    raw = text.strip().lower()
+    if m := re.fullmatch(r"([0-9]{1,6})([mhdw])", raw):
+        return now.timestamp() - int(m.group(1)) * _AGO_SECONDS[m.group(2)]
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if raw in ("today", "yesterday"):
+        return (midnight - timedelta(days=raw == "yesterday")).timestamp()
+    if re.fullmatch(r"[0-9]{9,11}", raw):
+        return float(raw)
+    for form in ("%Y-%m-%d", "%Y-%m-%dt%H:%M", "%Y-%m-%dt%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return dt.strptime(raw, form).replace(tzinfo=now.tzinfo).timestamp()
+        except ValueError:
+            continue
+    raise InvalidInput(f"invalid time {text!r}", hint=f"use {SINCE_FORMS}")
