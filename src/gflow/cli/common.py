@@ -71,9 +71,16 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    for line in [headers, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    sys.stdout.write(format_table(headers, rows))

@@ -129,6 +129,7 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
             ("Submitted", _when(job["submitted_at"])),
             ("Started", f"{_when(job['started_at'])} (waited {format_duration(waited)})"),
             ("Ended", f"{_when(job['finished_at'])} (ran {format_duration(runtime)})"),
+            ("Project", job["project"] or "-"),
             ("CondaEnv", job["conda_env"] or "-"),
             (
                 "Retries",

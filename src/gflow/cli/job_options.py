@@ -127,6 +127,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         help="one job per task id: 1-10, 1-10:2, 1,3,7, 1-100%%4 (4 at a time); "
         "$GFLOW_ARRAY_TASK_ID holds the task id",
     )
+    p.add_argument("-P", "--project", default="", help="a project code (gqueue -P filters)")
     p.add_argument(
         "-c",
         "--conda-env",
@@ -168,6 +169,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "conda_env": args.conda_env,
         "max_retries": args.max_retries,
         "retry_on_timeout": args.retry_on == "timeout",
+        "project": args.project,
     }
 
 

@@ -83,6 +83,7 @@ class JobSpec:
     conda_env: str = ""  # activated with conda's shell hook before the command
     max_retries: int = 0  # requeue a failed job this many times, as new attempts
     retry_on_timeout: bool = False  # a Timeout is retried too
+    project: str = ""  # a project code, for filtering and accounting
     hold: bool = False
     keep_session: bool = False
     array_task_id: int | None = None
@@ -132,6 +133,7 @@ class JobSpec:
             conda_env=_conda_env(data),
             max_retries=_ranged(data, "max_retries", 0, 0, MAX_RETRIES),
             retry_on_timeout=_get(data, "retry_on_timeout", bool, False),
+            project=_project(data),
             hold=_get(data, "hold", bool, False),
             keep_session=_get(data, "keep_session", bool, False),
             array_task_id=task,
@@ -165,6 +167,7 @@ _SPEC_FIELDS = frozenset(
         "conda_env",
         "max_retries",
         "retry_on_timeout",
+        "project",
     }
 )
 
@@ -186,6 +189,15 @@ def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
     if any("\0" in k or "=" in k for k in env) or any("\0" in t for t in texts):
         raise InvalidInput("NUL characters (and '=' in variable names) are not allowed")
     return command, script, script_body, env
+
+
+def _project(data: dict[str, Any]) -> str:
+    project: str = _get(data, "project", str, "").strip()
+    if len(project) > 64 or any(not c.isprintable() or c == "," for c in project):
+        raise InvalidInput(
+            f"invalid project {project[:70]!r}", hint="at most 64 printable characters"
+        )
+    return project
 
 
 def _conda_env(data: dict[str, Any]) -> str:
@@ -284,6 +296,7 @@ class Job:
     retry_on_timeout: bool = False
     attempt: int = 1  # 2 is the first automatic retry …
     first_attempt: int | None = None  # the job this one retries (its lineage's first id)
+    project: str = ""
 
     @property
     def gpus(self) -> int:
@@ -347,6 +360,7 @@ class Job:
             "retry_on_timeout": self.retry_on_timeout,
             "attempt": self.attempt,
             "first_attempt": self.first_attempt or self.id,
+            "project": self.project,
         }
 
 

@@ -123,7 +123,18 @@ async def list_jobs(request: web.Request) -> web.Response:
             raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
     ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
     limit = _int_query(query.get("limit"), "limit")
-    jobs = request.app[SERVICE].list_jobs(JobFilter(states=states, uid=uid, ids=ids, limit=limit))
+    since = _int_query(query.get("since"), "since")
+    names = tuple(n for n in query["names"].split(",") if n) if query.get("names") else None
+    where = JobFilter(
+        states=states,
+        uid=uid,
+        ids=ids,
+        limit=limit,
+        submitted_since=float(since) if since is not None else None,
+        project=query.get("project") or None,
+        names=names,
+    )
+    jobs = request.app[SERVICE].list_jobs(where)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]})
 
 

@@ -40,6 +40,9 @@ class JobFilter:
     uid: int | None = None
     ids: tuple[int, ...] | None = None
     limit: int | None = None
+    submitted_since: float | None = None
+    project: str | None = None
+    names: tuple[str, ...] | None = None
 
 
 _JOB_COLUMNS = (
@@ -48,7 +51,7 @@ _JOB_COLUMNS = (
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt"
+    " first_attempt, project"
 )
 
 
@@ -174,6 +177,7 @@ class Store:
             "conda_env": spec.conda_env,
             "max_retries": spec.max_retries,
             "retry_on_timeout": int(spec.retry_on_timeout),
+            "project": spec.project,
             "submitted_at": now,
             "gpu_ids": "[]",
             "executor": new.executor,
@@ -222,7 +226,7 @@ class Store:
             "name, user, uid, command, script, script_body, workdir, env, priority, gpus, shared,"
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
-            " executor, conda_env, max_retries, retry_on_timeout"
+            " executor, conda_env, max_retries, retry_on_timeout, project"
         )
         now = now if now is not None else (job.finished_at or 0.0)
         lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
@@ -320,6 +324,15 @@ class Store:
         if where.ids is not None:
             clauses.append("id IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(list(where.ids)))
+        if where.submitted_since is not None:
+            clauses.append("submitted_at >= ?")
+            params.append(where.submitted_since)
+        if where.project is not None:
+            clauses.append("project = ?")
+            params.append(where.project)
+        if where.names is not None:
+            clauses.append("name IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(where.names)))
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -451,6 +464,7 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         retry_on_timeout,
         attempt,
         first_attempt,
+        project,
     ) = row
     return Job(
         id=job_id,
@@ -491,4 +505,5 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         retry_on_timeout=bool(retry_on_timeout),
         attempt=attempt,
         first_attempt=first_attempt,
+        project=project,
     )

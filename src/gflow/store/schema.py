@@ -76,6 +76,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN first_attempt INTEGER;
     CREATE INDEX jobs_by_first_attempt ON jobs(first_attempt);
     """,
+    # 4: projects (gqueue -P, gbatch -P)
+    """
+    ALTER TABLE jobs ADD COLUMN project TEXT NOT NULL DEFAULT '';
+    CREATE INDEX jobs_by_submitted ON jobs(submitted_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
