@@ -158,7 +158,7 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
@@ -450,6 +450,7 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         "conda_env": "torch2",
         "max_retries": 3,
         "retry_on_timeout": True,
+        "project": "vision",
     }
     assert set(data) == _SPEC_FIELDS
     assert JobSpec.from_dict(data) == JobSpec(
@@ -475,6 +476,7 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         conda_env="torch2",
         max_retries=3,
         retry_on_timeout=True,
+        project="vision",
         hold=True,
         keep_session=True,
         array_task_id=7,
