@@ -24,7 +24,7 @@ from gflow.core.model import Job, JobSpec
 from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
-from gflow.daemon.supervisor import JobSupervisor
+from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
 from gflow.store.db import JobFilter, NewJob, Store
@@ -355,7 +355,10 @@ class Service(JobSupervisor):
             self.store.set_reasons((i, str(r)) for i, r in changed)
             for job_id, reason in changed:
                 self.jobs[job_id] = replace(self.jobs[job_id], reason=reason)
-        starts = [(self.jobs[s.job_id], s.gpu_ids) for s in decision.starts]
+        # A burst (a 1,000-job array) starts a few at a time: each finished launch asks for
+        # the next pass, and the API stays responsive in between.
+        room = max(0, MAX_LAUNCHING - len(self._launching))
+        starts = [(self.jobs[s.job_id], s.gpu_ids) for s in decision.starts[:room]]
         if starts:
             self._start_jobs(starts)
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 BASH = "/bin/bash" if Path("/bin/bash").exists() else "bash"
 RECORD_RETRY = 1.0  # seconds before trying again to record an end (a full disk, say)
 LAUNCH_THREADS = 4  # wrappers being started at once
+MAX_LAUNCHING = 8  # jobs handed to the launcher and not back yet
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class JobSupervisor:
         self._end_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._launcher = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
+        self._launching: set[int] = set()  # started, wrapper not launched yet
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -184,6 +186,7 @@ class JobSupervisor:
         ]
         self._commit(running)
         for job, _ in running:
+            self._launching.add(job.id)
             launch = self._prepare_launch(job)
             future = self.loop.run_in_executor(self._launcher, self._launch, launch)
             future.add_done_callback(partial(self._launched, job.id))
@@ -217,6 +220,8 @@ class JobSupervisor:
 
     def _launched(self, job_id: int, done: asyncio.Future[tuple[int, str, float]]) -> None:
         """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
+        self._launching.discard(job_id)
+        self.request_pass()  # room for the next launch
         job = self.jobs.get(job_id)
         if job is None:
             return
