@@ -1,4 +1,9 @@
-"""gqueue: list jobs (by default the caller's Queued, Hold and Running ones)."""
+"""gqueue: list jobs (by default the caller's Queued, Hold and Running ones).
+
+Filters run in the daemon (states, user, ids, project, exact names, --since); sorting (-r),
+the limit (-n, applied after sorting), the dependency tree (-t) and the watch loop (-w) run
+here, on the listed jobs.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, format_table, run, usage_value
 from gflow.client import Client
-from gflow.core.errors import InvalidInput
+from gflow.core.errors import InvalidInput, Unavailable
 from gflow.core.parse import (
     SINCE_FORMS,
     format_duration,
@@ -20,10 +25,12 @@ from gflow.core.parse import (
     parse_id_list,
     parse_since,
 )
-from gflow.core.states import JobState
+from gflow.core.states import ENDED_STATES, JobState
 from gflow.paths import Paths
 
 Row = dict[str, Any]
+DEFAULT_INTERVAL = 2.0
+MAX_INTERVAL = 3600.0
 
 
 def _time(job: Row) -> str:
@@ -69,16 +76,21 @@ FIELDS: dict[str, Callable[[Row], str]] = {
     "STARTED": lambda j: _clock(j["started_at"]),
     "ENDED": lambda j: _clock(j["finished_at"]),
 }
+# The lifecycle order (Queued, Hold, Running, Finished, Failed, Cancelled, Timeout), as gflow.
+_STATE_ORDER = {state.value: n for n, state in enumerate(JobState)}
+# Every sort is stable on top of the daemon's id order, so ties stay in id order.
 SORT_KEYS: dict[str, Callable[[Row], Any]] = {
     "id": lambda j: j["id"],
-    "state": lambda j: j["state"],
-    "time": lambda j: j["started_at"] or float("inf"),
+    "state": lambda j: _STATE_ORDER.get(j["state"], len(_STATE_ORDER)),
+    "time": lambda j: j["started_at"] or float("inf"),  # not started yet: last
     "name": lambda j: j["name"],
     "gpus": lambda j: j["gpus"],
-    "priority": lambda j: -j["priority"],
+    "priority": lambda j: -j["priority"],  # highest first: the order they start in
     "submitted": lambda j: j["submitted_at"],
 }
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
+ENDED = ",".join(s.value for s in JobState if s in ENDED_STATES)
+TREE_MORE, TREE_LAST, TREE_PIPE, TREE_GAP = "├─ ", "╰─ ", "│  ", "   "
 
 
 def parse_fields(text: str) -> list[str]:
@@ -96,6 +108,14 @@ def parse_states(text: str) -> str:
     return ",".join(JobState.parse(s).value for s in text.split(",") if s.strip())
 
 
+def parse_names(text: str) -> str:
+    """-N: exact job names, comma separated (so a name with a comma cannot be asked for)."""
+    names = dict.fromkeys(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise InvalidInput(f"no job names in {text!r}", hint="a comma list of names: -N train,eval")
+    return ",".join(names)
+
+
 def _sort_key(text: str) -> str:
     key = text.strip().lower()
     if key not in SORT_KEYS:
@@ -103,46 +123,17 @@ def _sort_key(text: str) -> str:
     return key
 
 
-def _since(text: str) -> float:
+def since_time(text: str) -> float:
+    """--since WHEN as Unix time, relative to now (a watch re-reads it on every redraw)."""
     from datetime import datetime
 
-    return parse_since(text, datetime.now().astimezone())
+    # Before 1970 means "everything": the daemon takes no negative times.
+    return max(0.0, parse_since(text, datetime.now().astimezone()))
 
 
-def build_parser() -> Parser:
-    p = Parser("gqueue", "List jobs. Default: your Queued, Hold and Running jobs.")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("-a", "--all", action="store_true", help="include ended jobs")
-    which.add_argument("-c", "--completed", action="store_true", help="only ended jobs")
-    which.add_argument(
-        "-s",
-        "--states",
-        type=usage_value(parse_states),
-        help="comma list of states (Running, r, PD, finished…)",
-    )
-    p.add_argument(
-        "-j", "--jobs", "--job", type=usage_value(parse_id_list), help="job ids: 5, 1,2,3, 4-9"
-    )
-    p.add_argument("-u", "--user", "--users", default="", help="a user name, or 'all'")
-    p.add_argument("-P", "--project", help="only this project's jobs")
-    p.add_argument("-N", "--names", help="only jobs with these names (comma list)")
-    p.add_argument("--since", type=usage_value(_since), help=f"submitted since: {SINCE_FORMS}")
-    p.add_argument("-n", "--limit", type=usage_value(lambda t: int_value(t)), default=0,
-                   help="first N jobs (or last N if negative)")  # fmt: skip
-    p.add_argument("-r", "--sort", type=usage_value(_sort_key), default="id",
-                   help=f"order by {', '.join(SORT_KEYS)}")  # fmt: skip
-    p.add_argument(
-        "-f",
-        "--format",
-        type=usage_value(parse_fields),
-        help=f"comma list of fields (default {DEFAULT_FORMAT}); fields: {', '.join(FIELDS)}",
-    )
-    p.add_argument("-t", "--tree", action="store_true", help="show dependencies as a tree")
-    p.add_argument("-w", "--watch", action="store_true", help="redraw until Ctrl-C")
-    p.add_argument("--interval", type=usage_value(_interval), help="seconds between redraws")
-    p.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
-    p.add_argument("--json", action="store_true", help="print JSON (same as -o json)")
-    return p
+def _since(text: str) -> str:
+    since_time(text)  # a bad WHEN is a usage error now, not on the first redraw
+    return text
 
 
 def int_value(text: str) -> int:
@@ -157,20 +148,82 @@ def _interval(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0
-    if not 0 < value <= 3600:
-        raise InvalidInput(f"invalid interval {text!r}", hint="seconds, more than 0")
+    if not 0 < value <= MAX_INTERVAL:  # NaN fails too
+        raise InvalidInput(
+            f"invalid interval {text!r}", hint=f"seconds, more than 0 and at most {MAX_INTERVAL:g}"
+        )
     return value
+
+
+def build_parser() -> Parser:
+    p = Parser("gqueue", "List jobs. Default: your Queued, Hold and Running jobs.")
+    p.add_argument("-a", "--all", action="store_true", help="include ended jobs")
+    p.add_argument(
+        "-c",
+        "--completed",
+        action="store_true",
+        help="only ended jobs (Finished, Failed, Cancelled, Timeout)",
+    )
+    p.add_argument(
+        "-s",
+        "--states",
+        type=usage_value(parse_states),
+        help="comma list of states (Running, r, PD, finished…)",
+    )
+    p.add_argument(
+        "-j", "--jobs", "--job", type=usage_value(parse_id_list), help="job ids: 5, 1,2,3, 4-9"
+    )
+    p.add_argument("-u", "--user", "--users", default="", help="a user name, or 'all'")
+    p.add_argument("-P", "--project", help="only this project's jobs")
+    p.add_argument(
+        "-N",
+        "--names",
+        type=usage_value(parse_names),
+        help="only jobs with exactly these names (comma list)",
+    )
+    p.add_argument("--since", type=usage_value(_since), help=f"submitted since: {SINCE_FORMS}")
+    p.add_argument("-n", "--limit", type=usage_value(lambda t: int_value(t)), default=0,
+                   help="first N jobs, or last N if negative, after sorting (0: all)")  # fmt: skip
+    p.add_argument("-r", "--sort", type=usage_value(_sort_key), default="id",
+                   help=f"order by {', '.join(SORT_KEYS)}")  # fmt: skip
+    p.add_argument(
+        "-f",
+        "--format",
+        type=usage_value(parse_fields),
+        help=f"comma list of fields (default {DEFAULT_FORMAT}); fields: {', '.join(FIELDS)}",
+    )
+    p.add_argument("-t", "--tree", action="store_true", help="show dependencies as a tree")
+    p.add_argument("-w", "--watch", action="store_true", help="redraw until Ctrl-C")
+    p.add_argument(
+        "--interval",
+        type=usage_value(_interval),
+        help=f"seconds between redraws with -w (default {DEFAULT_INTERVAL:g})",
+    )
+    p.add_argument("-o", "--output", choices=["table", "json", "csv"], help="default table")
+    p.add_argument("--json", action="store_true", help="print JSON (same as -o json)")
+    return p
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot say: -c excludes -a and -s (which go together), and so on."""
+    if args.completed and (args.all or args.states):
+        other = "-a/--all" if args.all else "-s/--states"
+        parser.error(f"argument -c/--completed: not allowed with argument {other}")
+    if args.interval is not None and not args.watch:
+        parser.error("argument --interval: needs -w/--watch")
+    if args.json and args.output not in (None, "json"):
+        parser.error(f"argument --json: not allowed with -o {args.output}")
 
 
 def fetch(client: Client, args: argparse.Namespace) -> list[Row]:
     query = {
-        "states": args.states or ("Finished,Failed,Cancelled,Timeout" if args.completed else ""),
+        "states": args.states or (ENDED if args.completed else ""),
         "all": "1" if args.all or args.jobs else "",
         "user": args.user,
         "ids": ",".join(map(str, args.jobs)) if args.jobs else "",
         "project": args.project or "",
         "names": args.names or "",
-        "since": str(int(args.since)) if args.since is not None else "",
+        "since": f"{since_time(args.since):.3f}" if args.since is not None else "",
     }
     jobs = sorted(client.list_jobs(**query), key=SORT_KEYS[args.sort])
     if args.limit > 0:
@@ -196,67 +249,107 @@ def render(jobs: list[Row], args: argparse.Namespace) -> str:
     if not jobs:
         return "No jobs found.\n"
     if args.tree:
-        return tree(jobs)
+        return tree(jobs, args.format)
     return format_table(fields, [[FIELDS[f](job) for f in fields] for job in jobs])
 
 
-def tree(jobs: list[Row]) -> str:
-    """Dependencies as a tree: roots are jobs with no parent among those listed; a job with
-    several parents is drawn under the first and referenced under the others."""
+def tree_rows(jobs: list[Row]) -> list[tuple[str, Row, bool]]:
+    """(indent, job, is_reference) in drawing order. Roots are the jobs with no parent among
+    those listed; a job with several parents is drawn under the first it is reached from and
+    referenced under the others; anything only reachable through a cycle is drawn at the end.
+    Iterative, so a chain thousands of jobs deep draws as well as a short one."""
     listed = {job["id"]: job for job in jobs}
+
+    def parents(job: Row) -> list[int]:
+        return [p for p in dict.fromkeys(job["depends_on"]) if p in listed and p != job["id"]]
+
     children: dict[int, list[int]] = {}
     for job in jobs:
-        for parent in job["depends_on"]:
-            if parent in listed:
-                children.setdefault(parent, []).append(job["id"])
-    lines: list[str] = []
+        for parent in parents(job):
+            children.setdefault(parent, []).append(job["id"])
+    rows: list[tuple[str, Row, bool]] = []
     drawn: set[int] = set()
 
-    def draw(job_id: int, prefix: str, branch: str) -> None:
-        job = listed[job_id]
-        label = f"{job_id} {job['name']} [{job['state_short']}]"
-        if job_id in drawn:
-            lines.append(f"{prefix}{branch}{job_id} (see above)")
-            return
-        drawn.add(job_id)
-        lines.append(f"{prefix}{branch}{label}")
-        kids = children.get(job_id, [])
-        inner = prefix + ("" if not branch else ("   " if branch.startswith("╰") else "│  "))
-        for n, kid in enumerate(kids):
-            draw(kid, inner, "╰─ " if n == len(kids) - 1 else "├─ ")
+    def draw(root: int) -> None:
+        stack = [(root, "", "")]  # (job id, indent of its parent's children, its branch)
+        while stack:
+            job_id, indent, branch = stack.pop()
+            if job_id in drawn:
+                rows.append((indent + branch, listed[job_id], True))
+                continue
+            drawn.add(job_id)
+            rows.append((indent + branch, listed[job_id], False))
+            inner = indent + {"": "", TREE_LAST: TREE_GAP}.get(branch, TREE_PIPE)
+            kids = children.get(job_id, [])
+            for n in reversed(range(len(kids))):
+                stack.append((kids[n], inner, TREE_LAST if n == len(kids) - 1 else TREE_MORE))
 
-    roots = [j["id"] for j in jobs if not any(p in listed for p in j["depends_on"])]
-    for root in roots:
-        draw(root, "", "")
-    for job in jobs:  # anything only reachable through a cycle
+    for job in jobs:
+        if not parents(job):
+            draw(job["id"])
+    for job in jobs:
         if job["id"] not in drawn:
-            draw(job["id"], "", "")
-    return "\n".join(lines) + "\n"
+            draw(job["id"])
+    return rows
 
 
-def watch(client: Client, args: argparse.Namespace, iterations: int | None = None) -> int:
-    """Redraw every --interval seconds until Ctrl-C (or `iterations`, for tests)."""
-    every = args.interval or 2.0
+def tree(jobs: list[Row], fields: list[str] | None = None) -> str:
+    """`ID NAME [ST]` lines; with -f, a table whose first column carries the tree."""
+    rows = tree_rows(jobs)
+    if fields is None:
+        return "".join(
+            f"{indent}{job['id']} (see above)\n"
+            if ref
+            else f"{indent}{job['id']} {job['name']} [{job['state_short']}]\n"
+            for indent, job, ref in rows
+        )
+    cells = [
+        [f"{indent}{job['id']} (see above)", *[""] * (len(fields) - 1)]
+        if ref
+        else [indent + FIELDS[fields[0]](job), *(FIELDS[f](job) for f in fields[1:])]
+        for indent, job, ref in rows
+    ]
+    return format_table(fields, cells)
+
+
+def watch(
+    client: Client,
+    args: argparse.Namespace,
+    iterations: int | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> int:
+    """Clear the screen and redraw every --interval seconds until Ctrl-C (exit 0, quietly).
+
+    `iterations` and `sleep` are for tests: stop after that many screens, wait with that.
+    If gflowd goes away after the first screen (a restart), the screen says so and the
+    watch goes on; a first screen that fails is an error like without -w."""
+    every = args.interval or DEFAULT_INTERVAL
     done = 0
     try:
-        while iterations is None or done < iterations:
-            screen = render(fetch(client, args), args)
+        while True:
+            try:
+                screen = render(fetch(client, args), args)
+            except Unavailable as exc:
+                if not done:
+                    raise
+                screen = f"gqueue: {exc.message}\n"
             stamp = time.strftime("%H:%M:%S")
             sys.stdout.write(f"\033[H\033[2J{screen}\nLast updated: {stamp} "
                              f"(every {every:g}s, Ctrl-C to stop)\n")  # fmt: skip
             sys.stdout.flush()
             done += 1
-            if iterations is None or done < iterations:
-                time.sleep(every)
+            if iterations is not None and done >= iterations:
+                break
+            sleep(every)
     except KeyboardInterrupt:
         pass
     return EXIT_OK
 
 
 def command(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
-    if args.interval is not None and not args.watch:
-        raise InvalidInput("--interval needs -w/--watch")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check(parser, args)
     client = Client(Paths.from_env())
     if args.watch:
         return watch(client, args)

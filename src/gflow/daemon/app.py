@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import pwd
+import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -123,14 +124,14 @@ async def list_jobs(request: web.Request) -> web.Response:
             raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
     ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
     limit = _int_query(query.get("limit"), "limit")
-    since = _int_query(query.get("since"), "since")
-    names = tuple(n for n in query["names"].split(",") if n) if query.get("names") else None
+    since = _unix_time_query(query.get("since"), "since")
+    names = _names_query(query.get("names"))
     where = JobFilter(
         states=states,
         uid=uid,
         ids=ids,
         limit=limit,
-        submitted_since=float(since) if since is not None else None,
+        submitted_since=since,
         project=query.get("project") or None,
         names=names,
     )
@@ -140,6 +141,26 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 def _int_query(raw: str | None, name: str) -> int | None:
     return parse_int(raw, name, 0, MAX_JOB_ID) if raw else None
+
+
+MAX_UNIX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _unix_time_query(raw: str | None, name: str) -> float | None:
+    """A Unix time in seconds (fractions allowed), from 0 to the year 9999."""
+    if not raw:
+        return None
+    if not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,9})?", raw) or float(raw) > MAX_UNIX_TIME:
+        raise InvalidInput(
+            f"invalid {name} {raw[:40]!r}", hint="a Unix time in seconds, e.g. 1764000000"
+        )
+    return float(raw)
+
+
+def _names_query(raw: str | None) -> tuple[str, ...] | None:
+    """`names=a,b`: exact job names; blanks around each are not part of it."""
+    names = tuple(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
+    return names or None
 
 
 async def show_job(request: web.Request) -> web.Response:
