@@ -190,7 +190,6 @@ def parse_begin(text: str, now: datetime) -> float:
 
 
 def _parse_begin(text: str, now: datetime) -> float:
-    from datetime import datetime as dt
     from datetime import timedelta
 
     raw = text.strip().lower()
@@ -213,17 +212,8 @@ def _parse_begin(text: str, now: datetime) -> float:
         except ValueError:
             raise InvalidInput(f"invalid time of day {text!r}", hint=f"use {BEGIN_FORMS}") from None
         return (at if at > now else at + timedelta(days=1)).timestamp()
-    for form in (
-        "%Y-%m-%d",
-        "%Y-%m-%dt%H:%M",
-        "%Y-%m-%dt%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ):
-        try:
-            return dt.strptime(raw, form).replace(tzinfo=now.tzinfo).timestamp()
-        except ValueError:
-            continue
+    if (when := _calendar_time(raw, now)) is not None:
+        return when
     raise InvalidInput(f"invalid begin time {text!r}", hint=f"use {BEGIN_FORMS}")
 
 
@@ -233,7 +223,6 @@ _AGO_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def parse_since(text: str, now: datetime) -> float:
     """A --since time as Unix time: '2h' is two hours before `now` (timezone-aware)."""
-    from datetime import datetime as dt
     from datetime import timedelta
 
     raw = text.strip().lower()
@@ -244,9 +233,27 @@ def parse_since(text: str, now: datetime) -> float:
         return (midnight - timedelta(days=raw == "yesterday")).timestamp()
     if re.fullmatch(r"[0-9]{9,11}", raw):
         return float(raw)
-    for form in ("%Y-%m-%d", "%Y-%m-%dt%H:%M", "%Y-%m-%dt%H:%M:%S", "%Y-%m-%d %H:%M"):
+    if (when := _calendar_time(raw, now)) is not None:
+        return when
+    raise InvalidInput(f"invalid time {text!r}", hint=f"use {SINCE_FORMS}")
+
+
+_CALENDAR_FORMS = (
+    "%Y-%m-%d",
+    "%Y-%m-%dt%H:%M",
+    "%Y-%m-%dt%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+)
+
+
+def _calendar_time(raw: str, now: datetime) -> float | None:
+    """'2026-12-01', '2026-12-01t08:30[:15]' or with a space, in the time zone of `now`."""
+    from datetime import datetime as dt
+
+    for form in _CALENDAR_FORMS:
         try:
             return dt.strptime(raw, form).replace(tzinfo=now.tzinfo).timestamp()
         except ValueError:
             continue
-    raise InvalidInput(f"invalid time {text!r}", hint=f"use {SINCE_FORMS}")
+    return None
