@@ -58,3 +58,16 @@ def test_unknown_signal_number_still_gets_a_name() -> None:
     """A signal number Python has no name for is shown as 'SIG<n>'."""
     assert signal_name(signal.SIGTERM) == "SIGTERM"
     assert signal_name(999) == "SIG999"
+
+
+def test_hangup_that_ended_the_job_is_a_node_failure() -> None:
+    """The wrapper's terminal went away (tmux killed): a failure is NodeFail, not the job's."""
+    for exit_code, signum in ((None, signal.SIGHUP), (1, None)):
+        outcome = job_outcome(None, exit_code, signum, True, hangup=True)
+        assert outcome == (JobState.FAILED, Reason(ReasonKind.NODE_FAIL))
+
+
+def test_hangup_does_not_hide_success_or_an_ordered_stop() -> None:
+    assert job_outcome(None, 0, None, True, hangup=True)[0] is JobState.FINISHED
+    cancelled = job_outcome(ReasonKind.CANCELLED_BY_USER, None, signal.SIGHUP, True, hangup=True)
+    assert cancelled[0] is JobState.CANCELLED

@@ -8,9 +8,18 @@ from gflow.core.states import JobState, Reason, ReasonKind
 
 
 def job_outcome(
-    stop_reason: ReasonKind | None, exit_code: int | None, signum: int | None, recorded: bool
+    stop_reason: ReasonKind | None,
+    exit_code: int | None,
+    signum: int | None,
+    recorded: bool,
+    hangup: bool = False,
 ) -> tuple[JobState, Reason]:
-    """The final state and reason of a Running job whose wrapper has gone."""
+    """The final state and reason of a Running job whose wrapper has gone.
+
+    `hangup`: the wrapper's terminal went away (its tmux server or session was killed), so
+    a failure is the machine's doing (NodeFail), not the job's; a job that shrugged off the
+    hangup and succeeded is still Finished.
+    """
     if stop_reason is ReasonKind.CANCELLED_BY_USER:
         return JobState.CANCELLED, Reason(ReasonKind.CANCELLED_BY_USER)
     if stop_reason is ReasonKind.TIME_LIMIT:
@@ -19,6 +28,8 @@ def job_outcome(
         return JobState.FAILED, Reason(ReasonKind.MEMORY_LIMIT)
     if not recorded:
         return JobState.FAILED, Reason(ReasonKind.LOST)
+    if hangup and exit_code != 0:
+        return JobState.FAILED, Reason(ReasonKind.NODE_FAIL)
     if signum is not None:
         return JobState.FAILED, Reason(ReasonKind.SIGNAL, signal_name(signum))
     if exit_code == 0:

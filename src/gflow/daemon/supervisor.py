@@ -116,6 +116,8 @@ class JobSupervisor:
                 log.warning("job %d vanished without an exit record", job.id)
                 if pid_record is not None:  # the wrapper died; its command must not live on
                     signal_job(pid_record.wrapper_pid, pid_record, signal.SIGKILL)
+                else:  # the crash came mid-launch: a wrapper may be starting right now
+                    self.executor.abandon(job.id)
                 self._end_job(job, None)
 
     # ---- state changes -------------------------------------------------------------------
@@ -229,18 +231,33 @@ class JobSupervisor:
             pid, session, at = done.result()
         except (LaunchError, OSError) as exc:
             log.error("job %d could not start: %s", job_id, exc)
-            reason = Reason(ReasonKind.LAUNCH_FAILED)
-            self._commit(
-                [self._transition(job, JobState.FAILED, "launch failed", str(exc), reason=reason)]
-            )
-            self.request_pass()
+            self._record_launch_failure(job_id, str(exc))
             return
         # The run time counts from the launch, not from the decision to start.
         job = replace(job, pid=pid, session=session, started_at=at)
-        self._commit([(job, Event(job.id, at, "launched", job.state, f"pid {pid}"))])
+        try:
+            self._commit([(job, Event(job.id, at, "launched", job.state, f"pid {pid}"))])
+        except Unavailable as exc:  # a full disk: the wrapper's pid file has what matters
+            log.error("cannot record the launch of job %d (%s)", job_id, exc.message)
+            self.jobs[job.id] = job
         self._watch(job)
         if job.stop_reason is not None:  # cancelled while it was being launched
             self._stop(job, job.stop_reason)
+
+    def _record_launch_failure(self, job_id: int, why: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.state is not JobState.RUNNING:
+            return
+        reason = Reason(ReasonKind.LAUNCH_FAILED)
+        try:
+            self._commit(
+                [self._transition(job, JobState.FAILED, "launch failed", why, reason=reason)]
+            )
+        except Unavailable as exc:  # a full disk, say: the job is not running; say so later
+            log.error("cannot record that job %d failed to start yet (%s)", job_id, exc.message)
+            self.loop.call_later(RECORD_RETRY, self._record_launch_failure, job_id, why)
+            return
+        self.request_pass()
 
     def _watch(self, job: Job) -> None:
         assert job.pid is not None
@@ -264,7 +281,13 @@ class JobSupervisor:
     def _end_job(self, job: Job, record: ExitRecord | None) -> None:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
-        state, reason = job_outcome(job.stop_reason, exit_code, signum, record is not None)
+        state, reason = job_outcome(
+            job.stop_reason,
+            exit_code,
+            signum,
+            record is not None,
+            record is not None and record.hangup,
+        )
         finished_at = record.ended_at if record else self.clock()
         ended = self._transition(
             job,

@@ -38,6 +38,10 @@ class Executor(Protocol):
 
     def attach_command(self, session: str) -> list[str]: ...
 
+    def abandon(self, job_id: int) -> None:
+        """Make sure a job whose launch a crash cut short never runs."""
+        ...
+
 
 class TmuxExecutor:
     """One tmux session per job on a private server (`tmux -L <socket>`)."""
@@ -92,6 +96,13 @@ class TmuxExecutor:
     def attach_command(self, session: str) -> list[str]:
         return self.tmux("attach-session", "-t", session)
 
+    def abandon(self, job_id: int) -> None:
+        """Close the job's session if a launch cut short by a crash left one: its wrapper
+        gets SIGHUP before it can run the command unrecorded."""
+        subprocess.run(
+            self.tmux("kill-session", "-t", f"=gflow-{job_id}"), capture_output=True, timeout=30
+        )
+
 
 class ProcessExecutor:
     """The wrapper as a detached session leader, for machines without tmux."""
@@ -124,6 +135,10 @@ class ProcessExecutor:
 
     def attach_command(self, session: str) -> list[str]:
         return []
+
+    def abandon(self, job_id: int) -> None:
+        """Nothing to close: a detached wrapper whose launch was cut short by a crash has
+        not written its pid yet, and the job is recorded Lost either way."""
 
 
 def make_executor(name: str, tmux_socket: str) -> TmuxExecutor | ProcessExecutor:

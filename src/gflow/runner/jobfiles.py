@@ -23,6 +23,7 @@ class ExitRecord:
     exit_code: int | None
     signal: int | None
     ended_at: float
+    hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
 
 
 def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
@@ -46,7 +47,12 @@ def read_exit(jobdir: Path) -> ExitRecord | None:
     data = _read_json(jobdir / "exit")
     if data is None:
         return None
-    return ExitRecord(data.get("exit_code"), data.get("signal"), float(data["ended_at"]))
+    return ExitRecord(
+        data.get("exit_code"),
+        data.get("signal"),
+        float(data["ended_at"]),
+        bool(data.get("hangup", False)),
+    )
 
 
 def wrapper_alive(record: PidRecord) -> bool:

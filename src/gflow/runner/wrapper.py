@@ -9,7 +9,10 @@ gflow still ends correctly. It:
   - writes JOBDIR/pid on start and JOBDIR/exit (exit code or signal) at the end, each with
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
   - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
-    kills what it left behind (it is a child subreaper, so no orphan escapes it).
+    kills what it left behind (it is a child subreaper, so no orphan escapes it);
+  - notes a SIGHUP (its terminal is gone: tmux was killed) in the exit record, and keeps
+    going on a full disk: output that cannot be logged is counted and said, and the exit
+    record is written as soon as space returns.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Callable
 from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+MAX_RETRY_DELAY = 2.0  # seconds between tries to write a record on a full disk
+LOST_WHY = "the log could not be written (disk full?)"
 
 
 def main(jobdir: str) -> int:
@@ -38,8 +44,11 @@ def main(jobdir: str) -> int:
     _become_subreaper()
     pending: list[int] = []
     child = 0
+    hangup = False
 
     def forward(signum: int, _frame: Any) -> None:
+        nonlocal hangup
+        hangup = hangup or signum == signal.SIGHUP
         if child:
             _signal_tree(os.getpid(), signum, child)
         else:
@@ -47,7 +56,7 @@ def main(jobdir: str) -> int:
 
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, forward)
-    log_fd = os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    log = Log(spec["log"])
     child, master = pty.fork()
     if child == 0:
         _exec_job(spec)  # never returns
@@ -58,21 +67,50 @@ def main(jobdir: str) -> int:
     )
     for signum in pending:
         _signal_tree(os.getpid(), signum, child)
-    status = _pump_until_exit(child, master, log_fd)
+    status = _pump_until_exit(child, master, log)
     try:
         _kill_leftovers(child)
-        _drain(master, log_fd)
+        _drain(master, log)
     except Exception as exc:  # the exit record matters more than a tidy cleanup
-        _write_all(log_fd, f"gflow: cleanup after the job failed: {exc!r}\n".encode())
+        log.write(f"gflow: cleanup after the job failed: {exc!r}\n".encode())
+    log.close()
     code = os.waitstatus_to_exitcode(status)
     record = {
         "exit_code": code if code >= 0 else None,
         "signal": -code if code < 0 else None,
         "ended_at": time.time(),
+        "hangup": hangup,
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
-    os.close(log_fd)
     return 0
+
+
+class Log:
+    """The job's log file. A write that fails (a full disk) never stops the job: the lost
+    bytes are counted, and said in the log once writing works again."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self.lost = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self.lost:
+                _write_all(self.fd, self._lost_note())
+                self.lost = 0
+            _write_all(self.fd, data)
+        except OSError:
+            self.lost += len(data)
+
+    def close(self) -> None:
+        """Say what was lost, waiting for room if need be: the log must not lie by omission."""
+        if self.lost:
+            note = self._lost_note()
+            _until_there_is_room(lambda: _write_all(self.fd, note))
+        os.close(self.fd)
+
+    def _lost_note(self) -> bytes:
+        return f"\ngflow: {self.lost} bytes of output lost: {LOST_WHY}\n".encode()
 
 
 def _exec_job(spec: dict[str, Any]) -> None:
@@ -99,7 +137,7 @@ def _exec_job(spec: dict[str, Any]) -> None:
     os._exit(127)
 
 
-def _pump_until_exit(child: int, master: int, log_fd: int) -> int:
+def _pump_until_exit(child: int, master: int, log: Log) -> int:
     """Copy output until the command exits; return its wait status."""
     pidfd = os.pidfd_open(child)
     stdin_fd = 0 if os.isatty(0) else -1
@@ -116,7 +154,7 @@ def _pump_until_exit(child: int, master: int, log_fd: int) -> int:
         if master_open and master in ready:
             data = _read(master)
             if data:
-                out_fd = _copy_out(data, log_fd, out_fd)
+                out_fd = _copy_out(data, log, out_fd)
             else:
                 master_open = False
         if stdin_fd >= 0 and stdin_fd in ready:
@@ -131,8 +169,8 @@ def _pump_until_exit(child: int, master: int, log_fd: int) -> int:
             return status
 
 
-def _copy_out(data: bytes, log_fd: int, out_fd: int | None) -> int | None:
-    _write_all(log_fd, data)
+def _copy_out(data: bytes, log: Log, out_fd: int | None) -> int | None:
+    log.write(data)
     if out_fd is not None:
         try:
             _write_all(out_fd, data)
@@ -141,10 +179,10 @@ def _copy_out(data: bytes, log_fd: int, out_fd: int | None) -> int | None:
     return out_fd
 
 
-def _drain(master: int, log_fd: int) -> None:
+def _drain(master: int, log: Log) -> None:
     os.set_blocking(master, False)
     while data := _read(master):
-        _write_all(log_fd, data)
+        log.write(data)
     os.close(master)
 
 
@@ -257,11 +295,32 @@ def _copy_window_size(src: int, dst: int) -> None:
 
 
 def _write_durably(path: str, data: dict[str, Any]) -> None:
+    """Write-temp, fsync, rename; on a full disk, as soon as there is room again: the daemon
+    sees the wrapper alive meanwhile, and the record is the one thing that must not be lost."""
+    _until_there_is_room(lambda: _write_once(path, data))
+
+
+def _until_there_is_room(write: Callable[[], None]) -> None:
+    delay = 0.1
+    while True:
+        try:
+            return write()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def _write_once(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         _write_all(fd, json.dumps(data).encode())
         os.fsync(fd)
+    except OSError:
+        os.unlink(tmp)  # a half-written record is never renamed into place
+        raise
     finally:
         os.close(fd)
     os.rename(tmp, path)
