@@ -1,14 +1,15 @@
-"""The files one job's run leaves in <state>/jobs/<id>/: spec.json, pid and exit."""
+"""The files one job's run leaves in <state>/jobs/<id>/: spec.marshal, pid and exit."""
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gflow.runner.wrapper import start_ticks
+from gflow.runner.wrapper import SPEC_FILE, start_ticks
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,10 @@ def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log
     for stale in ("pid", "exit"):
         (jobdir / stale).unlink(missing_ok=True)
     data = {"argv": argv, "env": env, "cwd": cwd, "log": log}
-    tmp = jobdir / "spec.json.tmp"
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, jobdir / "spec.json")
+    # marshal, not JSON: the wrapper reads it without importing json (see wrapper.py).
+    tmp = jobdir / f"{SPEC_FILE}.tmp"
+    tmp.write_bytes(marshal.dumps(data))
+    os.replace(tmp, jobdir / SPEC_FILE)
 
 
 def read_pid(jobdir: Path) -> PidRecord | None:
