@@ -60,34 +60,35 @@ def make_job(job_id: int, state: JobState, rng: random.Random, gpus: int) -> Job
     )
 
 
+def time_passes(queued: int, running: int, repeat: int, gpus: int = 8) -> list[float]:
+    """Seconds taken by each of `repeat` schedule() calls over the same big queue."""
+    rng = random.Random(42)
+    running_jobs = [make_job(i + 1, JobState.RUNNING, rng, gpus) for i in range(running)]
+    queued_jobs = [make_job(running + i + 1, JobState.QUEUED, rng, gpus) for i in range(queued)]
+    machine = Machine(tuple(GpuState(i, 81920) for i in range(gpus)), host_free_mb=256_000)
+    states = {job.id: JobState.RUNNING for job in running_jobs}
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        schedule(queued_jobs, running_jobs, states, machine, NOW)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queued", type=int, default=10_000)
     parser.add_argument("--running", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    rng = random.Random(42)
-    gpus = 8
-    running = [make_job(i + 1, JobState.RUNNING, rng, gpus) for i in range(args.running)]
-    queued = [
-        make_job(args.running + i + 1, JobState.QUEUED, rng, gpus) for i in range(args.queued)
-    ]
-    machine = Machine(tuple(GpuState(i, 81920) for i in range(gpus)), host_free_mb=256_000)
-    states = {job.id: JobState.RUNNING for job in running}
-    samples = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        decision = schedule(queued, running, states, machine, NOW)
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
+    samples = sorted(s * 1000 for s in time_passes(args.queued, args.running, args.repeat))
     print(
         json.dumps(
             {
                 "queued": args.queued,
                 "running": args.running,
-                "starts": len(decision.starts),
                 "p50_ms": round(statistics.median(samples), 2),
-                "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 2),
+                "p90_ms": round(samples[max(0, int(len(samples) * 0.9) - 1)], 2),
                 "budget_ms": 20,
             }
         )
