@@ -1,6 +1,7 @@
 """The job wrapper: runs one job's command and records, durably, how it ended.
 
-Run as `python -I -S wrapper.py JOBDIR` inside the job's tmux pane (or detached). It needs
+Run inside the job's tmux pane (or detached) as `python -I -S -c "import wrapper;
+wrapper.run(JOBDIR)"` (executors.wrapper_argv) or `python -I -S wrapper.py JOBDIR`. It needs
 nothing but the standard library and never calls a gflow command, so a job whose PATH lacks
 gflow still ends correctly. It:
   - starts the command on its own pseudo-terminal, in its own session and process group,
