@@ -81,7 +81,11 @@ def run_peer(sizes: Sizes) -> tuple[Figures, str]:
         log(f"gflow 0.4: {install.version}")
         return measure_peer(install, root, sizes, log), install.version
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        for _ in range(5):  # a job shell may still be exiting
+            shutil.rmtree(root, ignore_errors=True)
+            if not root.exists():
+                break
+            time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,10 +139,10 @@ def wait_printed_time(log: Path, timeout: float = DEADLINE) -> float:
 
 
 def burst_figures(
-    prefix: str, wall: float | None, finished: int, total: int, left: int, note: str = ""
+    prefix: str, wall: float, finished: int | None, total: int, left: int, note: str = ""
 ) -> Figures:
     """The two rows of a burst: the wall time, and how many ended right with nothing left."""
     ok = finished == total and left == 0
-    text = f"{finished}/{total} Finished, {left} tmux sessions left"
-    wall_fig = Figure(wall, note=note) if wall is not None else Figure.missing(note)
-    return {f"{prefix}_wall": wall_fig, f"{prefix}_ok": Figure(text=text, ok=ok, note=note)}
+    count = "?" if finished is None else str(finished)
+    text = f"{count}/{total} Finished, {left} tmux sessions left"
+    return {f"{prefix}_wall": Figure(wall, note=note), f"{prefix}_ok": Figure(text=text, ok=ok)}

@@ -27,11 +27,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import venv
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import psutil
 
 from bench.common import BenchError, wait_until
 
@@ -102,6 +105,7 @@ class PeerDaemon:
         env.update({k: str(v) for k, v in dirs.items()})
         user = pwd.getpwuid(os.getuid()).pw_name
         env.update(PATH=path_var, USER=user, GFLOW_DAEMON__PORT=str(self.port))
+        env["HISTFILE"] = ""  # job shells killed at the end write no history into the dir
         return env
 
     @property
@@ -185,12 +189,22 @@ class PeerDaemon:
             if self.proc is not None and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(10)
+                    self.proc.wait(5)
                 except subprocess.TimeoutExpired:
-                    print("gflow 0.4 daemon up 10 s after SIGTERM: killed", file=sys.stderr)
+                    print("gflow 0.4 daemon up 5 s after SIGTERM: killed", file=sys.stderr)
                     self.proc.kill()
                     self.proc.wait(10)
         finally:
-            private = Path(self.env["TMUX_TMPDIR"])
-            if private.is_relative_to(self.dir):  # only ever this instance's own server
-                self.tmux("kill-server")
+            self._kill_tmux_server()
+
+    def _kill_tmux_server(self) -> None:
+        """Kill this instance's own tmux server (never another) and wait until it is gone."""
+        if not Path(self.env["TMUX_TMPDIR"]).is_relative_to(self.dir):
+            return
+        listed = self.tmux("list-sessions", "-F", "#{pid}").stdout.split()
+        self.tmux("kill-server")
+        if listed:
+            server = int(listed[0])
+            deadline = time.monotonic() + 10
+            while psutil.pid_exists(server) and time.monotonic() < deadline:
+                time.sleep(0.05)
