@@ -74,7 +74,7 @@ def stop_on_sigterm() -> None:
 
 
 def run_peer(sizes: Sizes) -> tuple[Figures, str]:
-    root = Path(tempfile.mkdtemp(prefix="gfp", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="gfbpeer", dir="/tmp"))
     try:
         log(f"gflow 0.4: installing runqd into a venv under {root}")
         install = install_peer(root)
