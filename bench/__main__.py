@@ -64,13 +64,15 @@ def log(message: str) -> None:
 
 
 def stop_on_sigterm() -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` cleans up."""
+    """SIGTERM, SIGHUP and SIGINT (even where a shell started us ignoring it) unwind like
+    Ctrl-C, so every `finally` cleans up."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_peer(sizes: Sizes) -> tuple[Figures, str]:
