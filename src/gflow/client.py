@@ -123,6 +123,15 @@ class Client:
         result: list[dict[str, Any]] = self.request("GET", "/jobs", query=clean)["jobs"]
         return result
 
+    def list_fields(self, fields: list[str], **query: str) -> list[dict[str, Any]]:
+        """Like list_jobs, but each job has only these fields: a big list is several times
+        smaller and faster to send and decode."""
+        clean = {k: v for k, v in query.items() if v}
+        clean["fields"] = ",".join(fields)
+        table = self.request("GET", "/jobs", query=clean)
+        names = table["fields"]
+        return [dict(zip(names, row, strict=True)) for row in table["rows"]]
+
     def show_job(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/jobs/{job_id}")
         return result

@@ -308,7 +308,7 @@ class Job:
 
     @property
     def display_name(self) -> str:
-        return self.name or _first_word(self.command) or self.script.rsplit("/", 1)[-1]
+        return display_name(self.name, self.command, self.script)
 
     def ends_by(self) -> float | None:
         """When a running job will have ended at the latest (its time limit), if it has one."""
@@ -362,6 +362,11 @@ class Job:
             "first_attempt": self.first_attempt or self.id,
             "project": self.project,
         }
+
+
+def display_name(name: str, command: str, script: str) -> str:
+    """The name a job is shown by: its own, else its command's program, else its script's."""
+    return name or _first_word(command) or script.rsplit("/", 1)[-1]
 
 
 def _first_word(command: str) -> str:

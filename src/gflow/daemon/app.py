@@ -135,6 +135,9 @@ async def list_jobs(request: web.Request) -> web.Response:
         project=query.get("project") or None,
         names=names,
     )
+    if query.get("fields"):  # a table's columns only: {"fields": [...], "rows": [[...], ...]}
+        table = request.app[SERVICE].list_fields(where, query["fields"].split(","))
+        return web.json_response({"fields": table.fields, "rows": table.rows})
     jobs = request.app[SERVICE].list_jobs(where)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]})
 

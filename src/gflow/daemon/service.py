@@ -27,7 +27,7 @@ from gflow.daemon.machine import MachineView
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
-from gflow.store.db import JobFilter, NewJob, Store
+from gflow.store.db import FieldTable, JobFilter, NewJob, Store
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,9 @@ class Service(JobSupervisor):
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list_jobs(where)
+
+    def list_fields(self, where: JobFilter, fields: list[str]) -> FieldTable:
+        return self.store.list_fields(where, fields)
 
     async def cancel(self, caller: Caller, job_id: int) -> Job:
         job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
