@@ -256,9 +256,13 @@ def _enum(data: dict[str, Any], key: str, kind: Any, default: Any) -> Any:
         raise InvalidInput(f"invalid {key} {value!r}", hint=f"use one of {valid}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
-    """A job as the daemon stores it and every client shows it."""
+    """A job as the daemon stores it and every client shows it.
+
+    Slotted: the daemon keeps every active job in memory, and a 41-field instance dict
+    would be ~1.5 KB of each one's ~2 KB.
+    """
 
     id: int
     name: str

@@ -6,6 +6,7 @@ Errors are answered as {"error": {"code", "message", "hint"}} with the status ma
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import pwd
@@ -13,6 +14,7 @@ import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +60,18 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         )
 
 
+BIG_MESSAGE = 1 << 18  # bytes: a request or answer this big leaves MBs of freed memory
+
+
+@web.middleware
+async def release_memory_after_big(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    sent = response.content_length if isinstance(response, web.Response) else None
+    if max(request.content_length or 0, sent or 0) > BIG_MESSAGE:
+        request.app[SERVICE].release_memory_soon()
+    return response
+
+
 def caller_of(request: web.Request) -> Caller:
     """The peer's uid from SO_PEERCRED: the kernel says who is calling, not the client."""
     sock: socket.socket | None = (
@@ -74,11 +88,34 @@ def caller_of(request: web.Request) -> Caller:
     return Caller(uid=uid, user=name)
 
 
-async def json_body(request: web.Request) -> Any:
+async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
     try:
-        return await request.json()
+        return await request.json(loads=loads)
     except ValueError:
         raise InvalidInput("the request body is not valid JSON") from None
+
+
+class SharedStrings:
+    """A json `object_pairs_hook`: equal objects of strings decode to one dict.
+
+    Every job of an array or sweep carries the submitter's environment (~40 variables):
+    10,000 decoded copies of it took the daemon's peak RSS from 115 to 147 MB. The shared
+    dicts are only read (validated, then stored as JSON). Only all-string objects are
+    shared, since 1, 1.0 and true compare equal.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        for _, value in pairs:
+            if type(value) is not str:
+                return dict(pairs)
+        key = tuple(pairs)
+        found = self.seen.get(key)
+        if found is None:
+            found = self.seen[key] = dict(pairs)
+        return found
 
 
 def job_id_of(request: web.Request) -> int:
@@ -95,7 +132,7 @@ async def status(request: web.Request) -> web.Response:
 
 async def submit(request: web.Request) -> web.Response:
     caller = caller_of(request)
-    body = await json_body(request)
+    body = await json_body(request, partial(json.loads, object_pairs_hook=SharedStrings()))
     if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
         raise InvalidInput('expected {"jobs": [ ... ]}')
     if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
@@ -257,7 +294,9 @@ async def shutdown(request: web.Request) -> web.Response:
 
 
 def make_app(service: Service, stop: asyncio.Event) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
+    )
     app[SERVICE] = service
     app[STOP] = stop
     app.router.add_get("/api/v1/health", health)

@@ -24,6 +24,7 @@ from gflow.core.model import Job, JobSpec
 from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
+from gflow.daemon.memory import release_free_memory
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
@@ -99,6 +100,7 @@ class Service(JobSupervisor):
         self.started_at = clock()
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
+        self._release_memory = 0  # ticks left that give freed memory back
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -106,6 +108,7 @@ class Service(JobSupervisor):
         self._loop = asyncio.get_running_loop()
         active = self.store.list_jobs(JobFilter(states=ACTIVE_STATES))
         self.jobs = {job.id: job for job in active}
+        self.release_memory_soon()  # what reading them took
         self.reconcile_running_jobs()
         self.request_pass()
         self._tick()
@@ -382,5 +385,14 @@ class Service(JobSupervisor):
                 self._enforce_memory_limits()
             if any(j.state is JobState.QUEUED for j in self.jobs.values()):
                 self.request_pass()
+            if self._release_memory:
+                self._release_memory -= 1
+                release_free_memory()
         except Exception:
             log.exception("resource tick failed")
+
+    def release_memory_soon(self) -> None:
+        """A big request was answered: give what it freed back to the system on the next
+        two ticks (a tick overdue after a long request can come before its answer is sent
+        and freed; the second comes after)."""
+        self._release_memory = 2

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -504,6 +505,28 @@ def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+# Jobs of one array or sweep repeat the same values: the daemon keeps each active job in
+# memory, so equal strings, requests and reasons are shared rather than copied per job.
+# Bounded caches (not sys.intern), so a long-running daemon keeps no value forever.
+_share = lru_cache(maxsize=4096)(str)  # returns the first equal string it was given
+_STATES = {state.value: state for state in JobState}
+_MODES = {mode.value: mode for mode in DependencyMode}
+
+
+@lru_cache(maxsize=1024)
+def _resources(gpus: int, shared: int, gpu_mb: int | None, pin: str, mem: int | None) -> Resources:
+    return Resources(gpus, bool(shared), gpu_mb, tuple(_json_list(pin)), mem)
+
+
+@lru_cache(maxsize=1024)
+def _reason(text: str) -> Reason:
+    return Reason.parse(text)
+
+
+def _dependencies(text: str) -> tuple[tuple[int, DependencyKind], ...]:
+    return tuple((j, DependencyKind(k)) for j, k in _json_list(text))
+
+
 def _row_to_job(row: Sequence[Any]) -> Job:
     (
         job_id,
@@ -550,21 +573,19 @@ def _row_to_job(row: Sequence[Any]) -> Job:
     ) = row
     return Job(
         id=job_id,
-        name=name,
-        user=user,
+        name=_share(name),
+        user=_share(user),
         uid=uid,
-        command=command,
-        script=script,
-        workdir=workdir,
-        state=JobState(state),
-        reason=Reason.parse(reason) if reason else None,
+        command=_share(command),
+        script=_share(script),
+        workdir=_share(workdir),
+        state=_STATES[state],
+        reason=_reason(reason) if reason else None,
         priority=priority,
-        resources=Resources(
-            gpus, bool(shared), gpu_memory_mb, tuple(json.loads(gpu_pin)), memory_mb
-        ),
+        resources=_resources(gpus, shared, gpu_memory_mb, gpu_pin, memory_mb),
         time_limit=time_limit,
-        dependencies=tuple((j, DependencyKind(k)) for j, k in json.loads(dependencies)),
-        dependency_mode=DependencyMode(dependency_mode),
+        dependencies=_dependencies(dependencies),
+        dependency_mode=_MODES[dependency_mode],
         auto_cancel=bool(auto_cancel),
         begin_at=begin_at,
         group_id=group_id,
@@ -577,15 +598,15 @@ def _row_to_job(row: Sequence[Any]) -> Job:
         finished_at=finished,
         exit_code=exit_code,
         signal=signal,
-        gpu_ids=tuple(json.loads(gpu_ids)),
+        gpu_ids=tuple(_json_list(gpu_ids)),
         pid=pid,
         stop_reason=ReasonKind(stop_reason) if stop_reason else None,
-        executor=executor,
+        executor=_share(executor),
         session=session,
-        conda_env=conda_env,
+        conda_env=_share(conda_env),
         max_retries=max_retries,
         retry_on_timeout=bool(retry_on_timeout),
         attempt=attempt,
         first_attempt=first_attempt,
-        project=project,
+        project=_share(project),
     )
