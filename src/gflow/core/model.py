@@ -114,8 +114,8 @@ class JobSpec:
         if max_concurrent is not None and not 0 < max_concurrent <= MAX_CONCURRENT:
             raise InvalidInput(f"invalid max_concurrent {max_concurrent}: 1 or more")
         workdir = _get(data, "workdir", str, "")
-        if not workdir.startswith("/"):
-            raise InvalidInput("workdir must be an absolute path")
+        if not workdir.startswith("/") or "\0" in workdir:
+            raise InvalidInput("workdir must be an absolute path (without NUL characters)")
         return cls(
             command=command,
             script=script,
@@ -185,10 +185,24 @@ def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
     env = _get(data, "env", dict, {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidInput("env must map strings to strings")
-    texts = (command, script, script_body, *env.values())
-    if any("\0" in k or "=" in k for k in env) or any("\0" in t for t in texts):
-        raise InvalidInput("NUL characters (and '=' in variable names) are not allowed")
+    # The names and the values joined once (loops in C): every job of an array carries them.
+    names, values = "".join(env), "".join(env.values())
+    if "" in env or "=" in names:
+        raise InvalidInput("env: variable names must be non-empty and without '='")
+    if not (_unicode(names) and _unicode(values)):
+        raise InvalidInput("env has a lone surrogate: not Unicode text")
+    if any("\0" in t for t in (command, script, script_body, names, values)):
+        raise InvalidInput("NUL characters are not allowed in a command, script or env")
     return command, script, script_body, env
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(text: str) -> bool:
+    """Encodable as UTF-8: JSON can carry a lone surrogate ('\\ud800'); SQLite, a job's
+    environment and its files cannot."""
+    return text.isascii() or _SURROGATE.search(text) is None
 
 
 def _project(data: dict[str, Any]) -> str:
@@ -230,6 +244,8 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], default:
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         name = kind.__name__ if isinstance(kind, type) else "number"
         raise InvalidInput(f"field {key!r} must be {name}, not {type(value).__name__}")
+    if isinstance(value, str) and not _unicode(value):
+        raise InvalidInput(f"field {key!r} has a lone surrogate ({value[:40]!r}): not Unicode text")
     return value
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import JobSpec
-from gflow.core.parse import parse_id_list, parse_int
+from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
@@ -91,8 +91,27 @@ def caller_of(request: web.Request) -> Caller:
 async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
     try:
         return await request.json(loads=loads)
-    except ValueError:
-        raise InvalidInput("the request body is not valid JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: '[[[[…' nested 100,000 deep
+        raise InvalidInput("the request body is not valid JSON (or nested too deeply)") from None
+
+
+async def object_body(
+    request: web.Request, fields: frozenset[str], required: bool = True, empty_ok: bool = False
+) -> dict[str, Any]:
+    """A JSON object of exactly these fields (all `required`, or any of them): a misspelt
+    or missing field is refused rather than read as "not given". `empty_ok`: no body at all
+    is {}."""
+    if empty_ok and not request.can_read_body:
+        return {}
+    body = await json_body(request)
+    keys = " and ".join(f'"{f}"' for f in sorted(fields))
+    if not isinstance(body, dict):
+        raise InvalidInput(f"expected a JSON object with {keys}")
+    unknown = sorted(set(body) - fields)
+    if unknown or (required and set(body) != fields):
+        what = f"unknown field(s) {', '.join(map(repr, unknown))}" if unknown else "missing field"
+        raise InvalidInput(f"{what}: expected a JSON object with {keys}")
+    return body
 
 
 class SharedStrings:
@@ -119,7 +138,10 @@ class SharedStrings:
 
 
 def job_id_of(request: web.Request) -> int:
-    return parse_int(request.match_info["job_id"], "job id", 1, MAX_JOB_ID)
+    raw = request.match_info["job_id"]
+    if not is_number(raw):  # digits only: ' 1' or '+1' in a path is not job 1
+        raise InvalidInput(f"invalid job id {raw[:40]!r}", hint=f"a number from 1 to {MAX_JOB_ID}")
+    return parse_int(raw, "job id", 1, MAX_JOB_ID)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -133,8 +155,8 @@ async def status(request: web.Request) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     caller = caller_of(request)
     body = await json_body(request, partial(json.loads, object_pairs_hook=SharedStrings()))
-    if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
-        raise InvalidInput('expected {"jobs": [ ... ]}')
+    if not isinstance(body, dict) or set(body) != {"jobs"} or not isinstance(body["jobs"], list):
+        raise InvalidInput('expected {"jobs": [ ... ]} and nothing else')
     if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
         raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST} jobs per request")
     specs = [JobSpec.from_dict(item) for item in body["jobs"]]
@@ -157,7 +179,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     elif user:
         try:
             uid = pwd.getpwnam(user).pw_uid
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
     ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
     limit = _int_query(query.get("limit"), "limit")
@@ -222,8 +244,8 @@ async def job_action(request: web.Request) -> web.Response:
     elif action == "hold":
         job = service.hold(caller, job_id)
     elif action == "release":
-        body = await json_body(request) if request.can_read_body else {}
-        at = body.get("at") if isinstance(body, dict) else None
+        body = await object_body(request, frozenset({"at"}), required=False, empty_ok=True)
+        at = body.get("at")
         if at is not None and (
             isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < 2**40
         ):
@@ -243,8 +265,8 @@ async def update_job(request: web.Request) -> web.Response:
 
 
 async def redo_job(request: web.Request) -> web.Response:
-    body = await json_body(request) if request.can_read_body else {}
-    cascade = body.get("cascade", False) if isinstance(body, dict) else None
+    body = await object_body(request, frozenset({"cascade"}), required=False, empty_ok=True)
+    cascade = body.get("cascade", False)
     if not isinstance(cascade, bool):
         raise InvalidInput('expected {"cascade": true|false}')
     jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade)
@@ -252,8 +274,7 @@ async def redo_job(request: web.Request) -> web.Response:
 
 
 async def purge(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    older = body.get("older_than") if isinstance(body, dict) else None
+    older = (await object_body(request, frozenset({"older_than"})))["older_than"]
     if isinstance(older, bool) or not isinstance(older, int | float) or not 0 <= older < 2**40:
         raise InvalidInput('expected {"older_than": seconds}')
     purged = request.app[SERVICE].purge(caller_of(request), float(older))
@@ -265,8 +286,7 @@ async def gpus(request: web.Request) -> web.Response:
 
 
 async def set_gpus(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    allowed = body.get("allowed") if isinstance(body, dict) else "bad"
+    allowed = (await object_body(request, frozenset({"allowed"})))["allowed"]
     if allowed is not None and (
         not isinstance(allowed, list)
         or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in allowed)
@@ -277,8 +297,7 @@ async def set_gpus(request: web.Request) -> web.Response:
 
 
 async def set_group_limit(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    limit = body.get("max_concurrent") if isinstance(body, dict) else None
+    limit = (await object_body(request, frozenset({"max_concurrent"})))["max_concurrent"]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
         raise InvalidInput('expected {"max_concurrent": N} with N of 1 or more')
     changed = request.app[SERVICE].set_group_limit(caller_of(request), job_id_of(request), limit)
