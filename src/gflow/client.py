@@ -22,7 +22,9 @@ class DaemonNotRunning(Unavailable):
 
 def encode_query(query: dict[str, str]) -> str:
     def quote(text: str) -> str:
-        return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in text.encode())
+        # surrogateescape: an argument that was not UTF-8 ('\udcff') goes as its bytes.
+        data = text.encode(errors="surrogateescape")
+        return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
 
     return "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
 

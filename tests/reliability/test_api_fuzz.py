@@ -626,6 +626,12 @@ def test_after_all_that_the_daemon_works(api: Api) -> None:
     assert "still here" in log.read_text()
     status, answer = api.send("GET", "/gpus")
     assert [gpu["allowed"] for gpu in answer["gpus"]] == [True, True]
+    # The routes refused so much still take a good request (group-limit was once shadowed
+    # by /jobs/{id}/{action}, so every request to it was a 404).
+    group = api.fixtures["group"]
+    status, answer = api.send("POST", f"/jobs/{group}/group-limit", b'{"max_concurrent": 3}')
+    assert status == 200 and answer["updated_jobs"] == 1
+    assert api.gflow.job(group)["max_concurrent"] == 3
     print(
         f"\nAPI fuzz: {STATS['cases']} cases run, {STATS['5xx']} answered 5xx "
         f"(2xx {STATS['2xx']}, 4xx {STATS['4xx']}); hypothesis derandomized"

@@ -23,8 +23,22 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("-V", "--version", action="version", version=f"{prog} {__version__}")
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (see {self.prog.split()[0]} --help)", file=sys.stderr)
+        text = one_line(message)
+        print(f"{self.prog}: {text} (see {self.prog.split()[0]} --help)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse drops the '--' of `--limit=--` (or a second `--`) and gives
+        # the argument [] instead of a value.
+        if arg_strings == ["--"] and action.nargs is None:
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            self.error(f"argument {name}: expected one argument")
+        return super()._get_values(action, arg_strings)
+
+
+def one_line(text: str) -> str:
+    """A message that quotes what the user typed stays one line (SPEC §10)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
@@ -50,7 +64,7 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
 
 def fail(prog: str, exc: GflowError) -> None:
     hint = f"; {exc.hint}" if exc.hint else ""
-    print(f"{prog}: {exc.message}{hint}", file=sys.stderr)
+    print(one_line(f"{prog}: {exc.message}{hint}"), file=sys.stderr)
 
 
 def usage_value(call: Callable[[str], Any]) -> Callable[[str], Any]:

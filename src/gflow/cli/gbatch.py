@@ -157,7 +157,7 @@ def _working_directory() -> str:
 
 def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """One spec per array task or sweep point (the whole lot goes in one request)."""
-    sweeping = bool(args.param or args.param_file)
+    sweeping = bool(args.param) or args.param_file is not None  # '' is a file name too
     if args.array is not None and sweeping:
         raise InvalidInput("--array and --param/--param-file cannot be combined")
     if args.array is not None:
@@ -170,7 +170,7 @@ def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
         return [spec]
     if not spec.get("command"):
         raise InvalidInput("--param fills {NAME} in a command; it cannot template a script")
-    rows = _read_param_file(args.param_file) if args.param_file else None
+    rows = _read_param_file(args.param_file) if args.param_file is not None else None
     specs = []
     for values in sweep(args.param, rows):
         name = spec["name"]

@@ -133,7 +133,10 @@ def parse_fields(text: str) -> list[str]:
 
 
 def parse_states(text: str) -> str:
-    return ",".join(JobState.parse(s).value for s in text.split(",") if s.strip())
+    states = [JobState.parse(s).value for s in text.split(",") if s.strip()]
+    if not states:  # '' or ',' is a slip, not "any state"
+        raise InvalidInput(f"no states in {text!r}", hint="a comma list of states: -s R,PD")
+    return ",".join(states)
 
 
 def parse_names(text: str) -> str:

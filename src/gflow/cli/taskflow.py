@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gflow.cli import gjob, gqueue, grun
 from gflow.cli.common import Parser, run, usage_value
 from gflow.cli.job_options import parse_gpu_slot
-from gflow.core.parse import parse_int, parse_size_mb
+from gflow.core.parse import parse_id_list, parse_int, parse_size_mb
 
 
 def taskflow_priority(text: str) -> int:
@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     ps.add_argument("-p", "--pending", action="store_true", help="only pending")
     ps.add_argument("-o", "--output", choices=["table", "json"], default="table")
     show = sub.add_parser("show", help="one task in detail (gjob show)")
-    show.add_argument("id", help="job id")
+    show.add_argument("id", type=usage_value(parse_id_list), help="job id")
     return p
 
 
@@ -80,7 +80,7 @@ def command(argv: Sequence[str]) -> int:
     if args.action == "run":
         return run_command(args)
     if args.action == "show":
-        return gjob.command(["show", args.id])
+        return gjob.command(["show", ",".join(map(str, args.id))])
     query = ["-u", "" if args.user else "all"]
     if args.running or args.pending:
         query += ["-s", ",".join(s for s, on in (("R", args.running), ("PD", args.pending)) if on)]

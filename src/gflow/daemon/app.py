@@ -325,10 +325,11 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
+    # Before {action}, which would take it (routes match in the order they are added).
+    app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)
-    app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
     app.router.add_post("/api/v1/shutdown", shutdown)
     return app
