@@ -1,8 +1,9 @@
-"""Store.list_fields: the few-fields listing `gqueue` uses must say exactly what
-`Job.to_dict()` says, for the jobs `list_jobs` finds (SPEC §8, §11)."""
+"""Store.list_fields_json: the few-fields listing `gqueue` uses, written by SQLite, must say
+exactly what `Job.to_dict()` says, for the jobs `list_jobs` finds (SPEC §8, §11)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -70,14 +71,29 @@ def _varied_jobs(store: Store, tmp_path: Path) -> list[Job]:
     return store.list_jobs(JobFilter())
 
 
+def _listing(store: Store, where: JobFilter, fields: list[str]) -> tuple[list[str], list[Any]]:
+    table = json.loads(store.list_fields_json(where, fields))
+    assert set(table) == {"fields", "rows"}
+    return table["fields"], table["rows"]
+
+
 def test_every_field_equals_to_dict(store: Store, tmp_path: Path) -> None:
-    """Asked for every field, each job's row is its to_dict(), value for value."""
+    """Asked for every field, each job's row is its to_dict(), value for value (times to
+    the last bit, booleans as booleans, lists as lists)."""
     jobs = _varied_jobs(store, tmp_path)
-    table = store.list_fields(JobFilter(), sorted(LIST_FIELDS))
-    assert set(table.fields) == LIST_FIELDS == set(jobs[0].to_dict())
-    assert [dict(zip(table.fields, row, strict=True)) for row in table.rows] == [
-        job.to_dict() for job in jobs
-    ]
+    fields, rows = _listing(store, JobFilter(), sorted(LIST_FIELDS))
+    assert set(fields) == LIST_FIELDS == set(jobs[0].to_dict())
+    listed = [dict(zip(fields, row, strict=True)) for row in rows]
+    assert listed == [job.to_dict() for job in jobs]
+    for shown, job in zip(listed, jobs, strict=True):  # == would take 1 for True
+        assert [type(v) for v in shown.values()] == [type(job.to_dict()[k]) for k in shown]
+
+
+def test_times_are_listed_exactly(store: Store, tmp_path: Path) -> None:
+    """A Unix time with 17 significant digits comes back as the same float."""
+    store.insert_jobs([_new()], 1764603789.1234567, tmp_path)
+    _, rows = _listing(store, JobFilter(), ["submitted_at", "started_at"])
+    assert rows == [[1764603789.1234567, None]]
 
 
 @pytest.mark.parametrize(
@@ -98,18 +114,16 @@ def test_filters_find_the_same_jobs_as_list_jobs(
     """The same filter finds the same jobs, in the same order, whatever fields are asked."""
     _varied_jobs(store, tmp_path)
     expected = [job.to_dict() for job in store.list_jobs(where)]
-    table = store.list_fields(where, ["name", "id", "gpu_ids", "name"])
-    assert table.fields == ["id", "name", "gpu_ids"]
-    assert [list(row) for row in table.rows] == [
-        [d["id"], d["name"], d["gpu_ids"]] for d in expected
-    ]
+    fields, rows = _listing(store, where, ["name", "id", "gpu_ids", "name"])
+    assert fields == ["name", "id", "gpu_ids"]
+    assert rows == [[d["name"], d["id"], d["gpu_ids"]] for d in expected]
 
 
 @pytest.mark.parametrize("fields", [["id", "env"], ["script_body"], []])
 def test_unknown_fields_are_refused(store: Store, fields: list[str]) -> None:
     """A field a job does not show (its environment, its script body) is not listed."""
     with pytest.raises(InvalidInput, match="unknown job field"):
-        store.list_fields(JobFilter(), fields)
+        store.list_fields_json(JobFilter(), fields)
 
 
 def test_gqueue_asks_for_every_field_it_reads(

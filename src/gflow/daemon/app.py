@@ -195,8 +195,8 @@ async def list_jobs(request: web.Request) -> web.Response:
         names=names,
     )
     if query.get("fields"):  # a table's columns only: {"fields": [...], "rows": [[...], ...]}
-        table = request.app[SERVICE].list_fields(where, query["fields"].split(","))
-        return web.json_response({"fields": table.fields, "rows": table.rows})
+        listing = request.app[SERVICE].list_fields_json(where, query["fields"].split(","))
+        return web.Response(text=listing, content_type="application/json")
     jobs = request.app[SERVICE].list_jobs(where)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]})
 

@@ -28,7 +28,7 @@ from gflow.daemon.memory import release_free_memory
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
-from gflow.store.db import FieldTable, JobFilter, NewJob, Store
+from gflow.store.db import JobFilter, NewJob, Store
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ class Service(JobSupervisor):
     def list_jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list_jobs(where)
 
-    def list_fields(self, where: JobFilter, fields: list[str]) -> FieldTable:
-        return self.store.list_fields(where, fields)
+    def list_fields_json(self, where: JobFilter, fields: list[str]) -> str:
+        return self.store.list_fields_json(where, fields)
 
     async def cancel(self, caller: Caller, job_id: int) -> Job:
         job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
