@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -41,8 +42,18 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def tune_garbage_collector() -> None:
+    """A listing of 10,000 jobs allocates ~100,000 objects, none of them in a cycle: at the
+    default threshold (700) the cycle collector would scan them ~150 times, ~7 % of
+    `gqueue -a`'s time. What the imports made is never garbage: keep it out of the scans."""
+    gc.freeze()
+    gc.set_threshold(100_000)
+
+
 def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
     """Run a command's body; turn every error we know into one line and an exit code."""
+    if argv is None:  # the command is this whole process (not a call from Python code)
+        tune_garbage_collector()
     args = sys.argv[1:] if argv is None else argv
     try:
         if list(args[:1]) == ["completion"] and len(args) == 2:

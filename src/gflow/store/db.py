@@ -113,7 +113,9 @@ class Store:
                     raise StoreError(f"{path} is not an SQLite database; left untouched")
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.create_function("display_name", 3, display_name, deterministic=True)
+            # Cached: an array's jobs share their command, so a listing computes it once.
+            shown_name = lru_cache(maxsize=4096)(display_name)
+            conn.create_function("display_name", 3, shown_name, deterministic=True)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
