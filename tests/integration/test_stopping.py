@@ -67,3 +67,17 @@ def test_cancel_queued_and_held_jobs(gflow: Gflow) -> None:
     )
     assert gflow.job(held)["reason"] == gflow.job(waiting)["reason"] == "CancelledByUser"
     assert gflow.wait_state(dependent)["reason"] == f"DependencyFailed:{waiting}"
+
+
+def test_what_a_finished_command_left_running_is_killed(gflow: Gflow) -> None:
+    """A process that left the job's session and group (setsid) and outlived its parent is
+    still the wrapper's (a child subreaper): it is killed when the command ends."""
+    pidfile = gflow.workdir / "escapee.pid"
+    job_id = gflow.submit("bash", "-c", f"setsid sleep 300 & echo $! > {pidfile}")
+    assert gflow.wait_state(job_id)["state"] == "Finished"
+    try:
+        escapee = psutil.Process(int(pidfile.read_text()))
+    except psutil.NoSuchProcess:
+        return  # killed already
+    assert escapee.name() == "sleep"
+    wait_for(lambda: _all_gone([escapee]), what="the escaped process to be killed")
