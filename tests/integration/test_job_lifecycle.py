@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import psutil
 
@@ -140,6 +141,27 @@ def test_tmux_session_closes_when_the_job_ends_unless_kept(gflow: Gflow) -> None
     gflow.wait_state(kept)
     wait_for(lambda: f"gflow-{running}" not in gflow.tmux_sessions(), what="session to close")
     assert f"gflow-{kept}" in gflow.tmux_sessions()
+
+
+def test_gflowd_stop_leaves_no_idle_tmux_server(gflow: Gflow) -> None:
+    """The private tmux server is kept warm for a running daemon only: after `gflowd stop`
+    it lives while a job's session does, then exits; the next daemon starts a new one."""
+    gate = gflow.workdir / "gate"
+    running = gflow.submit("bash", "-c", f"while [ ! -e {gate} ]; do sleep 0.02; done; exit 3")
+    gflow.wait_state(running, "Running")
+    gflow.ok("gflowd", "stop")
+    assert gflow.tmux_sessions() == [f"gflow-{running}"]  # the job runs on
+    gate.touch()
+    wait_for(lambda: not _tmux_server_up(gflow), what="the idle tmux server to exit")
+    gflow.start()
+    assert gflow.wait_state(running)["exit_code"] == 3
+    assert gflow.wait_state(gflow.submit("echo", "again"))["state"] == "Finished"
+
+
+def _tmux_server_up(gflow: Gflow) -> bool:
+    probe = ["tmux", "-L", gflow.paths.tmux_socket_name, "has-session"]
+    said = subprocess.run(probe, capture_output=True, text=True, timeout=30).stderr
+    return "no server running" not in said and "error connecting" not in said
 
 
 def test_process_executor_runs_without_tmux(make_gflow: type[Gflow]) -> None:

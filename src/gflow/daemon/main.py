@@ -89,6 +89,7 @@ async def serve(paths: Paths, config: Config) -> None:
         log.info("gflowd stopping; running jobs keep running")
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
+        executor.close()
         store.close()
 
 

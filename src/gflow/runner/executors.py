@@ -54,6 +54,10 @@ class Executor(Protocol):
         """Make sure a job whose launch a crash cut short never runs."""
         ...
 
+    def close(self) -> None:
+        """The daemon is stopping: what it started runs on, but nothing stays idle for it."""
+        ...
+
 
 class TmuxExecutor:
     """One tmux session per job on a private server (`tmux -L <socket>`)."""
@@ -115,6 +119,16 @@ class TmuxExecutor:
             self.tmux("kill-session", "-t", f"=gflow-{job_id}"), capture_output=True, timeout=30
         )
 
+    def close(self) -> None:
+        """The server exits with its last session (at once if it has none): kept warm only
+        for a daemon that will launch more. The next launch turns exit-empty off again."""
+        try:
+            subprocess.run(
+                self.tmux("set-option", "-g", "exit-empty", "on"), capture_output=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # no tmux, or a hung server: nothing more to do on the way out
+
 
 class ProcessExecutor:
     """The wrapper as a detached session leader, for machines without tmux."""
@@ -151,6 +165,9 @@ class ProcessExecutor:
     def abandon(self, job_id: int) -> None:
         """Nothing to close: a detached wrapper whose launch was cut short by a crash has
         not written its pid yet, and the job is recorded Lost either way."""
+
+    def close(self) -> None:
+        """Detached wrappers need nothing from the daemon."""
 
 
 def make_executor(name: str, tmux_socket: str) -> TmuxExecutor | ProcessExecutor:
