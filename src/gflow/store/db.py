@@ -56,10 +56,6 @@ _JOB_COLUMNS = (
 )
 
 
-# The API's job fields (`Job.to_dict()`) for listings that ask for some of them, each as the
-# SQL expression that writes it as JSON: SQLite builds the whole listing in C, so 10,000
-# jobs cost no Python object per value (`list_fields_json`). A unit test checks every field
-# equals `Job.to_dict()`'s value.
 def _exact_time(column: str) -> str:
     # json_array() writes a REAL with 15 digits (10 µs off for a Unix time); 17 round-trip.
     return f"IIF({column} IS NULL, NULL, json(printf('%!.17g', {column})))"
@@ -74,6 +70,10 @@ def _json_list(text: str) -> list[Any]:
     return result
 
 
+# The API's job fields (`Job.to_dict()`) for listings that ask for some of them, each as the
+# SQL expression that writes it as JSON: SQLite builds the whole listing in C, so 10,000
+# jobs cost no Python object per value (`list_fields_json`). A unit test checks every field
+# equals `Job.to_dict()`'s value.
 _STATE_SHORT = " ".join(f"WHEN '{s.value}' THEN '{s.short}'" for s in JobState)
 _DEPENDENCY = "json_extract(value, '$[0]')"
 _FIELD_SQL = {
