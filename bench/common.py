@@ -11,6 +11,7 @@ import re
 import statistics
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,10 +140,20 @@ def wait_printed_time(log: Path, timeout: float = DEADLINE) -> float:
 
 
 def burst_figures(
-    prefix: str, wall: float, finished: int | None, total: int, left: int, note: str = ""
+    prefix: str,
+    wall: float,
+    ended: Counter[str] | None,
+    total: int,
+    left: int,
+    note: str = "",
 ) -> Figures:
-    """The two rows of a burst: the wall time, and how many ended right with nothing left."""
+    """The two rows of a burst: the wall time, and how its jobs ended (by state) with how
+    many tmux sessions were left; None: the daemon did not say."""
+    finished = None if ended is None else ended["Finished"]
     ok = finished == total and left == 0
-    count = "?" if finished is None else str(finished)
-    text = f"{count}/{total} Finished, {left} tmux sessions left"
+    text = f"{'?' if finished is None else finished}/{total} Finished"
+    others = [f"{n} {s}" for s, n in sorted((ended or Counter()).items()) if s != "Finished"]
+    if others:
+        text += f" ({', '.join(others)})"
+    text += f", {left} tmux sessions left"
     return {f"{prefix}_wall": Figure(wall, note=note), f"{prefix}_ok": Figure(text=text, ok=ok)}

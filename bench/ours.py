@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -203,8 +204,8 @@ def id_range(parsable: str) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-def await_burst(daemon: OursDaemon, first: int, last: int, t0: float) -> tuple[float, int]:
-    """Wait until jobs first..last all ended: (seconds since t0, how many ended Finished)."""
+def await_burst(daemon: OursDaemon, first: int, last: int, t0: float) -> tuple[float, Counter[str]]:
+    """Wait until jobs first..last all ended: (seconds since t0, how many ended in each state)."""
     ids = f"{first}-{last}"
     deadline = time.monotonic() + 600
     while daemon.client.list_jobs(ids=ids, states="Queued,Hold,Running"):
@@ -213,7 +214,7 @@ def await_burst(daemon: OursDaemon, first: int, last: int, t0: float) -> tuple[f
         time.sleep(0.05)
     wall = time.perf_counter() - t0
     ended = daemon.client.list_jobs(ids=ids, all="1")
-    return wall, sum(1 for job in ended if job["state"] == "Finished")
+    return wall, Counter(str(job["state"]) for job in ended)
 
 
 def burst(daemon: OursDaemon, size: int, one_array: bool) -> Figures:
@@ -225,10 +226,10 @@ def burst(daemon: OursDaemon, size: int, one_array: bool) -> Figures:
     else:
         ids = [id_range(daemon.cli("gbatch", "--parsable", "true").stdout)[0] for _ in range(size)]
         first, last = min(ids), max(ids)
-    wall, finished = await_burst(daemon, first, last, t0)
+    wall, ended = await_burst(daemon, first, last, t0)
     prefix = "array" if one_array else "cli_burst"
     note = "first submit until the daemon lists none of them active (50 ms poll)"
-    return burst_figures(prefix, wall, finished, size, daemon.tmux_sessions(), note)
+    return burst_figures(prefix, wall, ended, size, daemon.tmux_sessions(), note)
 
 
 def measure_cold_cli(daemon: OursDaemon, runs: int) -> Figures:

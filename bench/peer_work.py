@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,18 @@ def submitted_ids(output: str) -> list[int]:
     return [int(m) for m in _SUBMITTED.findall(output)]
 
 
-def count_in(peer: PeerDaemon, states: str, ids: set[int], timeout: float) -> int | None:
-    """How many of `ids` are in `states`; None if its API did not answer within `timeout`."""
+def states_of(peer: PeerDaemon, ids: set[int], timeout: float) -> Counter[str] | None:
+    """How many of `ids` are in each state; None if its API did not answer within `timeout`."""
     try:
-        jobs = peer.api("GET", f"/jobs?state={states}", timeout=timeout)
+        jobs = peer.api("GET", "/jobs?limit=100000", timeout=timeout)
     except TimeoutError:
         return None
-    return sum(1 for job in jobs if job["id"] in ids)
+    return Counter(str(job["state"]) for job in jobs if job["id"] in ids)
+
+
+def count_active(peer: PeerDaemon, ids: set[int], timeout: float) -> int | None:
+    ended = states_of(peer, ids, timeout)
+    return None if ended is None else sum(n for s, n in ended.items() if s not in ENDED)
 
 
 def wait_burst(peer: PeerDaemon, ids: set[int], t0: float, cap: float) -> tuple[float, int | None]:
@@ -119,7 +125,7 @@ def wait_burst(peer: PeerDaemon, ids: set[int], t0: float, cap: float) -> tuple[
         if left <= 0:
             break
         time.sleep(min(BURST_POLL, left))
-        active = count_in(peer, "Queued,Hold,Running", ids, max(left, 1.0))
+        active = count_active(peer, ids, max(left, 1.0))
     return time.perf_counter() - t0, active
 
 
@@ -134,14 +140,14 @@ def burst(peer: PeerDaemon, sizes: Sizes, one_array: bool) -> Figures:
     if len(ids) != sizes.burst:
         raise BenchError(f"gflow 0.4 accepted {len(ids)} of {sizes.burst} jobs")
     wall, active = wait_burst(peer, set(ids), t0, sizes.peer_cap)
-    finished = count_in(peer, "Finished", set(ids), 60)
+    ended = states_of(peer, set(ids), 60)
     prefix = "array" if one_array else "cli_burst"
-    figures = burst_figures(prefix, wall, finished, sizes.burst, peer.tmux_sessions())
+    figures = burst_figures(prefix, wall, ended, sizes.burst, peer.tmux_sessions())
     if active != 0:
         still = "its API did not answer in time" if active is None else f"{active} still active"
         note = (
             f"cut off at {wall:.0f} s ({still}); it launches about one job a second and"
-            " answers its API late meanwhile; Finished counted by one more query after that"
+            " answers its API late meanwhile; states counted by one more query after that"
         )
         figures[f"{prefix}_wall"] = Figure(wall, at_least=True, note=note)
         ok = figures[f"{prefix}_ok"]
