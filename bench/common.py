@@ -48,7 +48,9 @@ class Sizes:
 def sizes_for(runs: int, quick: bool, peer_cap: float) -> Sizes:
     if quick:
         return Sizes(runs, runs, 20, 200, 2, 3, peer_cap)
-    return Sizes(runs, max(5, runs // 2), 1000, 10_000, 5, 30, peer_cap)
+    # gqueue and cold starts are short and noisy on a shared machine: more samples, steadier
+    # medians.
+    return Sizes(runs, max(5, runs), 1000, 10_000, 15, 30, peer_cap)
 
 
 @dataclass(frozen=True)
