@@ -113,8 +113,8 @@ def states_of(peer: PeerDaemon, ids: set[int], timeout: float) -> Counter[str] |
 
 
 def count_active(peer: PeerDaemon, ids: set[int], timeout: float) -> int | None:
-    ended = states_of(peer, ids, timeout)
-    return None if ended is None else sum(n for s, n in ended.items() if s not in ENDED)
+    counts = states_of(peer, ids, timeout)
+    return None if counts is None else sum(n for s, n in counts.items() if s not in ENDED)
 
 
 def wait_burst(peer: PeerDaemon, ids: set[int], t0: float, cap: float) -> tuple[float, int | None]:
