@@ -16,7 +16,8 @@ from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.model import Event, Job, JobSpec, Resources
 from gflow.core.states import ACTIVE_STATES, JobState, Reason, ReasonKind
-from gflow.store.db import LIST_FIELDS, JobFilter, NewJob, Store
+from gflow.store.db import JobFilter, NewJob, Store
+from gflow.store.listing import LIST_FIELDS
 
 
 @pytest.fixture

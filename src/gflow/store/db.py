@@ -7,14 +7,15 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.errors import InvalidInput, Unavailable
-from gflow.core.model import Event, Job, JobSpec, Resources, display_name
+from gflow.core.dependencies import DependencyKind
+from gflow.core.errors import Unavailable
+from gflow.core.model import Event, Job, JobSpec
 from gflow.core.states import ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.store.listing import add_listing_functions, listed_row
+from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -46,60 +47,6 @@ class JobFilter:
     names: tuple[str, ...] | None = None
 
 
-_JOB_COLUMNS = (
-    "id, name, user, uid, command, script, workdir, state, reason, priority, gpus, shared,"
-    " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
-    " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
-    " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
-    " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt, project"
-)
-
-
-def _exact_time(column: str) -> str:
-    # json_array() writes a REAL with 15 digits (10 µs off for a Unix time); 17 round-trip.
-    return f"IIF({column} IS NULL, NULL, json(printf('%!.17g', {column})))"
-
-
-def _boolean(column: str) -> str:
-    return f"json(IIF({column}, 'true', 'false'))"
-
-
-def _json_list(text: str) -> list[Any]:
-    result: list[Any] = [] if text == "[]" else json.loads(text)  # "[]": most jobs
-    return result
-
-
-# The API's job fields (`Job.to_dict()`) for listings that ask for some of them, each as the
-# SQL expression that writes it as JSON: SQLite builds the whole listing in C, so 10,000
-# jobs cost no Python object per value (`list_fields_json`). A unit test checks every field
-# equals `Job.to_dict()`'s value.
-_STATE_SHORT = " ".join(f"WHEN '{s.value}' THEN '{s.short}'" for s in JobState)
-_DEPENDENCY = "json_extract(value, '$[0]')"
-_FIELD_SQL = {
-    **{f: f for f in (
-        "id", "user", "uid", "command", "script", "workdir", "state", "priority", "gpus",
-        "gpu_memory_mb", "memory_mb", "time_limit", "dependency_mode", "group_id",
-        "max_concurrent", "array_task_id", "exit_code", "signal", "log_path", "executor",
-        "session", "conda_env", "max_retries", "attempt", "project",
-    )},
-    **{f: _exact_time(f) for f in ("submitted_at", "started_at", "finished_at", "begin_at")},
-    **{f: _boolean(f) for f in ("shared", "auto_cancel", "keep_session", "retry_on_timeout")},
-    "name": "IIF(name != '', name, display_name(name, command, script))",
-    "state_short": f"CASE state {_STATE_SHORT} END",
-    "reason": "NULLIF(reason, '')",
-    "first_attempt": "COALESCE(first_attempt, id)",
-    "gpu_pin": "json(gpu_pin)",
-    "gpu_ids": "json(gpu_ids)",
-    "depends_on": f"(SELECT json_group_array({_DEPENDENCY}) FROM json_each(dependencies))",
-    "dependencies": (
-        f"(SELECT json_group_array(json_object('job', {_DEPENDENCY},"
-        " 'kind', json_extract(value, '$[1]'))) FROM json_each(dependencies))"
-    ),
-}  # fmt: skip
-LIST_FIELDS = frozenset(_FIELD_SQL)
-
-
 class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -113,9 +60,7 @@ class Store:
                     raise StoreError(f"{path} is not an SQLite database; left untouched")
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # Cached: an array's jobs share their command, so a listing computes it once.
-            shown_name = lru_cache(maxsize=4096)(display_name)
-            conn.create_function("display_name", 3, shown_name, deterministic=True)
+            add_listing_functions(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
@@ -312,7 +257,7 @@ class Store:
         ended = [s.value for s in ENDED_STATES]
         with self.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE finished_at < ?"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished_at < ?"
                 f" AND state IN ({','.join('?' * len(ended))}) ORDER BY id",
                 (ended_before, *ended),
             ).fetchall()
@@ -325,15 +270,15 @@ class Store:
                 "DELETE FROM payloads WHERE id NOT IN"
                 " (SELECT payload_id FROM jobs WHERE payload_id IS NOT NULL)"
             )
-        return [_row_to_job(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
         """Jobs cancelled because this one's end made their dependencies impossible."""
         rows = self._conn.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = ? AND reason = ? ORDER BY id",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? AND reason = ? ORDER BY id",
             (JobState.CANCELLED.value, f"{ReasonKind.DEPENDENCY_FAILED.value}:{job_id}"),
         )
-        return [_row_to_job(row) for row in rows]
+        return [row_to_job(row) for row in rows]
 
     def attempts_of(self, first_attempt: int) -> list[int]:
         rows = self._conn.execute(
@@ -377,23 +322,16 @@ class Store:
         return env, str(row[1])
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
-        sql, params = _select(_JOB_COLUMNS, where)
-        return [_row_to_job(row) for row in self._conn.execute(sql, params)]
+        sql, params = _select(JOB_COLUMNS, where)
+        return [row_to_job(row) for row in self._conn.execute(sql, params)]
 
     def list_fields_json(self, where: JobFilter, fields: Sequence[str]) -> str:
         """`{"fields": [...], "rows": [[...], ...]}`: only these fields of each job (as
         `Job.to_dict()` has them), written by SQLite straight from their columns. A listing
         of 10,000 jobs builds no Job objects and sends no field it does not show (a full job
         is ~800 bytes of JSON, a default `gqueue` row ~60)."""
-        unknown = [f for f in fields if f not in LIST_FIELDS]
-        if unknown or not fields:
-            raise InvalidInput(
-                f"unknown job field(s) {', '.join(unknown) or repr('')}",
-                hint=f"fields: {', '.join(sorted(LIST_FIELDS))}",
-            )
-        names = list(dict.fromkeys(fields))
-        row = f"json_array({', '.join(_FIELD_SQL[f] for f in names)}) AS listed"
-        rows, params = _select(row, where)
+        names, row = listed_row(fields)
+        rows, params = _select(f"{row} AS listed", where)
         # The rows in the subquery's (id) order: SQLite aggregates a sorted subquery as is.
         listing = "SELECT json_object('fields', json(?), 'rows', json_group_array(json(listed)))"
         (text,) = self._conn.execute(
@@ -510,111 +448,4 @@ def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
     conn.execute(
         "INSERT INTO events (job_id, at, kind, state, detail) VALUES (?,?,?,?,?)",
         (event.job_id, event.at, event.kind, event.state.value, event.detail),
-    )
-
-
-# Jobs of one array or sweep repeat the same values: the daemon keeps each active job in
-# memory, so equal strings, requests and reasons are shared rather than copied per job.
-# Bounded caches (not sys.intern), so a long-running daemon keeps no value forever.
-_share = lru_cache(maxsize=4096)(str)  # returns the first equal string it was given
-_STATES = {state.value: state for state in JobState}
-_MODES = {mode.value: mode for mode in DependencyMode}
-
-
-@lru_cache(maxsize=1024)
-def _resources(gpus: int, shared: int, gpu_mb: int | None, pin: str, mem: int | None) -> Resources:
-    return Resources(gpus, bool(shared), gpu_mb, tuple(_json_list(pin)), mem)
-
-
-@lru_cache(maxsize=1024)
-def _reason(text: str) -> Reason:
-    return Reason.parse(text)
-
-
-def _dependencies(text: str) -> tuple[tuple[int, DependencyKind], ...]:
-    return tuple((j, DependencyKind(k)) for j, k in _json_list(text))
-
-
-def _row_to_job(row: Sequence[Any]) -> Job:
-    (
-        job_id,
-        name,
-        user,
-        uid,
-        command,
-        script,
-        workdir,
-        state,
-        reason,
-        priority,
-        gpus,
-        shared,
-        gpu_memory_mb,
-        gpu_pin,
-        memory_mb,
-        time_limit,
-        dependencies,
-        dependency_mode,
-        auto_cancel,
-        begin_at,
-        group_id,
-        max_concurrent,
-        task,
-        keep,
-        submitted,
-        log_path,
-        started,
-        finished,
-        exit_code,
-        signal,
-        gpu_ids,
-        pid,
-        stop_reason,
-        executor,
-        session,
-        conda_env,
-        max_retries,
-        retry_on_timeout,
-        attempt,
-        first_attempt,
-        project,
-    ) = row
-    return Job(
-        id=job_id,
-        name=_share(name),
-        user=_share(user),
-        uid=uid,
-        command=_share(command),
-        script=_share(script),
-        workdir=_share(workdir),
-        state=_STATES[state],
-        reason=_reason(reason) if reason else None,
-        priority=priority,
-        resources=_resources(gpus, shared, gpu_memory_mb, gpu_pin, memory_mb),
-        time_limit=time_limit,
-        dependencies=_dependencies(dependencies),
-        dependency_mode=_MODES[dependency_mode],
-        auto_cancel=bool(auto_cancel),
-        begin_at=begin_at,
-        group_id=group_id,
-        max_concurrent=max_concurrent,
-        array_task_id=task,
-        keep_session=bool(keep),
-        submitted_at=submitted,
-        log_path=log_path,
-        started_at=started,
-        finished_at=finished,
-        exit_code=exit_code,
-        signal=signal,
-        gpu_ids=tuple(_json_list(gpu_ids)),
-        pid=pid,
-        stop_reason=ReasonKind(stop_reason) if stop_reason else None,
-        executor=_share(executor),
-        session=session,
-        conda_env=_share(conda_env),
-        max_retries=max_retries,
-        retry_on_timeout=bool(retry_on_timeout),
-        attempt=attempt,
-        first_attempt=first_attempt,
-        project=_share(project),
     )
