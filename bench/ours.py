@@ -96,7 +96,7 @@ class OursDaemon:
             if stopped.returncode != 0:
                 print(f"warning: gflowd stop: {stopped.stderr.strip()}", file=sys.stderr)
         finally:
-            tmux = ["tmux", "-L", self.paths.tmux_socket_name, "kill-server"]
+            tmux = ["tmux", "-S", str(self.paths.tmux_socket), "kill-server"]
             subprocess.run(tmux, env=self.env, capture_output=True, timeout=30, check=False)
             self._remove_home()
 
@@ -109,7 +109,7 @@ class OursDaemon:
         print(f"warning: could not remove {self.home}", file=sys.stderr)
 
     def tmux_sessions(self) -> int:
-        argv = ["tmux", "-L", self.paths.tmux_socket_name, "list-sessions", "-F", "#S"]
+        argv = ["tmux", "-S", str(self.paths.tmux_socket), "list-sessions", "-F", "#S"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         return len(done.stdout.split()) if done.returncode == 0 else 0
 

@@ -124,7 +124,7 @@ class Gflow:
 
     def tmux_sessions(self) -> list[str]:
         done = subprocess.run(
-            ["tmux", "-L", self.paths.tmux_socket_name, "list-sessions", "-F", "#{session_name}"],
+            ["tmux", "-S", str(self.paths.tmux_socket), "list-sessions", "-F", "#{session_name}"],
             capture_output=True,
             text=True,
         )
@@ -141,7 +141,7 @@ class Gflow:
             except (psutil.Error, ValueError, OSError):
                 pass
         subprocess.run(
-            ["tmux", "-L", self.paths.tmux_socket_name, "kill-server"], capture_output=True
+            ["tmux", "-S", str(self.paths.tmux_socket), "kill-server"], capture_output=True
         )
         try:
             lock_pid = int((self.paths.lock_file).read_text().strip() or 0)

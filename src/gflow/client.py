@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import _socket
 import json
+import os
 from typing import Any
 
-from gflow.core.errors import ERRORS_BY_CODE, GflowError, Unavailable
+from gflow.core.errors import ERRORS_BY_CODE, Forbidden, GflowError, Unavailable
 from gflow.paths import Paths
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,~*@-")
@@ -19,6 +20,15 @@ _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 
 class DaemonNotRunning(Unavailable):
     code = "not_running"
+
+
+def _user_name(uid: int) -> str:
+    import pwd  # only on this error path: not on every CLI's start
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def encode_query(query: dict[str, str]) -> str:
@@ -91,12 +101,16 @@ class Client:
         sock.settimeout(self.timeout)
         try:
             try:
+                self._check_owner()
                 sock.connect(str(self.paths.socket))
             except (FileNotFoundError, ConnectionRefusedError):
                 raise DaemonNotRunning(
                     f"gflowd is not running (no daemon at {self.paths.socket})",
                     hint="start it with: gflowd start",
                 ) from None
+            # The kernel's word for who listens: a socket file can be replaced, this cannot.
+            creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+            self._refuse_unless_mine(int.from_bytes(creds[4:8], "little"), "is served by")
             sock.sendall(request)
             chunks = []
             while chunk := sock.recv(65536):
@@ -106,6 +120,21 @@ class Client:
             raise Unavailable(f"cannot talk to gflowd: {exc}") from None
         finally:
             sock.close()
+
+    def _check_owner(self) -> None:
+        """Before a byte is sent (the request carries the whole environment): the socket
+        and its directory are the caller's own. Anything else is someone else's daemon."""
+        socket_path = self.paths.socket
+        self._refuse_unless_mine(os.stat(socket_path.parent).st_uid, "is in a directory of")
+        self._refuse_unless_mine(os.lstat(socket_path).st_uid, "belongs to")
+
+    def _refuse_unless_mine(self, uid: int, relation: str) -> None:
+        if uid != os.geteuid():
+            raise Forbidden(
+                f"the gflowd socket {self.paths.socket} {relation} {_user_name(uid)}, "
+                "not you: nothing sent",
+                hint="check GFLOW_HOME; start your own daemon with: gflowd start",
+            )
 
     # Small conveniences, so CLI modules read as what they do.
 

@@ -6,7 +6,6 @@ Every CLI imports this on its start path, so it stays small: no dataclasses, no 
 from __future__ import annotations
 
 import os
-import zlib
 from pathlib import Path
 
 from gflow.core.errors import InvalidInput
@@ -67,13 +66,15 @@ class Paths:
         return self.state_dir / "fake_gpus.json"
 
     @property
-    def tmux_socket_name(self) -> str:
-        """One private tmux server per state directory (`tmux -L <name>`)."""
-        return f"gflow-{zlib.crc32(str(self.state_dir).encode()):08x}"
+    def tmux_socket(self) -> Path:
+        """One private tmux server per state directory (`tmux -S <this>`)."""
+        return self.state_dir / "tmux.sock"
 
     def check_socket_path(self) -> None:
-        if len(str(self.socket).encode()) > MAX_SOCKET_PATH:
+        """Both sockets (the daemon's, tmux's) fit in an AF_UNIX address."""
+        longest = max(len(str(s).encode()) for s in (self.socket, self.tmux_socket))
+        if longest > MAX_SOCKET_PATH:
             raise InvalidInput(
                 f"state directory path too long for a Unix socket: {self.state_dir}",
-                hint="set GFLOW_HOME to a shorter directory",
+                hint="set GFLOW_HOME to a shorter directory of your own (e.g. ~/gflow)",
             )

@@ -103,7 +103,7 @@ def test_running_jobs_output_is_visible_in_its_tmux_pane(gflow: Gflow) -> None:
 
     def pane() -> str:
         return subprocess.run(
-            ["tmux", "-L", gflow.paths.tmux_socket_name, "capture-pane", "-p", "-t", session],
+            ["tmux", "-S", str(gflow.paths.tmux_socket), "capture-pane", "-p", "-t", session],
             capture_output=True,
             text=True,
         ).stdout

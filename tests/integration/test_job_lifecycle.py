@@ -159,7 +159,7 @@ def test_gflowd_stop_leaves_no_idle_tmux_server(gflow: Gflow) -> None:
 
 
 def _tmux_server_up(gflow: Gflow) -> bool:
-    probe = ["tmux", "-L", gflow.paths.tmux_socket_name, "has-session"]
+    probe = ["tmux", "-S", str(gflow.paths.tmux_socket), "has-session"]
     said = subprocess.run(probe, capture_output=True, text=True, timeout=30).stderr
     return "no server running" not in said and "error connecting" not in said
 

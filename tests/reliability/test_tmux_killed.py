@@ -23,7 +23,7 @@ def test_killing_the_tmux_server_fails_running_jobs_and_queued_ones_still_start(
     assert gflow.job(queued)["state"] == "Queued"
 
     subprocess.run(
-        ["tmux", "-L", gflow.paths.tmux_socket_name, "kill-server"], check=True, timeout=30
+        ["tmux", "-S", str(gflow.paths.tmux_socket), "kill-server"], check=True, timeout=30
     )
 
     for job_id in running:
@@ -45,7 +45,7 @@ def test_a_job_that_survives_the_hangup_and_succeeds_is_finished(gflow: Gflow) -
         what="the job's loop",
     )
     subprocess.run(
-        ["tmux", "-L", gflow.paths.tmux_socket_name, "kill-server"], check=True, timeout=30
+        ["tmux", "-S", str(gflow.paths.tmux_socket), "kill-server"], check=True, timeout=30
     )
     gate.touch()
     assert gflow.wait_state(job_id)["state"] == "Finished"

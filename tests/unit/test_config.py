@@ -58,12 +58,12 @@ def test_empty_gflow_home_is_ignored(tmp_path: Path) -> None:
 
 
 def test_each_state_dir_gets_its_own_tmux_server(tmp_path: Path) -> None:
-    """Two state directories never share a tmux socket name."""
+    """Two state directories never share a tmux socket, and it lives inside the state
+    directory (not in /tmp/tmux-<uid>, which another user can create first)."""
     one = Paths.from_env({"GFLOW_HOME": str(tmp_path / "a")})
-    again = Paths.from_env({"GFLOW_HOME": str(tmp_path / "a")})
     two = Paths.from_env({"GFLOW_HOME": str(tmp_path / "b")})
-    assert one.tmux_socket_name == again.tmux_socket_name
-    assert one.tmux_socket_name != two.tmux_socket_name
+    assert one.tmux_socket.parent == one.state_dir
+    assert one.tmux_socket != two.tmux_socket
 
 
 def test_too_long_socket_path_is_invalid_input(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from gflow.cli.job_options import add_job_options, job_options
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
 from gflow.core.parse import format_duration
-from gflow.core.sweep import parse_param, parse_param_csv, substitute, sweep
+from gflow.core.sweep import parse_param, parse_param_csv, substitute, substitute_in_shell, sweep
 from gflow.paths import Paths
 
 MAX_SCRIPT_BYTES = 1_000_000
@@ -176,7 +176,7 @@ def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
         name = spec["name"]
         if args.name_template:
             name = substitute(args.name_template, values, "name template")
-        command = substitute(spec["command"], values, "command")
+        command = substitute_in_shell(spec["command"], values)
         specs.append({**spec, "command": command, "name": name})
     return specs
 

@@ -15,6 +15,7 @@ from gflow.config import load_config
 from gflow.core.errors import GflowError, Unavailable
 from gflow.core.parse import format_duration
 from gflow.paths import Paths
+from gflow.safefs import ensure_private_dir, open_private
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
@@ -42,9 +43,17 @@ def start(paths: Paths) -> int:
     except DaemonNotRunning:
         pass
     paths.check_socket_path()
+    # Checked before anything is read or written there: ours, private, below nobody else's.
+    ensure_private_dir(paths.state_dir)
     load_config(paths)  # a malformed config stops us here, naming file, line and key
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(paths.daemon_log, "ab") as out:
+    try:
+        out = open_private(paths.daemon_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    except OSError as exc:
+        raise Unavailable(
+            f"cannot open {paths.daemon_log}: {exc.strerror} (a link in its place?)",
+            hint="remove it; gflowd creates it",
+        ) from None
+    try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gflow.daemon"],
             stdin=subprocess.DEVNULL,
@@ -52,6 +61,8 @@ def start(paths: Paths) -> int:
             stderr=out,
             start_new_session=True,
         )
+    finally:
+        os.close(out)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -132,8 +143,13 @@ def init(paths: Paths) -> int:
     if paths.config_file.exists():
         print(f"{paths.config_file} already exists; left unchanged")
         return EXIT_OK
-    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
-    paths.config_file.write_text(DEFAULT_CONFIG)
+    if paths.config_file.parent == paths.state_dir:  # GFLOW_HOME: config and state together
+        ensure_private_dir(paths.state_dir)
+    else:
+        paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_private(paths.config_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with os.fdopen(fd, "w") as out:
+        out.write(DEFAULT_CONFIG)
     print(f"wrote {paths.config_file}")
     return EXIT_OK
 
@@ -150,9 +166,12 @@ def _alive(pid: int) -> bool:
 
 def _last_line(paths: Paths) -> str:
     try:
-        lines = paths.daemon_log.read_text(errors="replace").strip().splitlines()
+        fd = open_private(paths.daemon_log, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return "no log"
+    with os.fdopen(fd, "rb") as log:
+        log.seek(max(0, os.fstat(fd).st_size - 65536))
+        lines = log.read().decode(errors="replace").strip().splitlines()
     return lines[-1].removeprefix("gflowd: ") if lines else "no output"
 
 

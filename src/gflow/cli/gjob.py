@@ -197,7 +197,8 @@ def attach(client: Client, job_id: int) -> int:
         raise InvalidState(
             f"job {job_id} is {job['state']}; its session is closed", hint=f"use: gjob log {job_id}"
         )
-    tmux = ["tmux", "-L", Paths.from_env().tmux_socket_name, "attach-session", "-t", job["session"]]
+    socket = str(Paths.from_env().tmux_socket)
+    tmux = ["tmux", "-S", socket, "attach-session", "-t", job["session"]]
     os.execvp("tmux", tmux)
 
 

@@ -8,3 +8,7 @@ MAX_PRIORITY = 255
 MAX_GPUS = 1024
 MAX_NAME_LENGTH = 200
 MAX_COMMAND_LENGTH = 1_000_000
+MAX_ARG_STRLEN = 131_072  # Linux: the longest one argument or variable a program is given
+POINTER_BYTES = 8  # each argument and variable also costs its pointer on the new stack
+MIN_ARG_MAX = 131_072  # what execve allows whatever the stack limit
+MAX_ARG_MAX = 6 * 1024 * 1024  # 3/4 of the kernel's 8 MiB cap, with an unlimited stack

@@ -10,6 +10,7 @@ from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import (
     DEFAULT_PRIORITY,
+    MAX_ARG_STRLEN,
     MAX_COMMAND_LENGTH,
     MAX_GPUS,
     MAX_JOB_ID,
@@ -17,6 +18,7 @@ from gflow.core.limits import (
     MAX_PRIORITY,
     MAX_SIZE_MB,
     MAX_TIME_LIMIT,
+    POINTER_BYTES,
 )
 from gflow.core.parse import parse_dependency_ref
 from gflow.core.states import JobState, Reason, ReasonKind
@@ -182,6 +184,12 @@ def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
         raise InvalidInput("script must be an absolute path")
     if max(len(command), len(script_body)) > MAX_COMMAND_LENGTH:
         raise InvalidInput("the command or script is too long (1 MB at most)")
+    if len(command.encode(errors="surrogatepass")) >= MAX_ARG_STRLEN:
+        raise InvalidInput(
+            f"the command is {len(command.encode(errors='surrogatepass')):,} bytes: "
+            f"too long for one argument of a program ({MAX_ARG_STRLEN // 1024} KiB at most)",
+            hint="put it in a script file and submit that",
+        )
     env = _get(data, "env", dict, {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidInput("env must map strings to strings")
@@ -189,20 +197,59 @@ def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
     names, values = "".join(env), "".join(env.values())
     if "" in env or "=" in names:
         raise InvalidInput("env: variable names must be non-empty and without '='")
-    if not (_unicode(names) and _unicode(values)):
-        raise InvalidInput("env has a lone surrogate: not Unicode text")
+    if not (_unicode(command) and _unicode(script) and _unicode(script_body)):
+        raise InvalidInput("the command or script has a lone surrogate: not Unicode text")
+    if not (_os_bytes(names) and _os_bytes(values)):
+        bad = next(k for k, v in env.items() if not (_os_bytes(k) and _os_bytes(v)))
+        raise InvalidInput(f"env variable {bad[:60]!r} holds a character no byte stands for")
     if any("\0" in t for t in (command, script, script_body, names, values)):
         raise InvalidInput("NUL characters are not allowed in a command, script or env")
     return command, script, script_body, env
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What os.environ makes of a byte that is not UTF-8 (PEP 383, surrogateescape): the job gets
+# that byte back, exactly. Other lone surrogates stand for no byte at all.
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 def _unicode(text: str) -> bool:
     """Encodable as UTF-8: JSON can carry a lone surrogate ('\\ud800'); SQLite, a job's
-    environment and its files cannot."""
+    files and its command line cannot."""
     return text.isascii() or _SURROGATE.search(text) is None
+
+
+def _os_bytes(text: str) -> bool:
+    """Environments are bytes on Linux: a variable that was not UTF-8 arrives as
+    surrogate-escaped text and is stored and passed on as exactly those bytes."""
+    return text.isascii() or _NOT_A_BYTE.search(text) is None
+
+
+def exec_size_problem(env: dict[str, str], argv_bytes: int, limit: int) -> str | None:
+    """Why a program given this environment (and `argv_bytes` of arguments) could not be
+    started at all (execve's E2BIG), or None: each variable within MAX_ARG_STRLEN, and all
+    strings with their pointers within `limit`, which the stack limit sets."""
+    total = argv_bytes
+    biggest, biggest_size = "", 0
+    for name, value in env.items():
+        size = len(name.encode(errors="surrogateescape")) + len(
+            value.encode(errors="surrogateescape")
+        )
+        size += 2  # '=' and the terminating NUL
+        if size > biggest_size:
+            biggest, biggest_size = name, size
+        total += size + POINTER_BYTES
+    if biggest_size > MAX_ARG_STRLEN:
+        return (
+            f"env variable {biggest[:60]} is {biggest_size:,} bytes; a program can be given "
+            f"at most {MAX_ARG_STRLEN // 1024} KiB in one variable"
+        )
+    if total > limit:
+        return (
+            f"the environment is {total:,} bytes (largest: {biggest[:60]}, {biggest_size:,}); "
+            f"a program can be started with at most {limit:,} of environment and arguments"
+        )
+    return None
 
 
 def _project(data: dict[str, Any]) -> str:
@@ -214,10 +261,19 @@ def _project(data: dict[str, Any]) -> str:
     return project
 
 
+_CONDA_NAME = re.compile(r"[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,199}")
+_CONDA_PATH = re.compile(r"/[^\x00-\x1f\x7f]{0,1000}")
+
+
 def _conda_env(data: dict[str, Any]) -> str:
+    """A name (letters, digits, `_ . + -`) or an absolute path of printable characters.
+    Either way it reaches the shell as one quoted word (supervisor.conda_prelude)."""
     name: str = _get(data, "conda_env", str, "")
-    if name and not re.fullmatch(r"[\w.+-]{1,200}|/[^\0\n]{1,1000}", name):
-        raise InvalidInput(f"invalid conda environment {name[:60]!r}", hint="a name or a path")
+    if name and not (_CONDA_NAME.fullmatch(name) or _CONDA_PATH.fullmatch(name)):
+        raise InvalidInput(
+            f"invalid conda environment {name[:60]!r}",
+            hint="a name (letters, digits, _ . + -) or an absolute path",
+        )
     return name
 
 
@@ -412,6 +468,19 @@ class GpuInfo:
             "used_mb": self.used_mb,
             "processes": [{"pid": pid, "used_mb": used} for pid, used in self.processes],
         }
+
+
+@dataclass(frozen=True)
+class JobProcesses:
+    """Who a running job's processes are, as the daemon itself saw them at launch (never as
+    the job's own files say): a pid names a process only together with its start time and
+    the boot it started in, so a pid reused later, or after a reboot, is never signalled."""
+
+    boot_id: str
+    wrapper_pid: int
+    wrapper_ticks: int | None  # start time in clock ticks since boot
+    group_id: int | None = None  # the command's process group: its leader's pid
+    group_ticks: int | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 
 from gflow.core.errors import InvalidInput
 
@@ -101,7 +102,47 @@ def placeholders(template: str) -> set[str]:
 
 
 def substitute(template: str, values: dict[str, str], what: str) -> str:
-    """Fill {name} placeholders; an unknown one is an error now, not when the job runs."""
+    """Fill {name} placeholders (in a job name); an unknown one is an error now, not when
+    the job runs."""
+    _refuse_unknown(template, values, what)
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def substitute_in_shell(command: str, values: dict[str, str]) -> str:
+    """Fill {name} placeholders in a shell command so that each value lands as literal
+    text, whatever it holds (`$(…)`, quotes, spaces): quoted for the place it stands in,
+    outside quotes, inside "…" or inside '…'."""
+    _refuse_unknown(command, values, "command")
+    out: list[str] = []
+    quote = ""  # the quote we are inside: '', '"' or "'"
+    i = 0
+    while i < len(command):
+        found = _PLACEHOLDER.match(command, i) if command[i] == "{" else None
+        if found and (i == 0 or command[i - 1] != "$"):
+            out.append(_quoted_for(values[found.group(1)], quote))
+            i = found.end()
+            continue
+        char = command[i]
+        if char == "\\" and quote != "'":  # an escaped character is never a quote
+            out.append(command[i : i + 2])
+            i += 2
+            continue
+        if char in "'\"" and quote in ("", char):
+            quote = "" if quote == char else char
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _quoted_for(value: str, quote: str) -> str:
+    if quote == "'":  # end the quote, add the value as its own quoted word, reopen
+        return value.replace("'", "'\\''")
+    if quote == '"':
+        return re.sub(r'(["\\$`])', r"\\\1", value)
+    return shlex.quote(value)
+
+
+def _refuse_unknown(template: str, values: dict[str, str], what: str) -> None:
     unknown = sorted(placeholders(template) - values.keys())
     if unknown:
         raise InvalidInput(
@@ -109,4 +150,3 @@ def substitute(template: str, values: dict[str, str], what: str) -> str:
             hint=f"parameters: {', '.join(sorted(values)) or 'none'}; "
             "write ${NAME} for a shell variable",
         )
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import io
 import logging
 import os
 import signal
 import sys
 from contextlib import suppress
+from logging.handlers import RotatingFileHandler
 from typing import IO
 
 from aiohttp import web
 
 from gflow.config import Config, load_config
-from gflow.core.errors import GflowError
+from gflow.core.errors import Forbidden, GflowError
 from gflow.daemon.app import make_app
 from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
+from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
 from gflow.store.db import Store, StoreError
 
 log = logging.getLogger("gflow.daemon")
+
+LOG_BYTES = 10 * 1024 * 1024  # gflowd.log rotates past this: a storm cannot fill the disk
+LOG_BACKUPS = 3
 
 
 class AlreadyRunning(Exception):
@@ -32,7 +38,14 @@ class AlreadyRunning(Exception):
 
 def acquire_lock(paths: Paths) -> IO[str]:
     """One daemon per state directory: an exclusive flock held for the daemon's lifetime."""
-    handle = open(paths.lock_file, "a+")  # noqa: SIM115 - held open until the process exits
+    try:
+        fd = open_private(paths.lock_file, os.O_RDWR | os.O_CREAT)
+    except OSError as exc:
+        raise Forbidden(
+            f"cannot open {paths.lock_file}: {exc.strerror} (a link in its place?)",
+            hint="remove it; gflowd creates it",
+        ) from None
+    handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -49,8 +62,19 @@ def acquire_lock(paths: Paths) -> IO[str]:
     return handle
 
 
+class PrivateRotatingLog(RotatingFileHandler):
+    """gflowd.log, bounded (LOG_BYTES, then .1 … .LOG_BACKUPS) and opened without
+    following a link."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+
 def setup_logging(paths: Paths, foreground: bool) -> None:
-    handlers: list[logging.Handler] = [logging.FileHandler(paths.daemon_log)]
+    handlers: list[logging.Handler] = [
+        PrivateRotatingLog(paths.daemon_log, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    ]
     if foreground and sys.stderr.isatty():
         handlers.append(logging.StreamHandler())
     logging.basicConfig(
@@ -61,11 +85,12 @@ def setup_logging(paths: Paths, foreground: bool) -> None:
     )
 
 
-async def serve(paths: Paths, config: Config) -> None:
+async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     store = Store.open(paths.database)
-    executor = make_executor(config.executor, paths.tmux_socket_name)
+    executor = make_executor(config.executor, paths.tmux_socket)
     gpus = make_gpu_backend(config.fake_gpus, paths.fake_gpu_usage)
-    service = Service(paths, config, store, executor, MachineView(gpus, store))
+    machine = MachineView(gpus, store)
+    service = Service(paths, config, store, executor, machine, job_umask=job_umask)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -93,14 +118,29 @@ async def serve(paths: Paths, config: Config) -> None:
         store.close()
 
 
+def prepare_state_dir(paths: Paths) -> Paths:
+    """The state directory checked and private, with its real path: everything after this
+    goes through directories only we can change."""
+    real = ensure_private_dir(paths.state_dir)
+    checked = Paths(paths.config_file, real)
+    checked.check_socket_path()
+    for name in ("logs", "jobs"):
+        ensure_private_subdir(real, name)
+    for file in (checked.database, checked.daemon_log, checked.lock_file):
+        tighten_file(file)
+    for suffix in ("-wal", "-shm"):
+        tighten_file(checked.database.with_name(checked.database.name + suffix))
+    return checked
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT or a shutdown request."""
-    paths = Paths.from_env()
+    # Everything the daemon creates is private (db, logs, job files); jobs get back the
+    # umask gflowd was started with, their owner's.
+    job_umask = os.umask(0o077)
     try:
-        paths.check_socket_path()
+        paths = prepare_state_dir(Paths.from_env())
         config = load_config(paths)
-        for directory in (paths.state_dir, paths.logs_dir, paths.jobs_dir):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = acquire_lock(paths)
     except (GflowError, AlreadyRunning) as exc:
         message = exc.message if isinstance(exc, GflowError) else str(exc)
@@ -108,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     setup_logging(paths, foreground=True)
     try:
-        asyncio.run(serve(paths, config))
+        asyncio.run(serve(paths, config, job_umask))
     except StoreError as exc:
         log.error("%s", exc)
         print(f"gflowd: {exc}", file=sys.stderr)

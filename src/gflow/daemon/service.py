@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
+import resource
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -20,7 +20,8 @@ from typing import Any
 from gflow import __version__
 from gflow.config import Config
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
-from gflow.core.model import Job, JobSpec
+from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
+from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
@@ -28,6 +29,7 @@ from gflow.daemon.memory import release_free_memory
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
+from gflow.safefs import remove_entry
 from gflow.store.db import JobFilter, NewJob, Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,20 @@ def _request_of(job: Job) -> dict[str, Any]:
     }
 
 
+# Room for what the daemon adds to a job's environment and command line (GFLOW_*, CUDA_*,
+# the shell and the conda prelude).
+EXEC_RESERVE = 16 * 1024
+
+
+def exec_limit() -> int:
+    """How many bytes of arguments and environment execve takes here: a quarter of the
+    stack limit, within the kernel's floor and cap (fs/exec.c)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_ARG_MAX
+    return max(MIN_ARG_MAX, min(MAX_ARG_MAX, soft // 4))
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who sent a request: from the socket's peer credentials, never from $USER."""
@@ -94,9 +110,11 @@ class Service(JobSupervisor):
         executor: TmuxExecutor | ProcessExecutor,
         machine: MachineView,
         clock: Callable[[], float] = time.time,
+        job_umask: int = 0o022,
     ) -> None:
-        super().__init__(paths, config, store, executor, clock)
+        super().__init__(paths, config, store, executor, clock, job_umask)
         self.machine = machine
+        self.exec_limit = exec_limit()
         self.started_at = clock()
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
@@ -119,6 +137,7 @@ class Service(JobSupervisor):
         if not specs:
             raise InvalidInput("nothing to submit")
         self.machine.check_feasible(specs)
+        self._check_exec_sizes(specs)
         new_jobs = []
         for spec in specs:
             deps = tuple(
@@ -129,6 +148,19 @@ class Service(JobSupervisor):
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
+
+    def _check_exec_sizes(self, specs: list[JobSpec]) -> None:
+        """Refuse, now, a job that could never be started (execve's E2BIG), rather than
+        accept it and fail it hours later. An array's jobs share one env dict: checked once."""
+        checked: set[int] = set()
+        for spec in specs:
+            if id(spec.env) in checked:
+                continue
+            checked.add(id(spec.env))
+            argv = len(spec.command.encode(errors="surrogatepass")) + EXEC_RESERVE
+            problem = exec_size_problem(spec.env, argv, self.exec_limit)
+            if problem:
+                raise InvalidInput(problem, hint="unset what the job does not need, then submit")
 
     def _resolve_dependency(self, caller: Caller, dep: int | str) -> int:
         if isinstance(dep, str):  # '@' or '@~N'
@@ -257,9 +289,11 @@ class Service(JobSupervisor):
         """`gctl purge --before 30d`: forget ended jobs older than that, logs included."""
         self._admin(caller, "purge job history")
         purged = self.store.purge(self.clock() - older_than)
-        for job in purged:
-            Path(job.log_path).unlink(missing_ok=True)
-            shutil.rmtree(self.jobdir(job.id), ignore_errors=True)
+        for job in purged:  # through directory descriptors: no link is ever followed
+            log_file = Path(job.log_path)
+            if log_file.parent == self.paths.logs_dir:
+                remove_entry(self.paths.logs_dir, log_file.name)
+            remove_entry(self.paths.jobs_dir, str(job.id))
         return len(purged)
 
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
@@ -381,6 +415,7 @@ class Service(JobSupervisor):
         """Every second: notice what nobody announces (foreign GPU use, free RAM, job RSS)."""
         self.loop.call_later(TICK, self._tick)
         try:
+            self._record_groups([j.id for j in self.jobs.values() if j.state is JobState.RUNNING])
             if self.config.enforce_memory:
                 self._enforce_memory_limits()
             if any(j.state is JobState.QUEUED for j in self.jobs.values()):

@@ -20,14 +20,29 @@ from pathlib import Path
 
 from gflow.config import Config
 from gflow.core.errors import InvalidState, NotFound, Unavailable
-from gflow.core.model import Event, Job
+from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
 from gflow.paths import Paths
 from gflow.resources import host
-from gflow.runner.control import signal_job, watch_exit
+from gflow.runner.control import (
+    boot_id,
+    identify,
+    signal_job,
+    watch_exit,
+    with_group,
+    wrapper_alive,
+)
 from gflow.runner.executors import Launch, LaunchError, ProcessExecutor, TmuxExecutor
-from gflow.runner.jobfiles import ExitRecord, read_exit, read_pid, wrapper_alive, write_spec
+from gflow.runner.jobfiles import (
+    ExitRecord,
+    LaunchSpec,
+    make_jobdir,
+    read_exit,
+    read_pid,
+    write_script,
+    write_spec,
+)
 from gflow.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -39,11 +54,19 @@ MAX_LAUNCHING = 8  # jobs handed to the launcher and not back yet
 
 
 @dataclass(frozen=True)
+class Launched:
+    """What a launcher thread hands back: the wrapper as seen right after its start."""
+
+    processes: JobProcesses
+    session: str
+    at: float
+
+
+@dataclass(frozen=True)
 class PreparedLaunch:
     job: Job
     env: dict[str, str]
     script_body: str
-    jobdir: Path
 
 
 class JobSupervisor:
@@ -57,6 +80,7 @@ class JobSupervisor:
         store: Store,
         executor: TmuxExecutor | ProcessExecutor,
         clock: Callable[[], float],
+        job_umask: int = 0o022,
     ) -> None:
         self.paths = paths
         self.config = config
@@ -69,6 +93,10 @@ class JobSupervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._launcher = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
         self._launching: set[int] = set()  # started, wrapper not launched yet
+        self._processes: dict[int, JobProcesses] = {}  # running jobs, as recorded at launch
+        self._pidfds: dict[int, int] = {}  # watched wrappers
+        self.boot = boot_id()
+        self.job_umask = job_umask
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -97,28 +125,45 @@ class JobSupervisor:
             pass
 
     def reconcile_running_jobs(self) -> None:
-        """After a (re)start: watch live jobs again, record the ends we missed, never lose one."""
+        """After a (re)start: watch live jobs again, record the ends we missed, never lose one.
+
+        Whether a job's wrapper lives is judged from what the daemon recorded at launch
+        (pid, start time, boot), and only processes proven to be the job's are killed."""
+        self._processes = self.store.running_processes()
         for job in [j for j in self.jobs.values() if j.state is JobState.RUNNING]:
-            jobdir = self.jobdir(job.id)
-            record = read_exit(jobdir)
-            pid_record = read_pid(jobdir)
+            record = read_exit(self.jobdir(job.id))
+            procs = self._processes.get(job.id) or self._legacy_processes(job)
             if record is not None:
                 log.info("job %d ended while the daemon was away", job.id)
                 self._end_job(job, record)
-            elif pid_record is not None and wrapper_alive(pid_record):
-                log.info("job %d still running (wrapper pid %d)", job.id, pid_record.wrapper_pid)
-                job = replace(job, pid=pid_record.wrapper_pid)
+            elif procs is not None and wrapper_alive(procs, self.boot):
+                log.info("job %d still running (wrapper pid %d)", job.id, procs.wrapper_pid)
+                job = replace(job, pid=procs.wrapper_pid)
                 self.jobs[job.id] = job
                 self._watch(job)
                 if job.stop_reason is not None:
                     self._stop(job, job.stop_reason)
             else:
                 log.warning("job %d vanished without an exit record", job.id)
-                if pid_record is not None:  # the wrapper died; its command must not live on
-                    signal_job(pid_record.wrapper_pid, pid_record, signal.SIGKILL)
+                if procs is not None:  # the wrapper died; its command must not live on
+                    signal_job(procs, signal.SIGKILL, self.boot)
                 else:  # the crash came mid-launch: a wrapper may be starting right now
                     self.executor.abandon(job.id)
                 self._end_job(job, None)
+
+    def _legacy_processes(self, job: Job) -> JobProcesses | None:
+        """A job launched before the daemon kept process records (schema < 6): its wrapper,
+        if the pid file names a live process with the start time it recorded; its group is
+        then found from the live wrapper, never taken from the file."""
+        pid_record = read_pid(self.jobdir(job.id))
+        if pid_record is None or pid_record.start_ticks is None or job.pid is None:
+            return None
+        procs = JobProcesses(self.boot, pid_record.wrapper_pid, pid_record.start_ticks)
+        if pid_record.wrapper_pid != job.pid or not wrapper_alive(procs, self.boot):
+            return None
+        self._processes[job.id] = procs
+        self.store.record_processes([(job.id, procs)])
+        return procs
 
     # ---- state changes -------------------------------------------------------------------
 
@@ -141,12 +186,19 @@ class JobSupervisor:
         new = replace(job, **changes)  # type: ignore[arg-type]
         return new, Event(job.id, self.clock(), kind, job.state, detail)
 
-    def _commit(self, changes: list[tuple[Job, Event]], retry_of: Job | None = None) -> None:
+    def _commit(
+        self,
+        changes: list[tuple[Job, Event]],
+        retry_of: Job | None = None,
+        processes: tuple[tuple[int, JobProcesses], ...] = (),
+    ) -> None:
         """Durable first (one transaction), then memory, then whoever waits for an end.
-        With `retry_of`, the same transaction queues that job's next attempt."""
+        With `retry_of`, the same transaction queues that job's next attempt; `processes`
+        records who a launched job's processes are."""
         if not changes:
             return
-        retry = self.store.save(changes, retry_of)
+        retry = self.store.save(changes, retry_of, processes)
+        self._processes.update(processes)
         if retry is not None:
             self.jobs[retry.id] = retry
         for job, _ in changes:
@@ -154,6 +206,7 @@ class JobSupervisor:
                 self.jobs[job.id] = job
             else:
                 self.jobs.pop(job.id, None)
+                self._processes.pop(job.id, None)
                 for timer in self._timers.pop(job.id, []):
                     timer.cancel()
                 for waiter in self._end_waiters.pop(job.id, []):
@@ -202,25 +255,27 @@ class JobSupervisor:
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
-        return PreparedLaunch(job, env, script_body, self.jobdir(job.id))
+        return PreparedLaunch(job, env, script_body)
 
-    def _launch(self, prepared: PreparedLaunch) -> tuple[int, str, float]:
+    def _launch(self, prepared: PreparedLaunch) -> Launched:
         """In a launcher thread: write the job's files and start its wrapper."""
-        job, jobdir = prepared.job, prepared.jobdir
+        job = prepared.job
+        jobdir = make_jobdir(self.paths.jobs_dir, job.id)
         if job.script:
-            jobdir.mkdir(parents=True, exist_ok=True)
-            (jobdir / "script.sh").write_text(prepared.script_body)
-            argv = [BASH, str(jobdir / "script.sh")]
+            argv = [BASH, str(write_script(jobdir, prepared.script_body))]
         else:
             argv = [BASH, "-c", job.command]
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path)
+        write_spec(
+            jobdir, LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask)
+        )
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
-        return pid, session, self.clock()
+        # Read at once, while the pid is surely the wrapper tmux just reported.
+        return Launched(identify(pid, self.boot), session, self.clock())
 
-    def _launched(self, job_id: int, done: asyncio.Future[tuple[int, str, float]]) -> None:
+    def _launched(self, job_id: int, done: asyncio.Future[Launched]) -> None:
         """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
         self._launching.discard(job_id)
         self.request_pass()  # room for the next launch
@@ -228,18 +283,21 @@ class JobSupervisor:
         if job is None:
             return
         try:
-            pid, session, at = done.result()
+            launched = done.result()
         except (LaunchError, OSError) as exc:
             log.error("job %d could not start: %s", job_id, exc)
             self._record_launch_failure(job_id, str(exc))
             return
+        pid, at = launched.processes.wrapper_pid, launched.at
         # The run time counts from the launch, not from the decision to start.
-        job = replace(job, pid=pid, session=session, started_at=at)
+        job = replace(job, pid=pid, session=launched.session, started_at=at)
+        event = Event(job.id, at, "launched", job.state, f"pid {pid}")
         try:
-            self._commit([(job, Event(job.id, at, "launched", job.state, f"pid {pid}"))])
-        except Unavailable as exc:  # a full disk: the wrapper's pid file has what matters
+            self._commit([(job, event)], processes=((job.id, launched.processes),))
+        except Unavailable as exc:  # a full disk: keep watching it from memory
             log.error("cannot record the launch of job %d (%s)", job_id, exc.message)
             self.jobs[job.id] = job
+            self._processes[job.id] = launched.processes
         self._watch(job)
         if job.stop_reason is not None:  # cancelled while it was being launched
             self._stop(job, job.stop_reason)
@@ -261,12 +319,15 @@ class JobSupervisor:
 
     def _watch(self, job: Job) -> None:
         assert job.pid is not None
-        watch_exit(self.loop, job.pid, lambda: self._on_wrapper_exit(job.id))
+        pidfd = watch_exit(self.loop, job.pid, lambda: self._on_wrapper_exit(job.id))
+        if pidfd is not None:
+            self._pidfds[job.id] = pidfd
         if job.time_limit is not None and job.started_at is not None:
             delay = job.started_at + job.time_limit - self.clock()
             self._add_timer(job.id, max(0.0, delay), self._on_time_limit, job.id)
 
     def _on_wrapper_exit(self, job_id: int) -> None:
+        self._pidfds.pop(job_id, None)  # closed by watch_exit once this returns
         job = self.jobs.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
@@ -345,8 +406,29 @@ class JobSupervisor:
             self._signal(job, signal.SIGKILL)
 
     def _signal(self, job: Job, signum: int) -> None:
-        if job.pid is not None:
-            signal_job(job.pid, read_pid(self.jobdir(job.id)), signum)
+        procs = self._processes.get(job.id)
+        if procs is None:
+            log.warning("job %d: no recorded processes to signal", job.id)
+            return
+        self._record_groups([job.id])
+        signal_job(self._processes[job.id], signum, self.boot, self._pidfds.get(job.id))
+
+    def _record_groups(self, job_ids: list[int]) -> None:
+        """Note each running job's process group as soon as its wrapper has forked it, so a
+        job whose wrapper dies can still be stopped whole (on the tick, and before a stop)."""
+        found = []
+        for job_id in job_ids:
+            procs = self._processes.get(job_id)
+            if procs is not None and procs.group_id is None:
+                grouped = with_group(procs, self.boot)
+                if grouped.group_id is not None:
+                    found.append((job_id, grouped))
+        if found:
+            self._processes.update(found)
+            try:
+                self.store.record_processes(found)
+            except Unavailable as exc:  # a full disk: memory has it; the next tick retries
+                log.error("cannot record process groups (%s)", exc.message)
 
     def _add_timer(self, job_id: int, delay: float, fn: Callable[[int], None], arg: int) -> None:
         self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
@@ -354,14 +436,16 @@ class JobSupervisor:
 
 def conda_prelude(env: str) -> str:
     """Shell lines that activate a conda env in a non-interactive shell (conda's own hook),
-    or end the job with a clear line when conda is missing."""
+    or end the job with a clear line when conda is missing. The env reaches the shell only
+    as one quoted word: a value holding `$(…)` or `"` stays literal."""
     name = shlex.quote(env)
     return (
         "if ! command -v conda >/dev/null 2>&1; then\n"
-        f'  echo "gflow: conda is not on PATH; cannot activate {env}" >&2; exit 127\n'
+        f"  printf 'gflow: conda is not on PATH; cannot activate %s\\n' {name} >&2; exit 127\n"
         "fi\n"
         'eval "$(conda shell.bash hook)" || exit 1\n'
-        f'conda activate {name} || {{ echo "gflow: conda activate {env} failed" >&2; exit 1; }}\n'
+        f"conda activate {name} || "
+        f"{{ printf 'gflow: conda activate %s failed\\n' {name} >&2; exit 1; }}\n"
     )
 
 

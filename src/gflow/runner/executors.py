@@ -24,12 +24,13 @@ class Launch:
     keep_session: bool
 
 
+# Appended, not put first: nothing in the runner's directory may shadow the stdlib.
 # Imported, not run as a script, so its cached bytecode is used (compiling it costs ~5 ms
 # of CPU per job). Newlines, not ';': tmux reads an argument ending in ';' as a separator.
 _BOOT = "\n".join(
     [
         "import sys",
-        f"sys.path.insert(0, {str(WRAPPER.parent)!r})",
+        f"sys.path.append({str(WRAPPER.parent)!r})",
         "import wrapper",
         "wrapper.run(sys.argv[1])",
     ]
@@ -60,15 +61,17 @@ class Executor(Protocol):
 
 
 class TmuxExecutor:
-    """One tmux session per job on a private server (`tmux -L <socket>`)."""
+    """One tmux session per job on a private server whose socket is inside the state
+    directory (`tmux -S <state>/tmux.sock`): not in /tmp/tmux-<uid>, which another user
+    can create first and so make every launch fail."""
 
     name = "tmux"
 
-    def __init__(self, socket_name: str) -> None:
-        self.socket_name = socket_name
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
 
     def tmux(self, *args: str) -> list[str]:
-        return ["tmux", "-L", self.socket_name, *args]
+        return tmux_argv(self.socket, *args)
 
     def start(self, launch: Launch) -> tuple[int, str]:
         session = f"gflow-{launch.job_id}"
@@ -170,5 +173,9 @@ class ProcessExecutor:
         """Detached wrappers need nothing from the daemon."""
 
 
-def make_executor(name: str, tmux_socket: str) -> TmuxExecutor | ProcessExecutor:
+def tmux_argv(socket: Path, *args: str) -> list[str]:
+    return ["tmux", "-S", str(socket), *args]
+
+
+def make_executor(name: str, tmux_socket: Path) -> TmuxExecutor | ProcessExecutor:
     return TmuxExecutor(tmux_socket) if name == "tmux" else ProcessExecutor()

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gflow.runner.wrapper import SPEC_FILE, start_ticks
+from gflow.safefs import ensure_private_subdir, read_small_file, remove_entry, write_private_file
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What the wrapper runs: argv in cwd with env, output to log, files made with umask."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    log: str
+    umask: int
 
 
 @dataclass(frozen=True)
@@ -27,34 +38,60 @@ class ExitRecord:
     hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
 
 
-def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
-    jobdir.mkdir(parents=True, exist_ok=True)
+RECORD_LIMIT = 4096  # bytes: a pid or exit record is ~100; anything bigger is not one
+
+
+def make_jobdir(jobs_dir: Path, job_id: int) -> Path:
+    """jobs/<id>/, a real private directory of ours (a link planted there is refused)."""
+    return ensure_private_subdir(jobs_dir, str(job_id))
+
+
+def write_spec(jobdir: Path, spec: LaunchSpec) -> None:
     for stale in ("pid", "exit"):
-        (jobdir / stale).unlink(missing_ok=True)
-    data = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+        remove_entry(jobdir, stale)
+    data = {
+        "argv": spec.argv,
+        "env": spec.env,
+        "cwd": spec.cwd,
+        "log": spec.log,
+        "umask": spec.umask,
+    }
     # marshal, not JSON: the wrapper reads it without importing json (see wrapper.py).
-    tmp = jobdir / f"{SPEC_FILE}.tmp"
-    tmp.write_bytes(marshal.dumps(data))
-    os.replace(tmp, jobdir / SPEC_FILE)
+    write_private_file(jobdir / SPEC_FILE, marshal.dumps(data))
+
+
+def write_script(jobdir: Path, body: str) -> Path:
+    path = jobdir / "script.sh"
+    write_private_file(path, body.encode())
+    return path
 
 
 def read_pid(jobdir: Path) -> PidRecord | None:
+    """What the wrapper says of itself: shown to people, never trusted for signalling
+    (the daemon's own record, Store.processes_of, is)."""
     data = _read_json(jobdir / "pid")
     if data is None:
         return None
-    return PidRecord(int(data["wrapper_pid"]), int(data["pgid"]), data.get("start_ticks"))
+    try:
+        return PidRecord(int(data["wrapper_pid"]), int(data["pgid"]), data.get("start_ticks"))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def read_exit(jobdir: Path) -> ExitRecord | None:
     data = _read_json(jobdir / "exit")
     if data is None:
         return None
-    return ExitRecord(
-        data.get("exit_code"),
-        data.get("signal"),
-        float(data["ended_at"]),
-        bool(data.get("hangup", False)),
-    )
+    code, signum = data.get("exit_code"), data.get("signal")
+    try:
+        return ExitRecord(
+            code if isinstance(code, int) and 0 <= code <= 255 else None,
+            signum if isinstance(signum, int) and 0 < signum < 128 else None,
+            float(data["ended_at"]),
+            bool(data.get("hangup", False)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def wrapper_alive(record: PidRecord) -> bool:
@@ -64,8 +101,13 @@ def wrapper_alive(record: PidRecord) -> bool:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A record the job could have written: a small regular file, read without following a
+    link or blocking on a FIFO."""
+    raw = read_small_file(path, RECORD_LIMIT)
+    if raw is None:
+        return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None

@@ -5,7 +5,8 @@ wrapper.run(JOBDIR)"` (executors.wrapper_argv) or `python -I -S wrapper.py JOBDI
 nothing but the standard library and never calls a gflow command, so a job whose PATH lacks
 gflow still ends correctly. It:
   - starts the command on its own pseudo-terminal, in its own session and process group,
-    with the submitter's environment and working directory (JOBDIR/spec.json);
+    with the submitter's environment, working directory and umask (JOBDIR/spec.marshal,
+    read as a regular file without following a link);
   - copies the command's output to the log file and to its own stdout (the tmux pane);
   - writes JOBDIR/pid on start and JOBDIR/exit (exit code or signal) at the end, each with
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
@@ -46,11 +47,11 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 MAX_RETRY_DELAY = 2.0  # seconds between tries to write a record on a full disk
 LOST_WHY = "the log could not be written (disk full?)"
 SPEC_FILE = "spec.marshal"  # written by the daemon (jobfiles.write_spec)
+MAX_SPEC_BYTES = 64 << 20  # far above any spec the daemon writes (env <= 2 MiB)
 
 
 def main(jobdir: str) -> int:
-    with open(os.path.join(jobdir, SPEC_FILE), "rb") as f:
-        spec = marshal.load(f)
+    spec = _read_spec(os.path.join(jobdir, SPEC_FILE))
     _become_subreaper()
     pending: list[int] = []
     child = 0
@@ -95,12 +96,29 @@ def main(jobdir: str) -> int:
     return 0
 
 
+def _read_spec(path: str) -> dict[str, Any]:
+    """The daemon's spec: a regular file, opened without following a link or blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o170000 != 0o100000 or info.st_size > MAX_SPEC_BYTES:
+            raise OSError(errno.EINVAL, f"{path} is not a job spec")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    spec: dict[str, Any] = marshal.loads(b"".join(chunks))
+    return spec
+
+
 class Log:
     """The job's log file. A write that fails (a full disk) never stops the job: the lost
     bytes are counted, and said in the log once writing works again."""
 
     def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW
+        self.fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
         self.lost = 0
 
     def write(self, data: bytes) -> None:
@@ -133,6 +151,7 @@ def _exec_job(spec: dict[str, Any]) -> None:
         pass
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
+    os.umask(spec.get("umask", 0o022))  # the submitter's, not the daemon's private 077
     try:
         os.chdir(spec["cwd"])
     except OSError as exc:
@@ -348,7 +367,12 @@ def _json_object(data: dict[str, int | float | bool | None]) -> str:
 
 def _write_once(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.unlink(tmp)  # a stale one (or a link planted there): never written through
+    except FileNotFoundError:
+        pass
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
     try:
         _write_all(fd, _json_object(data).encode())
         os.fsync(fd)

@@ -12,7 +12,7 @@ from typing import Any
 
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
-from gflow.core.model import Event, Job, JobSpec
+from gflow.core.model import Event, Job, JobProcesses, JobSpec
 from gflow.core.states import ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
@@ -195,14 +195,23 @@ class Store:
         _insert_event(conn, Event(job_id, now, "submitted", state, ""))
         return job_id
 
-    def save(self, changes: Iterable[tuple[Job, Event]], retry_of: Job | None = None) -> Job | None:
+    def save(
+        self,
+        changes: Iterable[tuple[Job, Event]],
+        retry_of: Job | None = None,
+        processes: Iterable[tuple[int, JobProcesses]] = (),
+    ) -> Job | None:
         """Write each job's mutable fields and its event, all in one transaction; with
-        `retry_of`, also insert that job's next attempt (Queued) and return it."""
+        `retry_of`, also insert that job's next attempt (Queued) and return it. An ended job's
+        process record goes in the same transaction: it names nothing any more."""
         new_id = None
         with self.transaction() as conn:
             for job, event in changes:
                 _save_job(conn, job)
                 _insert_event(conn, event)
+                if job.state.is_ended:
+                    conn.execute("DELETE FROM processes WHERE job_id = ?", (job.id,))
+            _save_processes(conn, processes)
             if retry_of is not None:
                 new_id = self._insert_attempt(conn, retry_of)
         return self.get_job(new_id) if new_id is not None else None
@@ -286,6 +295,18 @@ class Store:
             (first_attempt, first_attempt),
         )
         return [int(row[0]) for row in rows]
+
+    def record_processes(self, processes: Iterable[tuple[int, JobProcesses]]) -> None:
+        with self.transaction() as conn:
+            _save_processes(conn, processes)
+
+    def running_processes(self) -> dict[int, JobProcesses]:
+        """The recorded processes of every job that has them (only running jobs do)."""
+        rows = self._conn.execute(
+            "SELECT job_id, boot_id, wrapper_pid, wrapper_ticks, group_id, group_ticks"
+            " FROM processes"
+        )
+        return {row[0]: JobProcesses(*row[1:]) for row in rows}
 
     def get_setting(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
@@ -442,6 +463,20 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
     }
     assignments = ", ".join(f"{column} = ?" for column in row)
     conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*row.values(), job.id))
+
+
+def _save_processes(
+    conn: sqlite3.Connection, processes: Iterable[tuple[int, JobProcesses]]
+) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO processes"
+        " (job_id, boot_id, wrapper_pid, wrapper_ticks, group_id, group_ticks)"
+        " VALUES (?,?,?,?,?,?)",
+        [
+            (job_id, p.boot_id, p.wrapper_pid, p.wrapper_ticks, p.group_id, p.group_ticks)
+            for job_id, p in processes
+        ],
+    )
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event) -> None:

@@ -96,6 +96,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs DROP COLUMN script_body;
     CREATE INDEX jobs_by_payload ON jobs(payload_id);
     """,
+    # 6: each running job's processes as the daemon saw them (pid + start time + boot), so
+    # only processes proven to be the job's are ever signalled
+    """
+    CREATE TABLE processes (
+        job_id INTEGER PRIMARY KEY,
+        boot_id TEXT NOT NULL,
+        wrapper_pid INTEGER NOT NULL,
+        wrapper_ticks INTEGER,
+        group_id INTEGER,
+        group_ticks INTEGER
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
