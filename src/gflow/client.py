@@ -111,7 +111,10 @@ class Client:
             # The kernel's word for who listens: a socket file can be replaced, this cannot.
             creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
             self._refuse_unless_mine(int.from_bytes(creds[4:8], "little"), "is served by")
-            sock.sendall(request)
+            try:
+                sock.sendall(request)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused before it read it all (too big, too busy): its answer says why
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)

@@ -35,6 +35,9 @@ def build_parser(prog: str = "gflowd") -> Parser:
 
 
 def start(paths: Paths) -> int:
+    paths.check_socket_path()
+    # Checked before anything is read or written there: ours, private, below nobody else's.
+    ensure_private_dir(paths.state_dir)
     client = Client(paths, timeout=5)
     try:
         pid = client.health()["pid"]
@@ -42,9 +45,6 @@ def start(paths: Paths) -> int:
         return EXIT_OK
     except DaemonNotRunning:
         pass
-    paths.check_socket_path()
-    # Checked before anything is read or written there: ours, private, below nobody else's.
-    ensure_private_dir(paths.state_dir)
     load_config(paths)  # a malformed config stops us here, naming file, line and key
     try:
         out = open_private(paths.daemon_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)

@@ -24,6 +24,7 @@ from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", Service)
 STOP = web.AppKey("stop", asyncio.Event)
-MAX_BODY = 256 * 1024 * 1024
 MAX_JOBS_PER_REQUEST = 100_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -7,6 +7,7 @@ import fcntl
 import io
 import logging
 import os
+import resource
 import signal
 import sys
 from contextlib import suppress
@@ -18,6 +19,7 @@ from aiohttp import web
 from gflow.config import Config, load_config
 from gflow.core.errors import Forbidden, GflowError
 from gflow.daemon.app import make_app
+from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
 from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
@@ -30,6 +32,7 @@ log = logging.getLogger("gflow.daemon")
 
 LOG_BYTES = 10 * 1024 * 1024  # gflowd.log rotates past this: a storm cannot fill the disk
 LOG_BACKUPS = 3
+BACKLOG = 512
 
 
 class AlreadyRunning(Exception):
@@ -95,13 +98,21 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_app(service, stop), access_log=None, shutdown_timeout=2.0)
+    loop.set_exception_handler(AcceptErrorLog())
+    runner = web.AppRunner(
+        make_app(service, stop),
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+    )
     await runner.setup()
+    assert runner.server is not None
     paths.socket.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is born 0600: only its owner may talk to it
     try:
-        site = web.UnixSite(runner, str(paths.socket))
-        await site.start()
+        server = await loop.create_unix_server(
+            guarded(runner.server, Guards()), str(paths.socket), backlog=BACKLOG
+        )
     finally:
         os.umask(old_umask)
     service.start()
@@ -112,10 +123,20 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await stop.wait()
     finally:
         log.info("gflowd stopping; running jobs keep running")
+        server.close()
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
         executor.close()
         store.close()
+
+
+def raise_file_limit() -> None:
+    """The soft limit on open files up to the hard one: each connection costs one, and the
+    1,024 many systems start with was once run out of by idle connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def prepare_state_dir(paths: Paths) -> Paths:
@@ -142,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = prepare_state_dir(Paths.from_env())
         config = load_config(paths)
         lock = acquire_lock(paths)
+        raise_file_limit()
     except (GflowError, AlreadyRunning) as exc:
         message = exc.message if isinstance(exc, GflowError) else str(exc)
         print(f"gflowd: {message}", file=sys.stderr)

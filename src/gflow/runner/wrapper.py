@@ -117,8 +117,14 @@ class Log:
     bytes are counted, and said in the log once writing works again."""
 
     def __init__(self, path: str) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW
-        self.fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self.fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            os.unlink(path)  # a link where the log goes: replaced, never written through
+            self.fd = os.open(path, flags | os.O_EXCL, 0o600)
         self.lost = 0
 
     def write(self, data: bytes) -> None:
