@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from bench.common import (
     burst_figures,
     median_ms,
     ms_figures,
+    percentile,
     wait_printed_time,
     wall_times,
 )
@@ -263,6 +265,40 @@ def measure_big(daemon: OursDaemon, sizes: Sizes) -> Figures:
     }
 
 
+def measure_huge_submission(daemon: OursDaemon, huge: int) -> Figures:
+    """`gbatch --hold --array 1-HUGE` as a user types it, while another client asks for
+    /health every 20 ms: how long the API keeps anyone else waiting meanwhile."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def ping() -> None:
+        client = Client(daemon.paths)
+        while not done.is_set():
+            t0 = time.perf_counter()
+            client.health()
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+
+    pinger = threading.Thread(target=ping)
+    pinger.start()
+    t0 = time.perf_counter()
+    try:
+        submitted = daemon.cli("gbatch", "--hold", "--array", f"1-{huge}", "true", timeout=600)
+    finally:
+        wall = time.perf_counter() - t0
+        done.set()
+        pinger.join()
+    if submitted.returncode != 0:
+        raise BenchError(f"the {huge}-job array failed: {submitted.stderr.strip()}")
+    note = f"GET /health every 20 ms from a second client, {len(latencies)} samples"
+    return {
+        "api_during_huge_p95": Figure(
+            percentile(latencies, 95) * 1000, note=note, samples=tuple(latencies)
+        ),
+        "huge_submit": Figure(wall, note="one request; the jobs held"),
+    }
+
+
 def measure_ours(sizes: Sizes, log: Callable[[str], None]) -> Figures:
     """Every row for our gflow, one private daemon for all of them."""
     figures: Figures = {}
@@ -277,6 +313,8 @@ def measure_ours(sizes: Sizes, log: Callable[[str], None]) -> Figures:
         figures.update(burst(daemon, sizes.burst, one_array=False))
         log(f"ours: gqueue and RSS with {sizes.big} jobs")
         figures.update(measure_big(daemon, sizes))
+        log(f"ours: the API while a {sizes.huge}-job array is submitted")
+        figures.update(measure_huge_submission(daemon, sizes.huge))
     passes = time_passes(sizes.big, 100, sizes.policy_repeat)
     figures["policy_pass"] = median_ms(passes, "core.policy.schedule, 100 running, in-process")
     return figures

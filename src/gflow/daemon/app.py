@@ -14,14 +14,13 @@ import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.core.limits import MAX_JOB_ID
-from gflow.core.model import JobSpec
+from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
@@ -153,15 +152,42 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def submit(request: web.Request) -> web.Response:
+    """`{"jobs": [spec…], "defaults": {field: value}}` (defaults optional: what every job of
+    an array shares, sent once). A big body is decoded and validated off the loop, and its
+    answer written there too, so the daemon answers others meanwhile."""
     caller = caller_of(request)
-    body = await json_body(request, partial(json.loads, object_pairs_hook=SharedStrings()))
-    if not isinstance(body, dict) or set(body) != {"jobs"} or not isinstance(body["jobs"], list):
-        raise InvalidInput('expected {"jobs": [ ... ]} and nothing else')
-    if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
-        raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST} jobs per request")
-    specs = [JobSpec.from_dict(item) for item in body["jobs"]]
-    jobs = request.app[SERVICE].submit(caller, specs)
-    return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
+    raw = await request.read()
+    big = len(raw) > BIG_MESSAGE
+    specs = await asyncio.to_thread(parse_submission, raw) if big else parse_submission(raw)
+    jobs = await request.app[SERVICE].submit_many(caller, specs)
+    text = await asyncio.to_thread(jobs_json, jobs) if big else jobs_json(jobs)
+    return web.Response(text=text, status=201, content_type="application/json")
+
+
+def parse_submission(raw: bytes) -> list[JobSpec]:
+    try:
+        body = json.loads(raw, object_pairs_hook=SharedStrings())
+    except (ValueError, RecursionError):
+        raise InvalidInput("the request body is not valid JSON (or nested too deeply)") from None
+    if (
+        not isinstance(body, dict)
+        or not set(body) <= {"jobs", "defaults"}
+        or not isinstance(body.get("jobs"), list)
+        or not isinstance(body.get("defaults", {}), dict)
+    ):
+        raise InvalidInput('expected {"jobs": [ ... ], "defaults": { ... }} and nothing else')
+    items, defaults = body["jobs"], body.get("defaults", {})
+    if len(items) > MAX_JOBS_PER_REQUEST:
+        raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST:,} jobs per request")
+    if not all(isinstance(item, dict) for item in items):
+        raise InvalidInput("each job is a JSON object")
+    return [JobSpec.from_dict({**defaults, **item} if defaults else item) for item in items]
+
+
+def jobs_json(jobs: list[Job]) -> str:
+    """{"jobs": [...]}, one job at a time: a 100,000-job answer in one json.dumps call would
+    hold the interpreter for a second, even from a thread."""
+    return '{"jobs": [' + ", ".join(json.dumps(job.to_dict()) for job in jobs) + "]}"
 
 
 async def list_jobs(request: web.Request) -> web.Response:

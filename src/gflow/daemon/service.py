@@ -31,12 +31,14 @@ from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
 from gflow.safefs import remove_entry
 from gflow.store.db import JobFilter, NewJob, Store
+from gflow.store.submissions import Payloads
 
 log = logging.getLogger(__name__)
 
 # Most jobs stop within this on SIGTERM, so `gcancel` can answer "cancelled" right away.
 CANCEL_ANSWER_WAIT = 2.0
 TICK = 1.0  # seconds between resource checks
+SUBMIT_SLICE = 2000  # jobs written per transaction of a big submission
 
 
 _PAST = {
@@ -115,6 +117,7 @@ class Service(JobSupervisor):
         super().__init__(paths, config, store, executor, clock, job_umask)
         self.machine = machine
         self.exec_limit = exec_limit()
+        self._big_submission = asyncio.Lock()
         self.started_at = clock()
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
@@ -134,6 +137,41 @@ class Service(JobSupervisor):
     # ---- commands (API handlers call these) --------------------------------------------
 
     def submit(self, caller: Caller, specs: list[JobSpec]) -> list[Job]:
+        """All of these jobs or none, in one transaction."""
+        new_jobs = self._new_jobs(caller, specs)
+        jobs = self.store.insert_jobs(new_jobs, self.clock(), self.paths.logs_dir)
+        self.jobs.update((job.id, job) for job in jobs)
+        self.request_pass()
+        return jobs
+
+    async def submit_many(self, caller: Caller, specs: list[JobSpec]) -> list[Job]:
+        """Like submit, but a big submission is written in slices, the loop serving others
+        in between; it stays invisible until its last slice is in (store/submissions.py)."""
+        if len(specs) <= SUBMIT_SLICE:
+            return self.submit(caller, specs)
+        async with self._big_submission:  # one at a time: each holds its id range hidden
+            new_jobs = self._new_jobs(caller, specs)
+            now, count = self.clock(), len(new_jobs)
+            first = self.store.stage(count)
+            try:
+                payloads = Payloads()
+                for offset in range(0, count, SUBMIT_SLICE):
+                    part = new_jobs[offset : offset + SUBMIT_SLICE]
+                    self.store.insert_staged(
+                        first, offset, part, now, self.paths.logs_dir, payloads
+                    )
+                    await asyncio.sleep(0)
+                jobs = await asyncio.to_thread(self.store.read_staged, first, first + count - 1)
+                self.store.publish(first)
+            except BaseException:
+                self.store.discard_staged()
+                raise
+        self.jobs.update((job.id, job) for job in jobs)
+        self.request_pass()
+        return jobs
+
+    def _new_jobs(self, caller: Caller, specs: list[JobSpec]) -> list[NewJob]:
+        """The specs checked as a whole (could they ever run, be started), '@' resolved."""
         if not specs:
             raise InvalidInput("nothing to submit")
         self.machine.check_feasible(specs)
@@ -144,10 +182,7 @@ class Service(JobSupervisor):
                 (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
             )
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
-        jobs = self.store.insert_jobs(new_jobs, self.clock(), self.paths.logs_dir)
-        self.jobs.update((job.id, job) for job in jobs)
-        self.request_pass()
-        return jobs
+        return new_jobs
 
     def _check_exec_sizes(self, specs: list[JobSpec]) -> None:
         """Refuse, now, a job that could never be started (execve's E2BIG), rather than

@@ -12,10 +12,12 @@ from typing import Any, Protocol
 from gflow.core.errors import InvalidInput
 from gflow.core.model import GpuInfo
 from gflow.core.parse import parse_size_mb
+from gflow.safefs import read_small_file
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+USAGE_FILE_LIMIT = 1 << 20  # bytes: fake_gpus.json is a few lines
 FAKE_FORMS = 'COUNTxSIZE items joined by commas, e.g. "2x24G" or "2x24G,1x80G"'
 
 
@@ -50,14 +52,15 @@ class FakeGpuBackend:
     def _read_usage(self) -> dict[int, tuple[int, tuple[int, ...]]]:
         if self._usage_file is None:
             return {}
+        raw = read_small_file(self._usage_file, USAGE_FILE_LIMIT)  # no link, no FIFO
+        if raw is None:
+            return {}
         try:
-            data = json.loads(self._usage_file.read_text())
+            data = json.loads(raw)
             return {
                 int(index): (_used_mb(entry.get("used", 0)), tuple(map(int, entry.get("pids", []))))
                 for index, entry in data.items()
             }
-        except FileNotFoundError:
-            return {}
         except (OSError, ValueError, TypeError, AttributeError, InvalidInput) as exc:
             log.warning("ignoring malformed fake GPU usage file %s: %s", self._usage_file, exc)
             return {}

@@ -12,28 +12,20 @@ from typing import Any
 
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
-from gflow.core.model import Event, Job, JobProcesses, JobSpec
-from gflow.core.states import ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.core.model import Event, Job, JobProcesses
+from gflow.core.states import ENDED_STATES, JobState, ReasonKind
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gflow.store.submissions import NewJob, Payloads, discard_staged, insert_rows, reserve_ids
+
+__all__ = ["JobFilter", "NewJob", "Store", "StoreError"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class StoreError(Exception):
     """The database cannot be used (newer schema, corrupt file); the daemon must not start."""
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A validated spec plus what the daemon adds at submission."""
-
-    spec: JobSpec
-    user: str
-    uid: int
-    dependencies: tuple[tuple[int, DependencyKind], ...]  # '@' / '@~N' resolved to ids
-    executor: str
 
 
 @dataclass(frozen=True)
@@ -48,12 +40,17 @@ class JobFilter:
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
+        self.path = path
+        self._hidden: list[tuple[int, int]] = []  # staged submissions' id ranges
 
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating or migrating) the database; refuse a newer or corrupt one untouched."""
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.is_symlink():
+                raise StoreError(f"{file} is a link, not a database file; left untouched")
         if path.exists() and path.stat().st_size > 0:
             with open(path, "rb") as f:
                 if f.read(16) != SQLITE_MAGIC:
@@ -78,8 +75,9 @@ class Store:
         # FULL: a commit is on disk before the client hears "ok", even across power loss.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn)
+        store = cls(conn, path)
         store._migrate(version)
+        store.discard_staged()  # what a daemon that died mid-submission left
         return store
 
     def close(self) -> None:
@@ -119,81 +117,69 @@ class Store:
     # ---- writes -------------------------------------------------------------------------
 
     def insert_jobs(self, new_jobs: Sequence[NewJob], now: float, logs_dir: Path) -> list[Job]:
-        """Store all the jobs or none, each with a 'submitted' event.
+        """Store all the jobs or none, each with a 'submitted' event, at contiguous ids.
 
         Jobs of one submission that set max_concurrent form a group named by the first id.
         """
-        ids: list[int] = []
-        payloads: dict[tuple[str, str], int] = {}  # an array's jobs share one
         with self.transaction() as conn:
-            for new in new_jobs:
-                job_id = self._insert(conn, new, now, payloads)
-                group = ids[0] if ids else job_id
-                conn.execute(
-                    "UPDATE jobs SET log_path = ?, group_id = ? WHERE id = ?",
-                    (
-                        str(logs_dir / f"{job_id}.log"),
-                        group if new.spec.max_concurrent is not None else None,
-                        job_id,
-                    ),
-                )
-                ids.append(job_id)
-        return self.get_jobs(ids)
+            first = reserve_ids(conn, len(new_jobs))
+            insert_rows(conn, first, new_jobs, first, now, logs_dir, Payloads())
+        return self.get_jobs(range(first, first + len(new_jobs)))
 
-    def _insert(
+    # A big submission, in slices (store/submissions.py): stage, insert_staged…, publish.
+
+    def stage(self, count: int) -> int:
+        """Reserve ids for a submission of `count` jobs, hidden until it is published."""
+        with self.transaction() as conn:
+            first = reserve_ids(conn, count)
+            last = first + count - 1
+            conn.execute("INSERT INTO staged_submissions VALUES (?, ?)", (first, last))
+        self._hidden.append((first, last))
+        return first
+
+    def insert_staged(
         self,
-        conn: sqlite3.Connection,
-        new: NewJob,
+        first_id: int,
+        offset: int,
+        new_jobs: Sequence[NewJob],
         now: float,
-        payloads: dict[tuple[str, str], int],
-    ) -> int:
-        spec, res = new.spec, new.spec.resources
-        state = JobState.HOLD if spec.hold else JobState.QUEUED
-        payload = (json.dumps(spec.env), spec.script_body)
-        if payload not in payloads:
-            cur = conn.execute("INSERT INTO payloads (env, script_body) VALUES (?, ?)", payload)
-            payloads[payload] = int(cur.lastrowid or 0)
-        row = {
-            "name": spec.name,
-            "user": new.user,
-            "uid": new.uid,
-            "command": spec.command,
-            "script": spec.script,
-            "workdir": spec.workdir,
-            "payload_id": payloads[payload],
-            "state": state.value,
-            "reason": str(Reason(ReasonKind.HELD)) if spec.hold else None,
-            "priority": spec.priority,
-            "gpus": res.gpus,
-            "shared": int(res.shared),
-            "gpu_memory_mb": res.gpu_memory_mb,
-            "gpu_pin": json.dumps(res.gpu_pin),
-            "memory_mb": res.memory_mb,
-            "time_limit": spec.time_limit,
-            "dependencies": json.dumps([[j, k.value] for j, k in new.dependencies]),
-            "dependency_mode": spec.dependency_mode.value,
-            "auto_cancel": int(spec.auto_cancel),
-            "begin_at": spec.begin_at,
-            "max_concurrent": spec.max_concurrent,
-            "array_task_id": spec.array_task_id,
-            "keep_session": int(spec.keep_session),
-            "conda_env": spec.conda_env,
-            "max_retries": spec.max_retries,
-            "retry_on_timeout": int(spec.retry_on_timeout),
-            "project": spec.project,
-            "submitted_at": now,
-            "gpu_ids": "[]",
-            "executor": new.executor,
-            "session": "",
-            "log_path": "",
-        }
-        cur = conn.execute(
-            f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-            tuple(row.values()),
-        )
-        job_id = int(cur.lastrowid or 0)
-        _insert_event(conn, Event(job_id, now, "submitted", state, ""))
-        return job_id
+        logs_dir: Path,
+        payloads: Payloads,
+    ) -> None:
+        with self.transaction() as conn:
+            insert_rows(conn, first_id + offset, new_jobs, first_id, now, logs_dir, payloads)
+
+    def publish(self, first_id: int) -> None:
+        """The staged submission becomes visible, all of it at once."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM staged_submissions WHERE first_id = ?", (first_id,))
+        self._hidden = [r for r in self._hidden if r[0] != first_id]
+
+    def discard_staged(self) -> None:
+        """Forget what staged submissions wrote (one failed, or a daemon died mid-way)."""
+        with self.transaction() as conn:
+            discard_staged(conn)
+        self._hidden = []
+
+    def read_staged(self, first_id: int, last_id: int) -> list[Job]:
+        """A staged submission's jobs, read on a connection of its own, so a thread can do it
+        while the daemon's loop goes on with its own."""
+        conn = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            rows = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id BETWEEN ? AND ? ORDER BY id",
+                (first_id, last_id),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [row_to_job(row) for row in rows]
+
+    def _visible(self, column: str = "id") -> tuple[str, list[int]]:
+        """A WHERE clause leaving out staged submissions ('1' when there are none)."""
+        if not self._hidden:
+            return "1", []
+        clause = " AND ".join(f"{column} NOT BETWEEN ? AND ?" for _ in self._hidden)
+        return clause, [n for r in self._hidden for n in r]
 
     def save(
         self,
@@ -290,9 +276,10 @@ class Store:
         return [row_to_job(row) for row in rows]
 
     def attempts_of(self, first_attempt: int) -> list[int]:
+        visible, hidden = self._visible()
         rows = self._conn.execute(
-            "SELECT id FROM jobs WHERE id = ? OR first_attempt = ? ORDER BY id",
-            (first_attempt, first_attempt),
+            f"SELECT id FROM jobs WHERE (id = ? OR first_attempt = ?) AND {visible} ORDER BY id",
+            (first_attempt, first_attempt, *hidden),
         )
         return [int(row[0]) for row in rows]
 
@@ -343,7 +330,7 @@ class Store:
         return env, str(row[1])
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
-        sql, params = _select(JOB_COLUMNS, where)
+        sql, params = _select(JOB_COLUMNS, where, self._hidden)
         return [row_to_job(row) for row in self._conn.execute(sql, params)]
 
     def list_fields_json(self, where: JobFilter, fields: Sequence[str]) -> str:
@@ -352,7 +339,7 @@ class Store:
         of 10,000 jobs builds no Job objects and sends no field it does not show (a full job
         is ~800 bytes of JSON, a default `gqueue` row ~60)."""
         names, row = listed_row(fields)
-        rows, params = _select(f"{row} AS listed", where)
+        rows, params = _select(f"{row} AS listed", where, self._hidden)
         # The rows in the subquery's (id) order: SQLite aggregates a sorted subquery as is.
         listing = "SELECT json_object('fields', json(?), 'rows', json_group_array(json(listed)))"
         (text,) = self._conn.execute(
@@ -363,25 +350,31 @@ class Store:
     def states_of(self, ids: Iterable[int]) -> dict[int, JobState]:
         """Each job's state, or that of its newest attempt when it was retried: a dependent
         waits for the last attempt, not for the failure that started the next one."""
+        visible, hidden = self._visible("j.id")
         rows = self._conn.execute(
             "SELECT j.id, (SELECT a.state FROM jobs a"
             "  WHERE a.id = COALESCE(j.first_attempt, j.id)"
             "     OR a.first_attempt = COALESCE(j.first_attempt, j.id)"
             "  ORDER BY a.id DESC LIMIT 1)"
-            " FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(ids))),),
+            f" FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?)) AND {visible}",
+            (json.dumps(sorted(set(ids))), *hidden),
         )
         return {job_id: JobState(state) for job_id, state in rows}
 
     def nth_last_job_of(self, uid: int, n: int) -> int | None:
         """The caller's nth most recent job (n=1 is '@')."""
+        visible, hidden = self._visible()
         row = self._conn.execute(
-            "SELECT id FROM jobs WHERE uid = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (uid, n - 1)
+            f"SELECT id FROM jobs WHERE uid = ? AND {visible} ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (uid, *hidden, n - 1),
         ).fetchone()
         return int(row[0]) if row else None
 
     def count_by_state(self) -> dict[str, int]:
-        rows = self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        visible, hidden = self._visible()
+        rows = self._conn.execute(
+            f"SELECT state, COUNT(*) FROM jobs WHERE {visible} GROUP BY state", hidden
+        )
         return dict(rows.fetchall())
 
     def set_reasons(self, reasons: Iterable[tuple[int, str | None]]) -> None:
@@ -399,10 +392,13 @@ class Store:
         return [Event(j, at, kind, JobState(state), det) for j, at, kind, state, det in rows]
 
 
-def _select(columns: str, where: JobFilter) -> tuple[str, list[Any]]:
-    """SELECT these columns of the jobs matching the filter, in id order."""
-    clauses: list[str] = []
-    params: list[Any] = []
+def _select(
+    columns: str, where: JobFilter, hidden: Sequence[tuple[int, int]]
+) -> tuple[str, list[Any]]:
+    """SELECT these columns of the jobs matching the filter, in id order, leaving out the
+    `hidden` id ranges (staged submissions)."""
+    clauses: list[str] = ["id NOT BETWEEN ? AND ?" for _ in hidden]
+    params: list[Any] = [n for r in hidden for n in r]
     if where.states is not None:
         clauses.append(f"state IN ({','.join('?' * len(where.states))})")
         params += [s.value for s in where.states]

@@ -97,8 +97,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_payload ON jobs(payload_id);
     """,
     # 6: each running job's processes as the daemon saw them (pid + start time + boot), so
-    # only processes proven to be the job's are ever signalled
+    # only processes proven to be the job's are ever signalled; the id ranges of big
+    # submissions still being written in slices (store/submissions.py)
     """
+    CREATE TABLE staged_submissions (
+        first_id INTEGER PRIMARY KEY,
+        last_id INTEGER NOT NULL
+    );
     CREATE TABLE processes (
         job_id INTEGER PRIMARY KEY,
         boot_id TEXT NOT NULL,
