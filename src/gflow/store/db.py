@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.model import Event, Job, JobSpec
@@ -124,16 +125,17 @@ class Store:
         Jobs of one submission that set max_concurrent form a group named by the first id.
         """
         ids: list[int] = []
-        payloads: dict[tuple[str, str], int] = {}  # an array's jobs share one
+        payloads: dict[tuple[str, str, str], int] = {}  # an array's jobs share one
         with self.transaction() as conn:
             for new in new_jobs:
                 job_id = self._insert(conn, new, now, payloads)
                 group = ids[0] if ids else job_id
                 conn.execute(
-                    "UPDATE jobs SET log_path = ?, group_id = ? WHERE id = ?",
+                    "UPDATE jobs SET log_path = ?, group_id = ?, array_job_id = ? WHERE id = ?",
                     (
                         str(logs_dir / f"{job_id}.log"),
                         group if new.spec.max_concurrent is not None else None,
+                        group if new.spec.array_task_id is not None else None,
                         job_id,
                     ),
                 )
@@ -145,13 +147,15 @@ class Store:
         conn: sqlite3.Connection,
         new: NewJob,
         now: float,
-        payloads: dict[tuple[str, str], int],
+        payloads: dict[tuple[str, str, str], int],
     ) -> int:
         spec, res = new.spec, new.spec.resources
         state = JobState.HOLD if spec.hold else JobState.QUEUED
-        payload = (json.dumps(spec.env), spec.script_body)
+        payload = (json.dumps(spec.env), spec.script_body, json.dumps(spec.batch.to_dict()))
         if payload not in payloads:
-            cur = conn.execute("INSERT INTO payloads (env, script_body) VALUES (?, ?)", payload)
+            cur = conn.execute(
+                "INSERT INTO payloads (env, script_body, batch) VALUES (?, ?, ?)", payload
+            )
             payloads[payload] = int(cur.lastrowid or 0)
         row = {
             "name": spec.name,
@@ -169,6 +173,9 @@ class Store:
             "gpu_memory_mb": res.gpu_memory_mb,
             "gpu_pin": json.dumps(res.gpu_pin),
             "memory_mb": res.memory_mb,
+            "cpus": res.cpus,
+            "exclusive": int(res.exclusive),
+            "gpu_model": res.gpu_model,
             "time_limit": spec.time_limit,
             "dependencies": json.dumps([[j, k.value] for j, k in new.dependencies]),
             "dependency_mode": spec.dependency_mode.value,
@@ -229,7 +236,8 @@ class Store:
             "name, user, uid, command, script, payload_id, workdir, priority, gpus, shared,"
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
-            " executor, conda_env, max_retries, retry_on_timeout, project"
+            " executor, conda_env, max_retries, retry_on_timeout, project, cpus, exclusive,"
+            " gpu_model, array_job_id"
         )
         now = now if now is not None else (job.finished_at or 0.0)
         lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
@@ -311,15 +319,20 @@ class Store:
 
     def get_launch_data(self, job_id: int) -> tuple[dict[str, str], str]:
         """The submitter's environment and script body: large, so read only to start a job."""
+        env, body, _ = self.get_launch_payload(job_id)
+        return env, body
+
+    def get_launch_payload(self, job_id: int) -> tuple[dict[str, str], str, BatchOptions]:
+        """The environment, script body and batch options (read when a job starts)."""
         row = self._conn.execute(
-            "SELECT env, script_body FROM payloads"
+            "SELECT env, script_body, batch FROM payloads"
             " WHERE id = (SELECT payload_id FROM jobs WHERE id = ?)",
             (job_id,),
         ).fetchone()
         if row is None:
-            return {}, ""
+            return {}, "", NO_BATCH
         env: dict[str, str] = json.loads(row[0])
-        return env, str(row[1])
+        return env, str(row[1]), BatchOptions.from_dict(json.loads(row[2]))
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         sql, params = _select(JOB_COLUMNS, where)
@@ -423,6 +436,7 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "exit_code": job.exit_code,
         "signal": job.signal,
         "gpu_ids": json.dumps(job.gpu_ids),
+        "cpu_ids": json.dumps(job.cpu_ids),
         "pid": job.pid,
         "stop_reason": job.stop_reason.value if job.stop_reason else None,
         "session": job.session,
@@ -436,6 +450,9 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "gpu_memory_mb": res.gpu_memory_mb,
         "gpu_pin": json.dumps(res.gpu_pin),
         "memory_mb": res.memory_mb,
+        "cpus": res.cpus,
+        "exclusive": int(res.exclusive),
+        "gpu_model": res.gpu_model,
         "time_limit": job.time_limit,
         "conda_env": job.conda_env,
         "max_retries": job.max_retries,
