@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from gflow.cli.common import EXIT_OK, Parser
 from gflow.core.errors import InvalidInput
@@ -60,7 +60,10 @@ def header_directives(text: str) -> list[Directive]:
     return found
 
 
-def given_only(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+P = TypeVar("P", bound=argparse.ArgumentParser)
+
+
+def given_only(parser: P) -> P:
     """The parser, changed so a parse returns only the options actually given: the command
     line then wins over the directives flag by flag, whatever the spelling."""
     for action in parser._actions:  # argparse has no public way to suppress set defaults

@@ -13,52 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gflow.core.errors import InvalidInput
-
-SIGNALS = {
-    "HUP": 1, "INT": 2, "QUIT": 3, "ABRT": 6, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12,
-    "PIPE": 13, "ALRM": 14, "TERM": 15, "CONT": 18, "STOP": 19, "TSTP": 20, "URG": 23,
-    "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30,
-}  # fmt: skip
-SIGNAL_FORMS = "[B:]SIG[@SECONDS], e.g. USR1@90, B:TERM@300 or 10 (default 60 s)"
-MAX_ARGS_LENGTH = 100_000
-
-
-@dataclass(frozen=True)
-class Warning_:
-    """`--signal`: send this signal this long before the time limit."""
-
-    signum: int
-    seconds: int
-    batch_only: bool  # B: only the batch shell, not every process of the job
-
-
-def parse_signal(text: str) -> Warning_:
-    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here)."""
-    m = re.fullmatch(r"(?:([RB]{1,2}):)?([A-Za-z0-9]+)(?:@([0-9]{1,7}))?", text.strip())
-    if not m:
-        raise InvalidInput(f"invalid --signal {text!r}", hint=f"use {SIGNAL_FORMS}")
-    name = m.group(2).upper().removeprefix("SIG")
-    signum = int(name) if name.isdigit() else SIGNALS.get(name, 0)
-    if not 0 < signum < 65:
-        raise InvalidInput(f"invalid signal {m.group(2)!r} in --signal", hint=f"use {SIGNAL_FORMS}")
-    seconds = int(m.group(3)) if m.group(3) else 60
-    return Warning_(signum, seconds, "B" in (m.group(1) or ""))
-
-
-@dataclass(frozen=True)
-class ArrayInfo:
-    """An array's task ids, for SLURM_ARRAY_TASK_MIN/MAX/COUNT/STEP."""
-
-    min: int
-    max: int
-    count: int
-    step: int
-
-
-def array_info(tasks: list[int]) -> ArrayInfo:
-    steps = {b - a for a, b in zip(tasks, tasks[1:], strict=False)}
-    step = steps.pop() if len(steps) == 1 else 1
-    return ArrayInfo(min(tasks), max(tasks), len(tasks), step)
+from gflow.core.sbatch import ArrayInfo, Warning_
 
 
 @dataclass(frozen=True)
@@ -86,7 +41,7 @@ class BatchOptions:
             "ntasks": self.ntasks,
             "cpus_per_task": self.cpus_per_task,
             "submit_dir": self.submit_dir,
-            "array": None if a is None else [a.min, a.max, a.count, a.step],
+            "array": None if a is None else [a.min, a.max, a.tasks, a.step],
         }
 
     @classmethod
@@ -115,6 +70,7 @@ class BatchOptions:
         )
 
 
+MAX_ARGS_LENGTH = 100_000
 _FIELDS = frozenset(BatchOptions().to_dict())
 NO_BATCH = BatchOptions()
 
@@ -209,11 +165,6 @@ def expand_filename(pattern: str, job: RunningAs) -> str:
     return _PATTERN.sub(one, pattern)
 
 
-def default_output(array: bool) -> str:
-    """sbatch's default output file: slurm-%j.out, slurm-%A_%a.out for an array."""
-    return "slurm-%A_%a.out" if array else "slurm-%j.out"
-
-
 def slurm_environment(job: RunningAs, batch: BatchOptions) -> dict[str, str]:
     """The SLURM_* variables of a batch job's shell, with their meaning on one machine."""
     cpus = job.cpus or job.cpus_on_node
@@ -260,6 +211,6 @@ def slurm_environment(job: RunningAs, batch: BatchOptions) -> dict[str, str]:
         if batch.array is not None:
             env["SLURM_ARRAY_TASK_MIN"] = str(batch.array.min)
             env["SLURM_ARRAY_TASK_MAX"] = str(batch.array.max)
-            env["SLURM_ARRAY_TASK_COUNT"] = str(batch.array.count)
+            env["SLURM_ARRAY_TASK_COUNT"] = str(batch.array.tasks)
             env["SLURM_ARRAY_TASK_STEP"] = str(batch.array.step)
     return env

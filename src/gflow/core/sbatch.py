@@ -14,6 +14,7 @@ The option table is sbatch's (src/common/slurm_opt.c, the options sbatch accepts
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import NamedTuple
 
@@ -147,7 +148,9 @@ def getopt_long(
             while j < len(word):
                 letter = word[j]
                 if letter not in short:
-                    raise InvalidInput(f"invalid option -{letter} in {word!r}", hint="see man sbatch")
+                    raise InvalidInput(
+                        f"invalid option -{letter} in {word!r}", hint="see man sbatch"
+                    )
                 name = short[letter]
                 if table[name] == NONE:
                     found.append(Option(name, None))
@@ -157,7 +160,7 @@ def getopt_long(
                 if rest:
                     value = rest
                 elif table[name] == OPTIONAL:
-                    value = None  # type: ignore[assignment]  # getopt: optional is attached
+                    value = None  # getopt: an optional value must be attached
                 elif i < len(words):
                     value = words[i]
                     i += 1
@@ -256,3 +259,52 @@ def slurm_begin(text: str) -> str:
             )
         return f"now+{count}{_BEGIN_UNITS[unit]}"
     return _BEGIN_NAMED.get(raw, text)
+
+
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ABRT": 6, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12,
+    "PIPE": 13, "ALRM": 14, "TERM": 15, "CONT": 18, "STOP": 19, "TSTP": 20, "URG": 23,
+    "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "PWR": 30,
+}  # fmt: skip
+SIGNAL_FORMS = "[B:]SIG[@SECONDS], e.g. USR1@90, B:TERM@300 or 10 (default 60 s)"
+
+
+class Warning_(NamedTuple):
+    """`--signal`: send this signal this long before the time limit."""
+
+    signum: int
+    seconds: int
+    batch_only: bool  # B: only the batch shell, not every process of the job
+
+
+def parse_signal(text: str) -> Warning_:
+    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here)."""
+    m = re.fullmatch(r"(?:([RB]{1,2}):)?([A-Za-z0-9]+)(?:@([0-9]{1,7}))?", text.strip())
+    if not m:
+        raise InvalidInput(f"invalid --signal {text!r}", hint=f"use {SIGNAL_FORMS}")
+    name = m.group(2).upper().removeprefix("SIG")
+    signum = int(name) if name.isdigit() else SIGNALS.get(name, 0)
+    if not 0 < signum < 65:
+        raise InvalidInput(f"invalid signal {m.group(2)!r} in --signal", hint=f"use {SIGNAL_FORMS}")
+    seconds = int(m.group(3)) if m.group(3) else 60
+    return Warning_(signum, seconds, "B" in (m.group(1) or ""))
+
+
+class ArrayInfo(NamedTuple):
+    """An array's task ids, for SLURM_ARRAY_TASK_MIN/MAX/COUNT/STEP."""
+
+    min: int
+    max: int
+    tasks: int  # how many
+    step: int
+
+
+def array_info(tasks: list[int]) -> ArrayInfo:
+    steps = {b - a for a, b in itertools.pairwise(tasks)}
+    step = steps.pop() if len(steps) == 1 else 1
+    return ArrayInfo(min(tasks), max(tasks), len(tasks), step)
+
+
+def default_output(array: bool) -> str:
+    """sbatch's default output file: slurm-%j.out, slurm-%A_%a.out for an array."""
+    return "slurm-%A_%a.out" if array else "slurm-%j.out"

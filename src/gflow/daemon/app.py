@@ -160,8 +160,22 @@ async def submit(request: web.Request) -> web.Response:
     if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
         raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST} jobs per request")
     specs = [JobSpec.from_dict(item) for item in body["jobs"]]
+    _, notes = request.app[SERVICE].machine.resolve_gpu_models(specs[:1])
     jobs = request.app[SERVICE].submit(caller, specs)
-    return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
+    return web.json_response({"jobs": [job.to_dict() for job in jobs], "notes": notes}, status=201)
+
+
+async def test_submit(request: web.Request) -> web.Response:
+    """`gbatch --dry-run`: could these jobs run, and when would the first start? (Stores
+    nothing, like sbatch --test-only.)"""
+    caller = caller_of(request)
+    body = await json_body(request, json.loads)
+    if not isinstance(body, dict) or set(body) != {"jobs"} or not isinstance(body["jobs"], list):
+        raise InvalidInput('expected {"jobs": [ ... ]} and nothing else')
+    if len(body["jobs"]) > MAX_JOBS_PER_REQUEST:
+        raise InvalidInput(f"at most {MAX_JOBS_PER_REQUEST} jobs per request")
+    specs = [JobSpec.from_dict(item) for item in body["jobs"]]
+    return web.json_response(request.app[SERVICE].test_submit(caller, specs))
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -282,7 +296,8 @@ async def purge(request: web.Request) -> web.Response:
 
 
 async def gpus(request: web.Request) -> web.Response:
-    return web.json_response({"gpus": request.app[SERVICE].gpu_status()})
+    service = request.app[SERVICE]
+    return web.json_response({"gpus": service.gpu_status(), "cpus": service.cpu_status()})
 
 
 async def set_gpus(request: web.Request) -> web.Response:
@@ -322,6 +337,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_post("/api/v1/jobs", submit)
+    app.router.add_post("/api/v1/jobs/test", test_submit)
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)

@@ -17,12 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from gflow.config import Config
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.errors import InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
+from gflow.daemon.slurm_launch import prepare_batch, script_argv
 from gflow.paths import Paths
 from gflow.resources import host
 from gflow.runner.control import signal_job, watch_exit
@@ -44,6 +47,8 @@ class PreparedLaunch:
     env: dict[str, str]
     script_body: str
     jobdir: Path
+    batch: BatchOptions = NO_BATCH
+    wrapper_extra: dict[str, Any] | None = None  # pinning, output files, --signal
 
 
 class JobSupervisor:
@@ -165,7 +170,7 @@ class JobSupervisor:
     def jobdir(self, job_id: int) -> Path:
         return self.paths.jobs_dir / str(job_id)
 
-    def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...]]]) -> None:
+    def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...], tuple[int, ...]]]) -> None:
         """Record the starts, then launch each job's wrapper off the event loop.
 
         Queued -> Running is durable before any process exists: a crash in between shows
@@ -182,9 +187,10 @@ class JobSupervisor:
                 ",".join(map(str, gpus)),
                 started_at=now,
                 gpu_ids=gpus,
+                cpu_ids=cpus,
                 reason=None,
             )
-            for job, gpus in starts
+            for job, gpus, cpus in starts
         ]
         self._commit(running)
         for job, _ in running:
@@ -195,28 +201,31 @@ class JobSupervisor:
 
     def _prepare_launch(self, job: Job) -> PreparedLaunch:
         """What the launcher thread needs, read here: the store belongs to the loop's thread."""
-        env, script_body = self.store.get_launch_data(job.id)
+        env, script_body, batch = self.store.get_launch_payload(job.id)
         env.update(
             GFLOW_JOB_ID=str(job.id),
             GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
-        return PreparedLaunch(job, env, script_body, self.jobdir(job.id))
+        extra = prepare_batch(job, batch, env, self.paths.state_dir / "bin", self.clock())
+        return PreparedLaunch(job, env, script_body, self.jobdir(job.id), batch, extra)
 
     def _launch(self, prepared: PreparedLaunch) -> tuple[int, str, float]:
         """In a launcher thread: write the job's files and start its wrapper."""
         job, jobdir = prepared.job, prepared.jobdir
         if job.script:
             jobdir.mkdir(parents=True, exist_ok=True)
-            (jobdir / "script.sh").write_text(prepared.script_body)
-            argv = [BASH, str(jobdir / "script.sh")]
+            script = jobdir / "script.sh"
+            script.write_text(prepared.script_body)
+            script.chmod(0o700)
+            argv = script_argv(script, prepared.script_body, prepared.batch.args, BASH)
         else:
             argv = [BASH, "-c", job.command]
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path)
+        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path, prepared.wrapper_extra)
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
         return pid, session, self.clock()
 

@@ -27,11 +27,19 @@ class ExitRecord:
     hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
 
 
-def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+def write_spec(
+    jobdir: Path,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    log: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """`extra`: what the wrapper also reads (cpus, output, error, append, warning)."""
     jobdir.mkdir(parents=True, exist_ok=True)
     for stale in ("pid", "exit"):
         (jobdir / stale).unlink(missing_ok=True)
-    data = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+    data = {"argv": argv, "env": env, "cwd": cwd, "log": log, **(extra or {})}
     # marshal, not JSON: the wrapper reads it without importing json (see wrapper.py).
     tmp = jobdir / f"{SPEC_FILE}.tmp"
     tmp.write_bytes(marshal.dumps(data))

@@ -1,0 +1,83 @@
+"""What a job gets at launch to run as a Slurm batch job would: its script run by its own
+shebang, the SLURM_* variables, `srun` first on its PATH, its cores, its --output/--error
+files and its --signal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gflow.core.batch import BatchOptions, RunningAs, expand_filename, slurm_environment
+from gflow.core.model import ALL_MEMORY, Job
+from gflow.resources import host
+
+SRUN_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "srun.py"
+
+
+def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> list[str]:
+    """As the kernel would run it: by its shebang line (flags and all); no shebang, bash."""
+    if body.startswith("#!"):
+        return [str(script), *args]
+    return [bash, str(script), *args]
+
+
+def prepare_batch(
+    job: Job, batch: BatchOptions, env: dict[str, str], bin_dir: Path, now: float
+) -> dict[str, Any]:
+    """Add the Slurm variables and the srun shim to `env`; return what the wrapper also
+    needs (cores to pin to, output files, the --signal time)."""
+    hostname = socket.gethostname().split(".")[0]
+    memory = job.resources.memory_mb
+    running = RunningAs(
+        job_id=job.id,
+        name=job.display_name,
+        user=job.user,
+        uid=job.uid,
+        host=hostname,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        cpus=len(job.cpu_ids),
+        cpus_on_node=len(job.cpu_ids) or len(os.sched_getaffinity(0)),
+        gpu_ids=job.gpu_ids,
+        memory_mb=host.total_memory_mb() if memory == ALL_MEMORY else memory,
+        started_at=now,
+        time_limit=job.time_limit,
+        attempt=job.attempt,
+    )
+    env.update(slurm_environment(running, _with_dir(batch, job)))
+    env["PATH"] = f"{ensure_srun(bin_dir)}:{env.get('PATH', os.defpath)}"
+    extra: dict[str, Any] = {"cpus": list(job.cpu_ids), "append": batch.append}
+    for key, pattern in (("output", batch.output), ("error", batch.error)):
+        if pattern:
+            path = expand_filename(pattern, running)
+            extra[key] = os.path.join(job.workdir, path)
+    if batch.warning is not None and job.time_limit is not None:
+        at = now + max(0, job.time_limit - batch.warning.seconds)
+        extra["warning"] = (at, batch.warning.signum, batch.warning.batch_only)
+    return extra
+
+
+def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
+    """A job submitted through the API alone has no submit directory: its workdir is."""
+    return batch if batch.submit_dir else replace(batch, submit_dir=job.workdir)
+
+
+def ensure_srun(bin_dir: Path) -> str:
+    """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH."""
+    shim = bin_dir / "srun"
+    text = f"#!{sys.executable} -I -S\n" + SRUN_SOURCE.read_text()
+    try:
+        if shim.read_text() == text:
+            return str(bin_dir)
+    except OSError:
+        pass
+    bin_dir.mkdir(mode=0o700, exist_ok=True)
+    tmp = bin_dir / f".srun.{os.getpid()}"
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, shim)
+    return str(bin_dir)
