@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from gflow.core.batch import BatchOptions, Warning_
 from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.model import _SPEC_FIELDS, Event, Job, JobSpec, Resources
 from gflow.core.states import JobState, Reason, ReasonKind
 from gflow.store.db import JobFilter, NewJob, Store, StoreError
-from gflow.core.batch import BatchOptions, Warning_
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 

@@ -69,7 +69,8 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
 def ensure_srun(bin_dir: Path) -> str:
     """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH."""
     shim = bin_dir / "srun"
-    text = f"#!{sys.executable} -I -S\n" + SRUN_SOURCE.read_text()
+    text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
+    text += SRUN_SOURCE.read_text()
     try:
         if shim.read_text() == text:
             return str(bin_dir)
