@@ -97,7 +97,7 @@ def read_directives(parser: Parser, script: tuple[str, str]) -> Directives:
         if refused and not line.sbatch:
             flag = "--" + refused[0].replace("_", "-")
             raise InvalidInput(
-                f"{path}:{line.line}: {flag} is about gbatch's output; give it on the command line"
+                f"{path}:{line.line}: {flag} is not a job option; give it on the command line"
             )
         found.pop("command", None)
         for dest, value in found.items():

@@ -148,7 +148,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     res.add_argument(
         "--exclusive",
-        nargs="?",
+        action="store_const",
         const="node",
         help="every GPU and core of the machine; nothing runs beside it",
     )

@@ -224,6 +224,10 @@ def to_gbatch(options: list[Option]) -> Translation:
         ours = _SAME_MEANING.get(name)
         if name == "begin" and value is not None:
             args.append(f"--begin={slurm_begin(value)}")
+        elif name == "exclusive":
+            args.append("--exclusive")  # =user|mcs|topo: still the whole machine here
+            if value:
+                notes.setdefault(name, f"--exclusive={value}: the whole machine, as --exclusive")
         elif ours is not None:
             args.append(ours if value is None else f"{ours}={value}")
         elif name in ("help", "usage", "version", "quiet", "verbose"):
