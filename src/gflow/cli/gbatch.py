@@ -110,9 +110,10 @@ def load_script(args: argparse.Namespace, stdin_is_tty: bool) -> tuple[str, str]
 def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict[str, Any]:
     words = _words(args)
     submit_dir = _working_directory()
-    workdir = os.path.normpath(os.path.join(submit_dir, args.chdir)) if args.chdir else submit_dir
-    if args.chdir and not os.path.isdir(workdir):
-        raise InvalidInput(f"--chdir {args.chdir}: no such directory")
+    chdir = args.chdir
+    workdir = os.path.normpath(os.path.join(submit_dir, chdir)) if chdir else submit_dir
+    if chdir is not None and not (chdir and os.path.isdir(workdir)):
+        raise InvalidInput(f"--chdir {chdir!r}: no such directory")
     spec: dict[str, Any] = {
         "workdir": workdir,
         "env": dict(os.environ),

@@ -55,8 +55,8 @@ class BatchOptions:
         if sum(map(len, args)) > MAX_ARGS_LENGTH or any("\0" in a for a in args):
             raise InvalidInput("the script's arguments are too long or hold NUL characters")
         texts = [data.get(key, "") for key in ("output", "error", "submit_dir")]
-        if not all(isinstance(t, str) and "\0" not in t and len(t) < 4096 for t in texts):
-            raise InvalidInput("batch.output, error and submit_dir must be paths")
+        if not all(isinstance(t, str) and len(t) < 4096 and t.isprintable() for t in texts):
+            raise InvalidInput("--output, --error and the submit directory must be printable paths")
         return cls(
             args=tuple(args),
             output=texts[0],

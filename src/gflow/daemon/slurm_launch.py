@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,10 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
     return batch if batch.submit_dir else replace(batch, submit_dir=job.workdir)
 
 
+@lru_cache(maxsize=4)
 def ensure_srun(bin_dir: Path) -> str:
-    """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH."""
+    """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
+    Checked once per daemon (cached): a launch costs no file reads for it."""
     shim = bin_dir / "srun"
     text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
