@@ -35,6 +35,13 @@ FIELDS = [
     ("launcher.slurm", {"name": "ddp", "cpus": 2, "time_limit": 300}),
     ("eval.py", {"name": "eval", "time_limit": None, "exclusive": True, "gpus": 0}),
     ("singleton.sh", {"name": "nightly", "memory_mb": 0}),
+    ("accelerate.sh", {"name": "llm-finetune", "gpus": 2, "cpus": 2, "memory_mb": 2048,
+                       "time_limit": 86400}),
+    ("deepspeed.sbatch", {"gpus": 2, "cpus": 2, "memory_mb": 0, "time_limit": 7200,
+                          "auto_cancel": False}),
+    ("lightning.sh", {"name": "lit", "gpus": 1, "time_limit": 1800, "cpus": 0}),
+    ("university.slurm", {"name": "matlab sim", "cpus": 1, "memory_mb": 500,
+                          "time_limit": 1800}),
 ]  # fmt: skip
 
 
@@ -45,6 +52,7 @@ def test_corpus_is_read_as_slurm_reads_it(
     """Every field a script's directives set lands in the job; nothing is 'not used'."""
     gflow = make_gflow(fake_gpus="2x24G")
     gflow.start()
+    (gflow.workdir / "logs").mkdir()
     jobs = submit(gflow, "--hold", copy(gflow, script))
     expected = {**expected, "state": "Hold"}
     for key, value in expected.items():
@@ -52,6 +60,39 @@ def test_corpus_is_read_as_slurm_reads_it(
     if script == "array_sweep.sh":
         assert [j["array_task_id"] for j in jobs] == [0, 1, 2, 3, 4]
         assert {j["array_job_id"] for j in jobs} == {jobs[0]["id"]}
+
+
+def test_hpc_centre_script_gets_one_note_per_flag_it_cannot_honour(
+    make_gflow: type[Gflow],
+) -> None:
+    """Account, partition, QOS, constraint, hint and mail: one note each, saying what happens
+    instead; none of them, and nothing honoured, is called 'not used'."""
+    gflow = make_gflow(fake_gpus="2x24G")
+    gflow.start()
+    done = gflow.run("gbatch", "--dry-run", copy(gflow, "deepspeed.sbatch"))
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if "note:" in line]
+    flags = [note.split("#SBATCH ", 1)[1].split(":", 1)[0] for note in notes]
+    assert flags == ["--account", "--partition", "--qos", "--constraint", "--hint",
+                     "--mail-type"]  # fmt: skip
+    assert not any("not used" in note for note in notes)
+    assert "It could run here" in done.stdout
+
+
+def test_a_missing_output_directory_refuses_the_script(gflow: Gflow) -> None:
+    """accelerate.sh writes to logs/: without that directory it is refused, in one line."""
+    done = gflow.run("gbatch", copy(gflow, "accelerate.sh"))
+    assert done.returncode == 2 and "directory logs does not exist" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_array_begin_in_slurm_units(gflow: Gflow) -> None:
+    """--begin=now+30minutes on every task of the array; %A is the first id."""
+    jobs = submit(gflow, copy(gflow, "university.slurm"))
+    assert len(jobs) == 3
+    for job in jobs:
+        assert 1700 < job["begin_at"] - job["submitted_at"] < 1900
+        assert job["reason"] in (None, "BeginTime")
 
 
 def test_singleton_waits_for_my_jobs_of_the_same_name(gflow: Gflow) -> None:

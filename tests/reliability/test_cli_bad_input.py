@@ -86,7 +86,7 @@ BY_DEST: dict[tuple[str, str], list[str]] = {
     **{(cmd, "memory"): ["-1", "10X", "1025T", "G", "nan"] for cmd in ("gbatch", "grun")},
     **{(cmd, dest): ["0", "-1", "4097", "abc", "1.5", "99"]  # 99: more than the machine
        for cmd in ("gbatch", "grun")
-       for dest in ("cpus_per_task", "ntasks", "ntasks_per_gpu", "mincpus")},
+       for dest in ("cpus_per_task", "ntasks", "ntasks_per_gpu", "mincpus", "cpus_per_gpu")},
 }  # fmt: skip
 
 # Free text: the edges each one refuses (the daemon refuses most of them: still exit 2).

@@ -112,7 +112,7 @@ def test_sbatch_errors_name_the_line() -> None:
 def spec_of(argv: list[str], text: str, tmp_path: Any) -> dict[str, Any]:
     parser = build_parser()
     args = parser.parse_args(argv)
-    merged = with_directives(parser, args, argv, (str(tmp_path / "s.sh"), text))
+    merged, _ = with_directives(parser, args, argv, (str(tmp_path / "s.sh"), text))
     return build_spec(merged, (str(tmp_path / "s.sh"), text))
 
 
@@ -164,5 +164,8 @@ def test_a_missing_output_directory_is_refused(
 def test_namespace_shape_is_argparse() -> None:
     """with_directives keeps a Namespace (every CLI module reads attributes)."""
     parser = build_parser()
-    merged = with_directives(parser, parser.parse_args(["x"]), ["x"], ("/s", "#SBATCH -J a\n"))
+    merged, notes = with_directives(
+        parser, parser.parse_args(["x"]), ["x"], ("/s", "#SBATCH -J a -p gpu\n")
+    )
     assert isinstance(merged, argparse.Namespace) and merged.name == "a"
+    assert notes == ["/s:1: #SBATCH --partition: one machine, no partitions; ignored"]

@@ -74,13 +74,13 @@ def test_line(answer: dict[str, Any]) -> str:
     """sbatch --test-only's answer: when the first job would start."""
     at = answer.get("start_at")
     if at is None:
-        when = "when a running job without a time limit ends"
+        when = "once running jobs end (one has no time limit, so no time can be given)"
     elif at <= answer["now"] + 1:
-        when = "now"
+        when = "as soon as jobs queued ahead of it have started" if answer["waits_for"] else "now"
     else:
         when = time.strftime("at %Y-%m-%dT%H:%M:%S", time.localtime(at))
     waits = f" (waits for {answer['waits_for']})" if answer.get("waits_for") else ""
     ahead = answer.get("queued_ahead", 0)
-    queue = f"; {ahead} queued job(s) of equal or higher priority are ahead" if ahead else ""
+    queue = f"; {ahead} queued job(s) of equal or higher priority wait ahead" if ahead else ""
     deps = "; once its dependencies are met" if answer.get("has_dependencies") else ""
     return f"It could run here: it would start {when}{waits}{deps}{queue}."

@@ -219,9 +219,12 @@ def command(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     script = load_script(args, sys.stdin.isatty())
+    notes: list[str] = []
     if script is not None:
-        args = with_directives(parser, args, argv, script)
+        args, notes = with_directives(parser, args, argv, script)
     specs = expand(build_spec(args, script), args)
+    for note in notes:  # once the request is whole: a refusal stays one line
+        print(f"gbatch: note: {note}", file=sys.stderr)
     client = Client(Paths.from_env())
     if args.dry_run:
         return dry_run(client, specs, args.json)
@@ -244,18 +247,17 @@ def command(argv: Sequence[str]) -> int:
 
 def with_directives(
     parser: Parser, args: argparse.Namespace, argv: Sequence[str], script: tuple[str, str]
-) -> argparse.Namespace:
+) -> tuple[argparse.Namespace, list[str]]:
     """The script's directives under the command line: each option the command line gives
-    (in any spelling of it) replaces the script's, the rest come from the script."""
+    (in any spelling of it) replaces the script's, the rest come from the script. Also the
+    notes on the #SBATCH options gflow does not honour."""
     found = read_directives(given_only(build_parser(DirectiveParser)), script)
-    for note in found.notes:
-        print(f"gbatch: note: {note}", file=sys.stderr)
     typed = vars(given_only(build_parser()).parse_args(argv))
     typed.pop("command", None)
     merged = {**vars(parser.parse_args([])), **found.given, **typed, "command": args.command}
     if found.sbatch and not merged["output"]:  # sbatch's default: slurm-<id>.out
         merged["output"] = default_output(merged["array"] is not None)
-    return argparse.Namespace(**merged)
+    return argparse.Namespace(**merged), found.notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -142,6 +142,11 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         help="tasks per GPU",
     )
     res.add_argument(
+        "--cpus-per-gpu",
+        type=usage_value(lambda t: parse_int(t, "--cpus-per-gpu", 1, MAX_CPUS)),
+        help="CPU cores per GPU",
+    )
+    res.add_argument(
         "--mincpus",
         type=usage_value(lambda t: parse_int(t, "--mincpus", 1, MAX_CPUS)),
         help="at least this many CPU cores",
@@ -272,10 +277,11 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     gpus = None if ask is None else ask.number * (tasks if ask.per_task else 1)
     if args.ntasks_per_gpu and args.ntasks is None:
         tasks = args.ntasks_per_gpu * max(1, gpus or 0)
-    cpu_asked = any(
-        v is not None for v in (args.cpus_per_task, args.ntasks, args.ntasks_per_gpu, args.mincpus)
-    )
-    cpus = max(tasks * (args.cpus_per_task or 1), args.mincpus or 0) if cpu_asked else 0
+    asked = (args.cpus_per_task, args.ntasks, args.ntasks_per_gpu, args.mincpus, args.cpus_per_gpu)
+    cpus = 0  # none asked for: not booked, not pinned
+    if any(v is not None for v in asked):
+        per_gpu = (args.cpus_per_gpu or 0) * (gpus or 0)
+        cpus = max(tasks * (args.cpus_per_task or 1), args.mincpus or 0, per_gpu)
     res: dict[str, Any] = {
         "gpus": gpus or 0,
         "memory_mb": _memory_mb(args.memory, cpus, gpus or 0),

@@ -181,6 +181,7 @@ _SAME_MEANING = {
     "cpus-per-task": "--cpus-per-task", "ntasks": "--ntasks",
     "ntasks-per-node": "--ntasks-per-node", "tasks-per-node": "--ntasks-per-node",
     "ntasks-per-gpu": "--ntasks-per-gpu", "mincpus": "--mincpus", "signal": "--signal",
+    "cpus-per-gpu": "--cpus-per-gpu",
     "dependency": "--dependency", "array": "--array", "output": "--output",
     "error": "--error", "open-mode": "--open-mode", "nodes": "--nodes", "chdir": "--chdir",
     "exclusive": "--exclusive", "hold": "--hold",
@@ -224,6 +225,9 @@ def to_gbatch(options: list[Option]) -> Translation:
         ours = _SAME_MEANING.get(name)
         if name == "begin" and value is not None:
             args.append(f"--begin={slurm_begin(value)}")
+        elif name == "kill-on-invalid-dep":
+            if (value or "").lower() in ("no", "0"):  # yes: gflow's default already
+                args.append("--no-auto-cancel")
         elif name == "exclusive":
             args.append("--exclusive")  # =user|mcs|topo: still the whole machine here
             if value:

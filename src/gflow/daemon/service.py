@@ -171,12 +171,21 @@ class Service(JobSupervisor):
             array_task_id=first.array_task_id, keep_session=False, submitted_at=now,
             log_path="", begin_at=first.begin_at,
         )  # fmt: skip
-        at, reason = earliest_start(probe, running, self.machine.snapshot(running), now)
-        queued_ahead = sum(
-            1
-            for j in self.jobs.values()
-            if j.state is JobState.QUEUED and j.priority >= first.priority
-        )
+        machine = self.machine.snapshot(running)
+        # A pass with the queue as it is and the probe last among its priority: does it
+        # start now? If not, when would it, were it first (running jobs' time limits)?
+        queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
+        deps = {dep for job in queued for dep in job.depends_on}
+        dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
+        dep_states.update(self.store.states_of(deps - dep_states.keys()))
+        probe = replace(probe, id=2**62)
+        decision = schedule([*queued, probe], running, dep_states, machine, now)
+        at: float | None = now
+        reason = None
+        if not any(start.job_id == probe.id for start in decision.starts):
+            reason = decision.waiting.get(probe.id)
+            at, _ = earliest_start(probe, running, machine, now)
+        queued_ahead = sum(1 for j in queued if j.priority >= first.priority)
         return {
             "could_run": True,
             "start_at": at,
