@@ -142,14 +142,14 @@ def read_small_file(path: Path | str, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     """Write-temp (created new, never through a link), then rename into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         tmp.unlink()
     except FileNotFoundError:
         pass
-    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)
         while view:

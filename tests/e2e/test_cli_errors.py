@@ -13,7 +13,11 @@ from tests.helpers import BIN, Gflow
 BAD_INPUT = [
     ("gbatch", "--time", "abc", "true"),
     ("gbatch", "--time", "1:90:00", "true"),
-    ("gbatch", "--time", "0", "true"),
+    ("gbatch", "--time", "-5", "true"),  # 0 is Slurm's "no limit"
+    ("gbatch", "--cpus-per-task", "99999", "true"),
+    ("gbatch", "--nodes", "2", "true"),
+    ("gbatch", "--signal", "NOPE@5", "true"),
+    ("gbatch", "--output", "no/such/dir/%j.out", "true"),
     ("gbatch", "--priority", "256", "true"),
     ("gbatch", "--priority", "high", "true"),
     ("gbatch", "--gpus", "-1", "true"),

@@ -272,7 +272,15 @@ BAD_SPEC_FIELDS: dict[str, list[Any]] = {
     "shared": ["yes", 1, True],  # True without --gpus and --gpu-memory
     "gpu_memory_mb": [0, -5, 2**63, 1.0, math.inf, 1024],  # 1024 without gpus
     "gpu_pin": ["0", [0, 0], [-1], [True], [1024], [2**70], [1.5], {}, [5]],
-    "memory_mb": [0, -1, 2**63, 1e308, math.nan, 1024**3, "5G"],
+    "memory_mb": [-1, 2**63, 1e308, math.nan, 1024**3, "5G"],  # 0: all of it (--mem=0)
+    "cpus": [-1, 4097, 2**63, 1.5, "2", True, 99],  # 99: more cores than the machine
+    "exclusive": ["yes", 1, None],
+    "gpu_model": [1, "a 100", "x" * 65, "\ud800", "a/b"],
+    "batch": ["x", [], {"nope": 1}, {"args": "x"}, {"args": [1]}, {"output": "a\nb"},
+              {"signal": [0, 1, False]}, {"signal": [10, -1, False]}, {"signal": "USR1"},
+              {"ntasks": 0}, {"cpus_per_task": -1}, {"array": [1, 2]}, {"append": 1},
+              {"args": ["\x00"]}],
+    "singleton": ["yes", 1, None],
     "time_limit": [0, -1, 2**63, 1e308, math.nan, math.inf, "1h", True, 10**10],
     "dependencies": [
         "1", [1], [{"job": 0}], [{"job": -1}], [{"job": 2**63}], [{"job": "abc"}],

@@ -64,6 +64,13 @@ BY_KIND: dict[str, list[str]] = {
     "_count": ["0", "-1", "1000000001", "1.5"],
     "_gpu_list": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "0"],  # 0: no GPU 0 here
     "int_value": ["1.5", "abc", "9999999999"],
+    "_time_limit": ["abc", "-1", "1:90:00", "1:2:3:4", "10y", "1.5.5h", "36601d", "h", "nan",
+                    "infh", "1e3", "unlimitedd"],
+    "_gpus": ["-1", "1025", "two", "1.5", "3", "a b:1", "x:", "a100:3"],
+    "_dependency": ["abc", "@~0", "afterok:", "afterfoo:1", "0", "-1", "4242", "afterok:1:x",
+                    "@~", "afterok:@~0", "singleton,abc"],
+    "_nodes": ["2", "0", "abc", "2-4", "-1"],
+    "parse_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.
@@ -75,7 +82,12 @@ BY_DEST: dict[tuple[str, str], list[str]] = {
     ("gctl set-limit", "job"): ["0", "-1", "abc", "99999999999999999"],
     ("gctl set-limit", "limit"): ["0", "-1", "1000001", "abc"],
     ("taskflow run", "delay"): ["-1", "86401", "abc", "1.5"],
-}
+    **{(cmd, "gpus"): ["-1", "1025", "two", "1.5", "3", "gpu:x"] for cmd in ("gbatch", "grun")},
+    **{(cmd, "memory"): ["-1", "10X", "1025T", "G", "nan"] for cmd in ("gbatch", "grun")},
+    **{(cmd, dest): ["0", "-1", "4097", "abc", "1.5", "99"]  # 99: more than the machine
+       for cmd in ("gbatch", "grun")
+       for dest in ("cpus_per_task", "ntasks", "ntasks_per_gpu", "mincpus", "cpus_per_gpu")},
+}  # fmt: skip
 
 # Free text: the edges each one refuses (the daemon refuses most of them: still exit 2).
 FREE_EDGES: dict[tuple[str, str], list[str]] = {
@@ -89,6 +101,9 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     ("gqueue", "user"): ["no_such_user_hopefully", "\udcff", "a\nb"],
     ("gcancel", "user"): ["no_such_user_hopefully", "a\nb"],
     ("gstats", "user"): ["no_such_user_hopefully", "a\nb"],
+    **{(cmd, flag): ["no/such/dir/%j.out", "a\nb"]
+       for cmd in ("gbatch", "grun") for flag in ("output", "error")},
+    **{(cmd, "chdir"): ["/nonexistent-dir", ""] for cmd in ("gbatch", "grun")},
 }  # fmt: skip
 
 # Free text where any string is a valid answer.
@@ -96,6 +111,7 @@ FREE_ANY = {
     ("gqueue", "project"): "a filter: a project no job has lists no jobs",
     ("gqueue", "names"): "a filter of exact names (only an empty list is refused: NAMES_EDGES)",
     ("gcancel", "name"): "a filter: a name no job has cancels nothing (exit 0)",
+    ("gflowd slurm-aliases", "dir"): "any folder is a place to install the front doors into",
 }
 
 NAMES_EDGES = [",", " , ", "--"]

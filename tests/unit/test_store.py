@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gflow.core.batch import BatchOptions, Warning_
 from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.model import _SPEC_FIELDS, Event, Job, JobSpec, Resources
@@ -158,7 +159,7 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
@@ -452,6 +453,11 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         "max_retries": 3,
         "retry_on_timeout": True,
         "project": "vision",
+        "cpus": 8,
+        "exclusive": True,
+        "gpu_model": "a100",
+        "batch": {"args": ["--lr", "0.1"], "output": "%x-%j.out", "signal": [10, 90, True]},
+        "singleton": True,
     }
     assert set(data) == _SPEC_FIELDS
     assert JobSpec.from_dict(data) == JobSpec(
@@ -462,8 +468,19 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         name="n",
         priority=255,
         resources=Resources(
-            gpus=2, shared=True, gpu_memory_mb=10240, gpu_pin=(3, 1), memory_mb=5120
+            gpus=2,
+            shared=True,
+            gpu_memory_mb=10240,
+            gpu_pin=(3, 1),
+            memory_mb=5120,
+            cpus=8,
+            exclusive=True,
+            gpu_model="a100",
         ),
+        batch=BatchOptions(
+            args=("--lr", "0.1"), output="%x-%j.out", warning=Warning_(10, 90, True)
+        ),
+        singleton=True,
         time_limit=60,
         dependencies=(
             Dependency(1, DependencyKind.AFTER_OK),
@@ -540,7 +557,12 @@ def test_job_spec_from_dict_gpu_pin_sets_the_gpu_count() -> None:
         ({"gpu_pin": [-1]}, ()),
         ({"gpu_pin": [True]}, ()),
         ({"gpu_pin": 0}, ()),
-        ({"memory_mb": 0}, ()),
+        ({"memory_mb": -1}, ()),
+        ({"cpus": 5000}, ()),
+        ({"gpu_model": "a 100"}, ()),
+        ({"batch": {"args": "x"}}, ()),
+        ({"batch": {"signal": [0, 1, False]}}, ()),
+        ({"batch": {"nope": 1}}, ()),
         ({"memory_mb": "5G"}, ()),
         ({"begin_at": -1}, ()),
         ({"begin_at": "tomorrow"}, ()),

@@ -1,23 +1,24 @@
-"""Script directives: `# GFLOW --flag[=value]` and Slurm's `#SBATCH --flag` lines at the top
-of a script, read with gbatch's own parser; and `gbatch new NAME`, a commented template."""
+"""Script directives: `#SBATCH` and `# GFLOW` lines at the top of a script, read as sbatch
+reads its own (core/sbatch.py); and `gbatch new NAME`, a commented template.
+
+The header ends at the first line that is neither blank nor a comment. A directive starts
+in column 1 (an indented `#SBATCH` is a comment, as in sbatch); an unescaped `#` starts a
+comment. `#SBATCH` lines use sbatch's option table and short letters (`-c` CPUs, `-n` tasks,
+`-p` partition); `# GFLOW` lines take gbatch's job options.
+"""
 
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from gflow.cli.common import EXIT_OK, Parser
 from gflow.core.errors import InvalidInput
+from gflow.core.sbatch import getopt_long, split_directive, to_gbatch
 
-# The Slurm flags gflow shares; any other #SBATCH line (partition, nodes…) is ignored.
-SBATCH_FLAGS = {
-    "-J": "--job-name", "--job-name": "--job-name", "-t": "--time", "--time": "--time",
-    "--gres": "--gres", "--mem": "--mem", "-d": "--dependency", "--dependency": "--dependency",
-    "-a": "--array", "--array": "--array", "--begin": "--begin",
-}  # fmt: skip
+# Flags about gbatch's own output, not about the job: they belong on the command line.
+NOT_IN_A_SCRIPT = frozenset({"dry_run", "json", "parsable", "shell_string"})
 
 
 class DirectiveParser(Parser):
@@ -27,83 +28,105 @@ class DirectiveParser(Parser):
         raise InvalidInput(message)
 
 
-def header_directives(text: str) -> list[tuple[int, list[str]]]:
-    """(line, gbatch arguments) of each directive in the header, which ends at the first
-    line that is neither blank nor a comment."""
+class Directive(NamedTuple):
+    line: int
+    args: list[str]  # gbatch arguments
+    notes: list[str]  # sbatch flags not honoured, with what happens instead
+    sbatch: bool
+
+
+def header_directives(text: str) -> list[Directive]:
+    """Each directive of the header, its options as gbatch arguments."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
-        if not stripped or (number == 1 and stripped.startswith("#!")):
+        if not stripped:
             continue
         if not stripped.startswith("#"):
             break
         try:
-            if stripped.startswith("# GFLOW") or stripped.startswith("#GFLOW"):
-                found.append((number, shlex.split(stripped.split("GFLOW", 1)[1])))
-            elif stripped.startswith("#SBATCH"):
-                found.append((number, _shared_sbatch_flags(shlex.split(stripped[7:]), number)))
-        except ValueError as exc:  # unbalanced quotes
-            raise InvalidInput(f"line {number}: {exc}") from None
+            if line.startswith(("#SBATCH", "#SLURM")):
+                rest = line[7:] if line.startswith("#SBATCH") else line[6:]
+                options, leftover = getopt_long(split_directive(rest))
+                if leftover:
+                    raise InvalidInput(f"invalid directive {leftover[0]!r}: not an option")
+                translated = to_gbatch(options)
+                found.append(Directive(number, translated.args, translated.notes, True))
+            elif line.startswith(("# GFLOW", "#GFLOW")):
+                words = split_directive(line.split("GFLOW", 1)[1])
+                found.append(Directive(number, words, [], False))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc.message}", hint=exc.hint) from None
     return found
 
 
-def _shared_sbatch_flags(tokens: list[str], number: int) -> list[str]:
-    kept: list[str] = []
-    skip_value = False
-    for token in tokens:
-        if not token.startswith("-"):
-            if not skip_value:
-                kept.append(token)
-            skip_value = False
-            continue
-        name, eq, value = token.partition("=")
-        ours = SBATCH_FLAGS.get(name)
-        if ours is None:
-            print(f"gbatch: line {number}: #SBATCH {name} is not used by gflow; ignored",
-                  file=sys.stderr)  # fmt: skip
-            skip_value = not eq
-            continue
-        kept.append(f"{ours}={value}" if eq else ours)
-        skip_value = False
-    return kept
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
 
-def directives_namespace(parser: Parser, script: tuple[str, str]) -> argparse.Namespace | None:
-    """The options the script's directives set (None if it has none)."""
+def given_only(parser: P) -> P:
+    """The parser, changed so a parse returns only the options actually given: the command
+    line then wins over the directives flag by flag, whatever the spelling."""
+    for action in parser._actions:  # argparse has no public way to suppress set defaults
+        action.default = argparse.SUPPRESS
+    return parser
+
+
+class Directives(NamedTuple):
+    given: dict[str, Any]  # gbatch option dests the script's directives set
+    notes: list[str]
+    sbatch: bool  # the script has #SBATCH lines (a Slurm script)
+
+
+def read_directives(parser: Parser, script: tuple[str, str]) -> Directives:
+    """What the script's directives ask for. `parser` is gbatch's, from given_only()."""
     path, text = script
-    namespace: argparse.Namespace | None = None
     try:
         lines = header_directives(text)
     except InvalidInput as exc:
-        raise InvalidInput(f"{path}: {exc.message}") from None
-    for number, tokens in lines:
+        raise InvalidInput(f"{path}: {exc.message}", hint=exc.hint) from None
+    given: dict[str, Any] = {}
+    notes: list[str] = []
+    for line in lines:
         try:
-            namespace = parser.parse_args(tokens, namespace=namespace)
+            found = vars(parser.parse_args(line.args))
         except InvalidInput as exc:
-            raise InvalidInput(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
-        if namespace.command or namespace.shell_string:
-            raise InvalidInput(f"{path}:{number}: a directive holds options only, not a command")
-    return namespace
+            raise InvalidInput(f"{path}:{line.line}: {exc.message}", hint=exc.hint) from None
+        if found.get("command"):
+            raise InvalidInput(f"{path}:{line.line}: a directive holds options only, not a command")
+        refused = sorted(NOT_IN_A_SCRIPT & found.keys())
+        if refused and not line.sbatch:
+            flag = "--" + refused[0].replace("_", "-")
+            raise InvalidInput(
+                f"{path}:{line.line}: {flag} is not a job option; give it on the command line"
+            )
+        found.pop("command", None)
+        for dest, value in found.items():
+            if isinstance(value, list) and isinstance(given.get(dest), list):
+                value = given[dest] + value  # repeated --dependency lines add up
+            given[dest] = value
+        notes += [f"{path}:{line.line}: #SBATCH {note}" for note in line.notes]
+    return Directives(given, notes, any(line.sbatch for line in lines))
 
 
 TEMPLATE = """\
 #!/bin/bash
-# A gflow job script. Submit it with:  gbatch {name}
+# A gflow job script. Submit it with:  gbatch {name} [ARGS...]
 # Lines starting with '# GFLOW' at the top set gbatch options (the command line wins);
-# Slurm's '#SBATCH' lines work too for --job-name, --time, --gres, --mem, --dependency,
-# --array. Remove the extra '#' to use one.
+# Slurm's '#SBATCH' lines work too, as sbatch reads them. Remove the extra '#' to use one.
 # GFLOW --job-name={stem}
 # GFLOW --time=1:00:00
 ## GFLOW --gpus=1
 ## GFLOW --gpu-memory=10G --shared
 ## GFLOW --mem=8G
+## GFLOW --cpus-per-task=4
 ## GFLOW --priority=20
 ## GFLOW --dependency=afterok:123
 ## GFLOW --array=1-10%2
+## GFLOW --output=%x-%j.out
 
 set -euo pipefail
 echo "job $GFLOW_JOB_ID (array task $GFLOW_ARRAY_TASK_ID) on GPUs '$CUDA_VISIBLE_DEVICES'"
-# python train.py
+# python train.py "$@"
 """
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
-from gflow.cli.directives import DirectiveParser, directives_namespace, new_script
+from gflow.cli.directives import DirectiveParser, given_only, new_script, read_directives
+from gflow.cli.dry_run import dry_run
 from gflow.cli.job_options import add_job_options, job_options
+from gflow.cli.script_mode import script_path
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import format_duration
+from gflow.core.sbatch import array_info, default_output
 from gflow.core.sweep import parse_param, parse_param_csv, substitute, substitute_in_shell, sweep
 from gflow.paths import Paths
 
@@ -94,8 +96,9 @@ def load_script(args: argparse.Namespace, stdin_is_tty: bool) -> tuple[str, str]
         return None
     if words == ["-"] or (not words and not stdin_is_tty):
         return "/dev/stdin", _read_script(sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1), "stdin")
-    if len(words) == 1 and Path(words[0]).is_file():
-        path = Path(words[0]).absolute()
+    found = script_path(words[0]) if words and not (len(words) == 1 and " " in words[0]) else None
+    if found is not None:
+        path = found.absolute()
         try:
             data = path.read_bytes()[: MAX_SCRIPT_BYTES + 1]
         except OSError as exc:
@@ -106,11 +109,19 @@ def load_script(args: argparse.Namespace, stdin_is_tty: bool) -> tuple[str, str]
 
 def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict[str, Any]:
     words = _words(args)
+    submit_dir = _working_directory()
+    chdir = args.chdir
+    workdir = os.path.normpath(os.path.join(submit_dir, chdir)) if chdir else submit_dir
+    if chdir is not None and not (chdir and os.path.isdir(workdir)):
+        raise InvalidInput(f"--chdir {chdir!r}: no such directory")
     spec: dict[str, Any] = {
-        "workdir": _working_directory(),
+        "workdir": workdir,
         "env": dict(os.environ),
         **job_options(args),
     }
+    spec["batch"]["submit_dir"] = submit_dir
+    for key in ("output", "error"):
+        _check_output_dir(spec["batch"][key], workdir, key)
     if args.shell_string is not None:
         if words:
             raise InvalidInput("give either --command 'CMD' or COMMAND ARGS, not both")
@@ -119,6 +130,7 @@ def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict
         spec["command"] = args.shell_string
     elif script is not None:
         spec["script"], spec["script_body"] = script
+        spec["batch"]["args"] = words[1:]
     elif not words:
         raise InvalidInput("nothing to run", hint="give a command, a script, or --command 'CMD'")
     elif len(words) == 1 and any(c.isspace() for c in words[0]):
@@ -129,6 +141,13 @@ def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict
         # gflow's rule: a command runs in the conda env it was submitted from.
         spec["conda_env"] = os.environ.get("CONDA_DEFAULT_ENV", "")
     return spec
+
+
+def _check_output_dir(pattern: str, workdir: str, flag: str) -> None:
+    """Slurm fails such a job silently; here it is refused at submission."""
+    folder = os.path.dirname(pattern)
+    if folder and "%" not in folder and not os.path.isdir(os.path.join(workdir, folder)):
+        raise InvalidInput(f"--{flag} {pattern}: directory {folder} does not exist")
 
 
 def _read_script(data: bytes, where: str) -> str:
@@ -163,7 +182,12 @@ def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
     if args.array is not None:
         tasks, throttle = args.array
         limit = throttle if throttle is not None else spec["max_concurrent"]
-        return [{**spec, "array_task_id": task, "max_concurrent": limit} for task in tasks]
+        info = array_info(tasks)
+        batch = {**spec["batch"], "array": [info.min, info.max, info.tasks, info.step]}
+        return [
+            {**spec, "array_task_id": task, "max_concurrent": limit, "batch": batch}
+            for task in tasks
+        ]
     if not sweeping:
         if args.name_template:
             raise InvalidInput("--name-template needs --param or --param-file")
@@ -189,39 +213,25 @@ def _read_param_file(path: str) -> list[dict[str, str]]:
     return parse_param_csv(text, path)
 
 
-def dry_run(specs: list[dict[str, Any]], as_json: bool) -> None:
-    shown = [{k: v for k, v in spec.items() if k not in ("env", "script_body")} for spec in specs]
-    if as_json:
-        print_json(shown)
-        return
-    first = specs[0]
-    limit = format_duration(first["time_limit"]) if first["time_limit"] else "none"
-    print(f"Would submit {len(specs)} batch job(s): {first.get('command') or first.get('script')}")
-    print(
-        f"  GPUs: {first['gpus']}  priority: {first['priority']}  time limit: {limit}"
-        f"  workdir: {first['workdir']}"
-    )
-    tasks = [spec["array_task_id"] for spec in specs if spec.get("array_task_id") is not None]
-    if tasks:
-        print(f"  array tasks: {tasks[0]}..{tasks[-1]} ({len(tasks)})")
-
-
 def command(argv: Sequence[str]) -> int:
     if argv[:1] == ["new"] and len(argv) == 2:
         return new_script(argv[1])
     parser = build_parser()
     args = parser.parse_args(argv)
     script = load_script(args, sys.stdin.isatty())
+    notes: list[str] = []
     if script is not None:
-        # Directives first, then the command line again on top: the command line wins.
-        found = directives_namespace(build_parser(DirectiveParser), script)
-        if found is not None:
-            args = parser.parse_args(argv, namespace=found)
+        args, notes = with_directives(parser, args, argv, script)
     specs = expand(build_spec(args, script), args)
+    for note in notes:  # once the request is whole: a refusal stays one line
+        print(f"gbatch: note: {note}", file=sys.stderr)
+    client = Client(Paths.from_env())
     if args.dry_run:
-        dry_run(specs, args.json)
-        return EXIT_OK
-    jobs = Client(Paths.from_env()).submit(specs)
+        return dry_run(client, specs, args.json)
+    answer = client.request("POST", "/jobs", {"jobs": specs})
+    for note in answer.get("notes", []):
+        print(f"gbatch: note: {note}", file=sys.stderr)
+    jobs: list[dict[str, Any]] = answer["jobs"]
     ids = f"{jobs[0]['id']}-{jobs[-1]['id']}" if len(jobs) > 1 else str(jobs[0]["id"])
     if args.json:
         print_json(jobs if len(jobs) > 1 or args.array else jobs[0])
@@ -233,6 +243,21 @@ def command(argv: Sequence[str]) -> int:
     else:
         print(f"Submitted batch job {ids}")
     return EXIT_OK
+
+
+def with_directives(
+    parser: Parser, args: argparse.Namespace, argv: Sequence[str], script: tuple[str, str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """The script's directives under the command line: each option the command line gives
+    (in any spelling of it) replaces the script's, the rest come from the script. Also the
+    notes on the #SBATCH options gflow does not honour."""
+    found = read_directives(given_only(build_parser(DirectiveParser)), script)
+    typed = vars(given_only(build_parser()).parse_args(argv))
+    typed.pop("command", None)
+    merged = {**vars(parser.parse_args([])), **found.given, **typed, "command": args.command}
+    if found.sbatch and not merged["output"]:  # sbatch's default: slurm-<id>.out
+        merged["output"] = default_output(merged["array"] is not None)
+    return argparse.Namespace(**merged), found.notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

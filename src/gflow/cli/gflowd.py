@@ -31,6 +31,11 @@ def build_parser(prog: str = "gflowd") -> Parser:
     status.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("run", help="run the daemon in the foreground")
     sub.add_parser("init", help="write a commented default config file")
+    aliases = sub.add_parser(
+        "slurm-aliases", help="install sbatch/squeue/scancel/sacct/scontrol front doors"
+    )
+    aliases.add_argument("alias_action", choices=["install", "uninstall"])
+    aliases.add_argument("dir", nargs="?", default="", help="where (default ~/.local/bin)")
     return parser
 
 
@@ -200,6 +205,10 @@ def command(argv: Sequence[str]) -> int:
     if args.action is None:
         parser.print_help()
         return EXIT_OK
+    if args.action == "slurm-aliases":
+        from gflow.cli.slurm_front import aliases_command
+
+        return aliases_command(args.alias_action, args.dir)
     return dispatch(args.action, Paths.from_env(), getattr(args, "json", False))
 
 

@@ -51,13 +51,36 @@ def build_parser() -> Parser:
     return p
 
 
+def print_cpus(cpus: dict[str, Any]) -> None:
+    """The cores jobs may be pinned to, how many are free, and which job holds which."""
+    jobs = sorted(cpus["jobs"].items(), key=lambda item: int(item[0]))
+    booked = sum(len(cores) for _, cores in jobs)
+    held = "; ".join(f"job {job}: {_ranges(cores)}" for job, cores in jobs)
+    total = len(cpus["cpus"])
+    line = f"CPUs: {total} usable ({_ranges(cpus['cpus'])}), {total - booked} free"
+    print(line + (f"; {held}" if held else ""))
+
+
+def _ranges(cores: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
+    runs: list[list[int]] = []
+    for core in sorted(cores):
+        if runs and runs[-1][1] == core - 1:
+            runs[-1][1] = core
+        else:
+            runs.append([core, core])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in runs) or "-"
+
+
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    gpus = Client(Paths.from_env()).gpus()
+    answer = Client(Paths.from_env()).request("GET", "/gpus")
     if args.json:
-        print_json({"gpus": gpus})
+        print_json(answer)
     else:
-        print_gpus(gpus)
+        print_gpus(answer["gpus"])
+        if "cpus" in answer:
+            print_cpus(answer["cpus"])
     return EXIT_OK
 
 

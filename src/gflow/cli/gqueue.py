@@ -66,7 +66,7 @@ FIELDS: dict[str, Callable[[Row], str]] = {
     "TIME": _time,
     "TIMELIMIT": lambda j: format_duration(j["time_limit"]) if j["time_limit"] else "UNLIMITED",
     "NODES": lambda j: str(j["gpus"]),
-    "MEMORY": lambda j: format_size_mb(j["memory_mb"]),
+    "MEMORY": lambda j: "all" if j["memory_mb"] == 0 else format_size_mb(j["memory_mb"]),
     "GPUMEM": lambda j: format_size_mb(j["gpu_memory_mb"]),
     "GPUS": lambda j: ",".join(map(str, j["gpu_ids"])) or "-",
     "NODELIST(REASON)": _nodelist,

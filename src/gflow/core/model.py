@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import (
@@ -25,6 +26,8 @@ from gflow.core.states import JobState, Reason, ReasonKind
 
 MAX_CONCURRENT = 1_000_000
 MAX_RETRIES = 100
+MAX_CPUS = 4096
+ALL_MEMORY = 0  # memory_mb of --mem=0: the whole machine's RAM, as in Slurm
 
 
 class Resources(NamedTuple):
@@ -38,7 +41,10 @@ class Resources(NamedTuple):
     shared: bool = False  # share GPUs with other shared jobs by declared memory
     gpu_memory_mb: int | None = None  # per GPU
     gpu_pin: tuple[int, ...] = ()  # these GPUs exactly (Taskflow's --gpu IDX:SIZE)
-    memory_mb: int | None = None  # host RAM
+    memory_mb: int | None = None  # host RAM; ALL_MEMORY (0): the whole machine's
+    cpus: int = 0  # CPU cores booked and pinned; 0: none asked for (any core, unbooked)
+    exclusive: bool = False  # every GPU and core of the machine, nothing beside it
+    gpu_model: str = ""  # only GPUs whose name contains this (Slurm's gpu:a100:2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Resources:
@@ -59,7 +65,22 @@ class Resources(NamedTuple):
             )
         if gpu_memory is not None and gpus == 0:
             raise InvalidInput("--gpu-memory needs --gpus (or --gpu IDX:SIZE)")
-        return cls(gpus, shared, gpu_memory, pin, _size(data, "memory_mb"))
+        memory = _get(data, "memory_mb", int, None)
+        if memory != ALL_MEMORY:
+            memory = _size(data, "memory_mb")
+        model = _get(data, "gpu_model", str, "")
+        if not re.fullmatch(r"[\w.+-]{0,64}", model):
+            raise InvalidInput(f"invalid GPU type {model[:70]!r}", hint="e.g. a100, rtx_3090")
+        return cls(
+            gpus,
+            shared,
+            gpu_memory,
+            pin,
+            memory,
+            _ranged(data, "cpus", 0, 0, MAX_CPUS),
+            _get(data, "exclusive", bool, False),
+            model,
+        )
 
 
 NO_RESOURCES = Resources()
@@ -90,6 +111,8 @@ class JobSpec:
     keep_session: bool = False
     array_task_id: int | None = None
     script_body: str = ""  # the script as it was at submission (Slurm copies it too)
+    batch: BatchOptions = NO_BATCH  # arguments, output files, --signal, Slurm task layout
+    singleton: bool = False  # Slurm's --dependency=singleton: after my jobs of this name
 
     @classmethod
     def from_dict(cls, data: Any) -> JobSpec:
@@ -140,6 +163,8 @@ class JobSpec:
             keep_session=_get(data, "keep_session", bool, False),
             array_task_id=task,
             script_body=script_body,
+            batch=BatchOptions.from_dict(data.get("batch", {})),
+            singleton=_get(data, "singleton", bool, False),
         )
 
 
@@ -170,6 +195,11 @@ _SPEC_FIELDS = frozenset(
         "max_retries",
         "retry_on_timeout",
         "project",
+        "cpus",
+        "exclusive",
+        "gpu_model",
+        "batch",
+        "singleton",
     }
 )
 
@@ -373,6 +403,8 @@ class Job:
     attempt: int = 1  # 2 is the first automatic retry …
     first_attempt: int | None = None  # the job this one retries (its lineage's first id)
     project: str = ""
+    cpu_ids: tuple[int, ...] = ()  # the cores it is pinned to while Running
+    array_job_id: int | None = None  # an array's first job (Slurm's SLURM_ARRAY_JOB_ID)
 
     @property
     def gpus(self) -> int:
@@ -437,6 +469,11 @@ class Job:
             "attempt": self.attempt,
             "first_attempt": self.first_attempt or self.id,
             "project": self.project,
+            "cpus": res.cpus,
+            "exclusive": res.exclusive,
+            "gpu_model": res.gpu_model,
+            "cpu_ids": list(self.cpu_ids),
+            "array_job_id": self.array_job_id,
         }
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from gflow.core.dependencies import Verdict, dependency_verdict
-from gflow.core.model import Job, Resources
+from gflow.core.model import ALL_MEMORY, Job, Resources
 from gflow.core.states import JobState, Reason, ReasonKind
 
 
@@ -30,18 +30,21 @@ class GpuState:
     total_mb: int
     foreign_used_mb: int = 0  # memory used by processes that are not our jobs
     foreign_pids: tuple[int, ...] = ()  # a foreign compute process bars exclusive use
+    name: str = ""  # the model, for requests of a GPU type (gpu:a100:2)
 
 
 @dataclass(frozen=True)
 class Machine:
     gpus: tuple[GpuState, ...]  # only the GPUs jobs may use (gctl set-gpus)
     host_free_mb: int  # host RAM available to new jobs now
+    cpus: tuple[int, ...] = ()  # the CPU cores jobs may be pinned to (the daemon's own)
 
 
 @dataclass(frozen=True)
 class Start:
     job_id: int
     gpu_ids: tuple[int, ...]
+    cpu_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class _Gpu:
     total_mb: int
     foreign_used_mb: int
     foreign: bool
+    name: str = ""
     promised_mb: int = 0  # declared GPU memory of our shared jobs on it
     exclusive: bool = False  # one of our exclusive jobs holds it
     shared_jobs: int = 0
@@ -81,21 +85,65 @@ class _Gpu:
             self.exclusive = sign > 0
 
 
+def gpu_matches(model: str, name: str) -> bool:
+    """Does a GPU named `name` ('NVIDIA A100-SXM4-80GB') have Slurm's type `model` ('a100')?"""
+    return model.lower().replace("_", " ") in name.lower().replace("_", " ")
+
+
+_WAIT_EXCLUSIVE = Reason(ReasonKind.RESOURCES, "Exclusive")
+_WAIT_CPU = Reason(ReasonKind.RESOURCES, "CPU")
+_WAIT_MEMORY = Reason(ReasonKind.RESOURCES, "HostMemory")
+
+
 @dataclass
 class _Pool:
     gpus: dict[int, _Gpu]
     host_free_mb: int
+    cpus: set[int] = field(default_factory=set)  # cores no job of ours is pinned to
+    ours: int = 0  # our jobs holding a share of this pool
+    exclusive_held: int = 0  # our --exclusive jobs: nothing runs beside one
+    all_memory: int = 0  # our --mem=0 jobs: they hold all the RAM
 
     def copy(self) -> _Pool:
-        return _Pool({i: replace(g) for i, g in self.gpus.items()}, self.host_free_mb)
+        return _Pool(
+            {i: replace(g) for i, g in self.gpus.items()},
+            self.host_free_mb,
+            set(self.cpus),
+            self.ours,
+            self.exclusive_held,
+            self.all_memory,
+        )
+
+    def allocate_cpus(self, res: Resources) -> tuple[int, ...] | Reason:
+        """The cores this request is pinned to (lowest first), or why it cannot start."""
+        if res.exclusive:
+            return tuple(sorted(self.cpus))
+        if res.cpus > len(self.cpus):
+            return _WAIT_CPU
+        return tuple(sorted(self.cpus)[: res.cpus]) if res.cpus else ()
+
+    def _memory_fits(self, res: Resources) -> bool:
+        if res.memory_mb is None:
+            return True
+        if self.all_memory:
+            return False
+        return res.memory_mb == ALL_MEMORY or res.memory_mb <= self.host_free_mb
 
     def allocate(
         self, res: Resources, avoid: frozenset[int] = frozenset()
     ) -> tuple[int, ...] | Reason:
         """The GPUs this request would get now (lowest index first, those in `avoid` last),
         or why it cannot start."""
-        if res.memory_mb and res.memory_mb > self.host_free_mb:
-            return Reason(ReasonKind.RESOURCES, "HostMemory")
+        if self.exclusive_held or (res.exclusive and self.ours):
+            return _WAIT_EXCLUSIVE
+        if not self._memory_fits(res):
+            return _WAIT_MEMORY
+        if res.cpus > len(self.cpus):
+            return _WAIT_CPU
+        if res.exclusive:
+            if not all(g.idle() for g in self.gpus.values()):
+                return Reason(ReasonKind.RESOURCES, "GPU")
+            return tuple(sorted(self.gpus))
         if res.gpus == 0:
             return ()
         candidates = (
@@ -103,6 +151,8 @@ class _Pool:
             if res.gpu_pin
             else (list(self.gpus.values()))
         )
+        if res.gpu_model:
+            candidates = [g for g in candidates if gpu_matches(res.gpu_model, g.name)]
         need = res.gpu_memory_mb or 0
         if res.shared:
             fit = [g for g in candidates if not g.exclusive and g.free_mb >= need]
@@ -116,9 +166,11 @@ class _Pool:
             fit.sort(key=lambda g: g.index in avoid)  # stable: index order otherwise
         return tuple(g.index for g in fit[: res.gpus])
 
-    def fits_at(self, res: Resources, gpu_ids: Iterable[int]) -> bool:
-        """Would this job, holding exactly these GPUs, fit in this pool?"""
-        if res.memory_mb and res.memory_mb > self.host_free_mb:
+    def fits_at(self, res: Resources, gpu_ids: Iterable[int], cpu_ids: Iterable[int] = ()) -> bool:
+        """Would this job, holding exactly these GPUs and cores, fit in this pool?"""
+        if self.exclusive_held or (res.exclusive and self.ours) or not self._memory_fits(res):
+            return False
+        if not self.cpus.issuperset(cpu_ids):
             return False
         for index in gpu_ids:
             gpu = self.gpus.get(index)
@@ -131,8 +183,17 @@ class _Pool:
                 return False
         return True
 
-    def take(self, res: Resources, gpu_ids: Iterable[int], sign: int = 1) -> None:
+    def take(
+        self, res: Resources, gpu_ids: Iterable[int], sign: int = 1, cpu_ids: Iterable[int] = ()
+    ) -> None:
         self.host_free_mb -= sign * (res.memory_mb or 0)
+        self.ours += sign
+        self.exclusive_held += sign * res.exclusive
+        self.all_memory += sign * (res.memory_mb == ALL_MEMORY)
+        if sign > 0:
+            self.cpus.difference_update(cpu_ids)
+        else:
+            self.cpus.update(cpu_ids)
         for index in gpu_ids:
             if index in self.gpus:
                 self.gpus[index].take(res, sign)
@@ -184,18 +245,27 @@ def schedule(
 
     pool = _Pool(
         {
-            g.index: _Gpu(g.index, g.total_mb, g.foreign_used_mb, bool(g.foreign_pids))
+            g.index: _Gpu(g.index, g.total_mb, g.foreign_used_mb, bool(g.foreign_pids), g.name)
             for g in machine.gpus
         },
         machine.host_free_mb,
+        set(machine.cpus),
     )
     group_running: dict[int, int] = {}
     for job in running:
-        pool.take(job.resources._replace(memory_mb=None), job.gpu_ids)  # RAM: in host_free_mb
+        # RAM is already counted in host_free_mb (but --mem=0 holds all of it)
+        held = (
+            job.resources
+            if job.resources.memory_mb == ALL_MEMORY
+            else job.resources._replace(memory_mb=None)
+        )
+        pool.take(held, job.gpu_ids, cpu_ids=job.cpu_ids)
         if job.group_id is not None:
             group_running[job.group_id] = group_running.get(job.group_id, 0) + 1
     # (when it ends at the latest, what it holds): what a reservation can count on.
-    running_ends = [(job.ends_by() or math.inf, job.resources, job.gpu_ids) for job in running]
+    running_ends = [
+        (job.ends_by() or math.inf, job.resources, job.gpu_ids, job.cpu_ids) for job in running
+    ]
     reservation: _Reservation | None = None
     reserve_tries = MAX_RESERVE_TRIES
     next_begin: float | None = None
@@ -219,6 +289,10 @@ def schedule(
             continue
         avoid = reservation.gpu_ids if reservation is not None else frozenset()
         gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources, avoid)
+        cores = () if isinstance(gpu_ids, Reason) else pool.allocate_cpus(job.resources)
+        if isinstance(cores, Reason):
+            gpu_ids = cores
+        cpu_ids = () if isinstance(cores, Reason) else cores
         if isinstance(gpu_ids, Reason):
             cannot_fit[job.resources] = gpu_ids
             decision.waiting[job.id] = gpu_ids
@@ -231,22 +305,23 @@ def schedule(
             # When the shadow time is unknown (a job without a time limit holds what the
             # head needs), no job can be sure to end before it: it must fit beside.
             if math.isinf(reservation.start) or ends > reservation.start:
-                if not reservation.after.fits_at(job.resources, gpu_ids):
+                if not reservation.after.fits_at(job.resources, gpu_ids, cpu_ids):
                     decision.waiting[job.id] = _WAIT_PRIORITY
                     continue
-                reservation.after.take(job.resources, gpu_ids)
-        pool.take(job.resources, gpu_ids)
+                reservation.after.take(job.resources, gpu_ids, cpu_ids=cpu_ids)
+        pool.take(job.resources, gpu_ids, cpu_ids=cpu_ids)
         ends = now + job.time_limit if job.time_limit else math.inf
-        running_ends.append((ends, job.resources, gpu_ids))
+        running_ends.append((ends, job.resources, gpu_ids, cpu_ids))
         if job.group_id is not None:
             group_running[job.group_id] = group_running.get(job.group_id, 0) + 1
-        decision.starts.append(Start(job.id, gpu_ids))
+        decision.starts.append(Start(job.id, gpu_ids, cpu_ids))
     return replace(decision, next_begin=next_begin)
 
 
-def _reserve(
-    head: Job, pool: _Pool, running_ends: list[tuple[float, Resources, tuple[int, ...]]]
-) -> _Reservation | None:
+_Held = tuple[float, Resources, tuple[int, ...], tuple[int, ...]]  # ends, request, GPUs, cores
+
+
+def _reserve(head: Job, pool: _Pool, running_ends: list[_Held]) -> _Reservation | None:
     """Release running jobs in the order their time limits end until the head job fits.
 
     None if it would not fit even with every job of ours gone (foreign processes, a pinned
@@ -254,13 +329,40 @@ def _reserve(
     next blocked job may reserve instead.
     """
     future = pool.copy()
-    for end, resources, gpu_ids_held in sorted(running_ends, key=lambda item: item[0]):
-        future.take(resources, gpu_ids_held, sign=-1)
+    for end, resources, gpu_ids_held, cpu_ids_held in sorted(running_ends, key=lambda i: i[0]):
+        future.take(resources, gpu_ids_held, sign=-1, cpu_ids=cpu_ids_held)
         gpu_ids = future.allocate(head.resources)
-        if not isinstance(gpu_ids, Reason):
-            future.take(head.resources, gpu_ids)
+        cpu_ids = () if isinstance(gpu_ids, Reason) else future.allocate_cpus(head.resources)
+        if not isinstance(gpu_ids, Reason) and not isinstance(cpu_ids, Reason):
+            future.take(head.resources, gpu_ids, cpu_ids=cpu_ids)
             return _Reservation(end, future, frozenset(gpu_ids))
     return None
+
+
+def earliest_start(
+    job: Job, running: Sequence[Job], machine: Machine, now: float
+) -> tuple[float | None, Reason | None]:
+    """When this job could start if it were first in the queue (`sbatch --test-only`):
+    now, when running jobs' time limits free enough (None: only when a job without a time
+    limit ends), and what it waits for meanwhile."""
+    decision = schedule([replace(job, dependencies=(), begin_at=None)], running, {}, machine, now)
+    if decision.starts:
+        return max(now, job.begin_at or now), None
+    reason = decision.waiting.get(job.id)
+    pool = _Pool(
+        {g.index: _Gpu(g.index, g.total_mb, g.foreign_used_mb, bool(g.foreign_pids), g.name)
+         for g in machine.gpus},
+        machine.host_free_mb,
+        set(machine.cpus),
+    )  # fmt: skip
+    held: list[_Held] = []
+    for other in running:
+        pool.take(other.resources._replace(memory_mb=None), other.gpu_ids, cpu_ids=other.cpu_ids)
+        held.append((other.ends_by() or math.inf, other.resources, other.gpu_ids, other.cpu_ids))
+    reservation = _reserve(job, pool, held)
+    if reservation is None or math.isinf(reservation.start):
+        return None, reason
+    return max(reservation.start, job.begin_at or now), reason
 
 
 def _settle_dependencies(

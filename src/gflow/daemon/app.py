@@ -159,9 +159,21 @@ async def submit(request: web.Request) -> web.Response:
     raw = await request.read()
     big = len(raw) > BIG_MESSAGE
     specs = await asyncio.to_thread(parse_submission, raw) if big else parse_submission(raw)
-    jobs = await request.app[SERVICE].submit_many(caller, specs)
-    text = await asyncio.to_thread(jobs_json, jobs) if big else jobs_json(jobs)
+    service = request.app[SERVICE]
+    _, notes = service.machine.resolve_gpu_models(specs[:1])
+    jobs = await service.submit_many(caller, specs)
+    text = await asyncio.to_thread(jobs_json, jobs, notes) if big else jobs_json(jobs, notes)
     return web.Response(text=text, status=201, content_type="application/json")
+
+
+async def test_submit(request: web.Request) -> web.Response:
+    """`gbatch --dry-run`: could these jobs run, and when would the first start? (Stores
+    nothing, like sbatch --test-only.)"""
+    caller = caller_of(request)
+    raw = await request.read()
+    big = len(raw) > BIG_MESSAGE
+    specs = await asyncio.to_thread(parse_submission, raw) if big else parse_submission(raw)
+    return web.json_response(request.app[SERVICE].test_submit(caller, specs))
 
 
 def parse_submission(raw: bytes) -> list[JobSpec]:
@@ -184,10 +196,11 @@ def parse_submission(raw: bytes) -> list[JobSpec]:
     return [JobSpec.from_dict({**defaults, **item} if defaults else item) for item in items]
 
 
-def jobs_json(jobs: list[Job]) -> str:
-    """{"jobs": [...]}, one job at a time: a 100,000-job answer in one json.dumps call would
-    hold the interpreter for a second, even from a thread."""
-    return '{"jobs": [' + ", ".join(json.dumps(job.to_dict()) for job in jobs) + "]}"
+def jobs_json(jobs: list[Job], notes: list[str]) -> str:
+    """{"jobs": [...], "notes": [...]}, one job at a time: a 100,000-job answer in one
+    json.dumps call would hold the interpreter for a second, even from a thread."""
+    listed = ", ".join(json.dumps(job.to_dict()) for job in jobs)
+    return f'{{"jobs": [{listed}], "notes": {json.dumps(notes)}}}'
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -308,7 +321,8 @@ async def purge(request: web.Request) -> web.Response:
 
 
 async def gpus(request: web.Request) -> web.Response:
-    return web.json_response({"gpus": request.app[SERVICE].gpu_status()})
+    service = request.app[SERVICE]
+    return web.json_response({"gpus": service.gpu_status(), "cpus": service.cpu_status()})
 
 
 async def set_gpus(request: web.Request) -> web.Response:
@@ -348,6 +362,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_post("/api/v1/jobs", submit)
+    app.router.add_post("/api/v1/jobs/test", test_submit)
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)

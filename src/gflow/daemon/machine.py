@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from gflow.core.errors import InvalidInput
 from gflow.core.model import GpuInfo, Job, JobSpec, Resources
 from gflow.core.parse import format_size_mb
-from gflow.core.policy import GpuState, Machine
+from gflow.core.policy import GpuState, Machine, gpu_matches
 from gflow.resources import host
 from gflow.resources.gpu import GpuBackend
 from gflow.store.db import Store
@@ -53,15 +55,53 @@ class MachineView:
             for job in running
             if job.resources.memory_mb and job.pid is not None
         )
-        return Machine(gpus, host.available_memory_mb() - unclaimed)
+        return Machine(gpus, host.available_memory_mb() - unclaimed, self.cpus())
+
+    def cpus(self) -> tuple[int, ...]:
+        """The cores jobs may be pinned to: those the daemon itself may run on."""
+        return tuple(sorted(os.sched_getaffinity(0)))
 
     def check_feasible(self, specs: Sequence[JobSpec]) -> None:
         """Refuse at submission what this machine could never run (the machine is read once
         per submission: an array of 10,000 alike jobs costs one look)."""
         gpus = self.usable(self.gpus())
         total_ram = host.total_memory_mb()
+        cores = len(self.cpus())
         for res in {spec.resources for spec in specs}:
             _check_request(res, gpus, total_ram)
+            if res.cpus > cores:
+                raise InvalidInput(
+                    f"the job asks for {res.cpus} CPUs but {cores} can be used here",
+                    hint="lower --cpus-per-task / --ntasks",
+                )
+
+    def resolve_gpu_models(self, specs: list[JobSpec]) -> tuple[list[JobSpec], list[str]]:
+        """A GPU type no usable GPU has is ignored and the count used (one note says so)."""
+        gpus = self.usable(self.gpus())
+        notes: list[str] = []
+        missing: dict[str, bool] = {}
+        for spec in specs:
+            model = spec.resources.gpu_model
+            if model and model not in missing:
+                missing[model] = not any(gpu_matches(model, g.name) for g in gpus)
+                if missing[model]:
+                    names = ", ".join(sorted({g.name for g in gpus})) or "none"
+                    notes.append(f"no GPU of type {model} here ({names}); the type is ignored")
+        if not any(missing.values()):
+            return specs, notes
+        return [
+            replace(s, resources=s.resources._replace(gpu_model=""))
+            if missing.get(s.resources.gpu_model)
+            else s
+            for s in specs
+        ], notes
+
+    def describe_cpus(self, running: Sequence[Job]) -> dict[str, Any]:
+        """ginfo's CPU line: the cores jobs may use and which job is pinned to which."""
+        return {
+            "cpus": list(self.cpus()),
+            "jobs": {str(job.id): list(job.cpu_ids) for job in running if job.cpu_ids},
+        }
 
     def describe(self, running: Sequence[Job]) -> list[dict[str, Any]]:
         """Each GPU for ginfo / gctl show-gpus: memory, our jobs on it, foreign processes."""
@@ -94,14 +134,19 @@ def _gpu_state(gpu: GpuInfo, our_wrappers: set[int]) -> GpuState:
             ours_used += used
         else:
             foreign.append(pid)
-    return GpuState(gpu.index, gpu.total_mb, max(0, gpu.used_mb - ours_used), tuple(foreign))
+    return GpuState(
+        gpu.index, gpu.total_mb, max(0, gpu.used_mb - ours_used), tuple(foreign), gpu.name
+    )
 
 
 def _check_request(res: Resources, gpus: Sequence[GpuInfo], total_ram: int) -> None:
     indices = {g.index for g in gpus}
+    if res.gpu_model:
+        gpus = [g for g in gpus if gpu_matches(res.gpu_model, g.name)]
     if res.gpus > len(gpus):
         raise InvalidInput(
-            f"the job asks for {res.gpus} GPU(s) but {len(gpus)} can be used here",
+            f"the job asks for {res.gpus} {res.gpu_model + ' ' if res.gpu_model else ''}GPU(s)"
+            f" but {len(gpus)} can be used here",
             hint="see ginfo; lower --gpus",
         )
     missing = sorted(set(res.gpu_pin) - indices)

@@ -19,10 +19,11 @@ from typing import Any
 
 from gflow import __version__
 from gflow.config import Config
+from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
-from gflow.core.model import Job, JobSpec, exec_size_problem
-from gflow.core.policy import schedule
+from gflow.core.model import Job, JobSpec, display_name, exec_size_problem
+from gflow.core.policy import earliest_start, schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
@@ -69,6 +70,9 @@ def _request_of(job: Job) -> dict[str, Any]:
         "gpu_memory_mb": res.gpu_memory_mb,
         "gpu_pin": list(res.gpu_pin),
         "memory_mb": res.memory_mb,
+        "cpus": res.cpus,
+        "exclusive": res.exclusive,
+        "gpu_model": res.gpu_model,
         "time_limit": job.time_limit,
         "dependencies": [{"job": j, "kind": k.value} for j, k in job.dependencies],
         "dependency_mode": job.dependency_mode.value,
@@ -174,6 +178,7 @@ class Service(JobSupervisor):
         """The specs checked as a whole (could they ever run, be started), '@' resolved."""
         if not specs:
             raise InvalidInput("nothing to submit")
+        specs, _ = self.machine.resolve_gpu_models(specs)
         self.machine.check_feasible(specs)
         self._check_exec_sizes(specs)
         new_jobs = []
@@ -181,6 +186,7 @@ class Service(JobSupervisor):
             deps = tuple(
                 (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
             )
+            deps += self._singleton_dependencies(caller, spec)
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
         return new_jobs
 
@@ -196,6 +202,66 @@ class Service(JobSupervisor):
             problem = exec_size_problem(spec.env, argv, self.exec_limit)
             if problem:
                 raise InvalidInput(problem, hint="unset what the job does not need, then submit")
+
+    def _singleton_dependencies(
+        self, caller: Caller, spec: JobSpec
+    ) -> tuple[tuple[int, DependencyKind], ...]:
+        """Slurm's --dependency=singleton: after every active job of the caller's with the
+        same name (each later one then waits for this one: one at a time)."""
+        if not spec.singleton:
+            return ()
+        name = display_name(spec.name, spec.command, spec.script)
+        return tuple(
+            (job.id, DependencyKind.AFTER_ANY)
+            for job in sorted(self.jobs.values(), key=lambda j: j.id)
+            if job.uid == caller.uid and job.display_name == name
+        )
+
+    def test_submit(self, caller: Caller, specs: list[JobSpec]) -> dict[str, Any]:
+        """`gbatch --dry-run` (sbatch --test-only): could this ever run here, and when would
+        the first job start if submitted now? Nothing is stored."""
+        if not specs:
+            raise InvalidInput("nothing to submit")
+        specs, notes = self.machine.resolve_gpu_models(specs)
+        self.machine.check_feasible(specs)
+        for spec in specs[:1]:
+            for dep in spec.dependencies:
+                self._resolve_dependency(caller, dep.job)
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        now = self.clock()
+        first = specs[0]
+        probe = Job(
+            id=0, name=first.name, user=caller.user, uid=caller.uid, command=first.command,
+            script=first.script, workdir=first.workdir, state=JobState.QUEUED, reason=None,
+            priority=first.priority, resources=first.resources, time_limit=first.time_limit,
+            dependencies=(), dependency_mode=first.dependency_mode, auto_cancel=True,
+            array_task_id=first.array_task_id, keep_session=False, submitted_at=now,
+            log_path="", begin_at=first.begin_at,
+        )  # fmt: skip
+        machine = self.machine.snapshot(running)
+        # A pass with the queue as it is and the probe last among its priority: does it
+        # start now? If not, when would it, were it first (running jobs' time limits)?
+        queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
+        deps = {dep for job in queued for dep in job.depends_on}
+        dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
+        dep_states.update(self.store.states_of(deps - dep_states.keys()))
+        probe = replace(probe, id=2**62)
+        decision = schedule([*queued, probe], running, dep_states, machine, now)
+        at: float | None = now
+        reason = None
+        if not any(start.job_id == probe.id for start in decision.starts):
+            reason = decision.waiting.get(probe.id)
+            at, _ = earliest_start(probe, running, machine, now)
+        queued_ahead = sum(1 for j in queued if j.priority >= first.priority)
+        return {
+            "could_run": True,
+            "start_at": at,
+            "now": now,
+            "waits_for": str(reason) if reason else None,
+            "queued_ahead": queued_ahead,
+            "has_dependencies": bool(first.dependencies) or first.singleton,
+            "notes": notes,
+        }
 
     def _resolve_dependency(self, caller: Caller, dep: int | str) -> int:
         if isinstance(dep, str):  # '@' or '@~N'
@@ -363,6 +429,10 @@ class Service(JobSupervisor):
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
         return self.machine.describe(running)
 
+    def cpu_status(self) -> dict[str, Any]:
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return self.machine.describe_cpus(running)
+
     def _owned(self, caller: Caller, job_id: int, action: str, allowed: Iterable[JobState]) -> Job:
         """The job, if the caller may act on it and its state allows the action."""
         job = self.get_job(job_id)
@@ -433,7 +503,7 @@ class Service(JobSupervisor):
         # A burst (a 1,000-job array) starts a few at a time: each finished launch asks for
         # the next pass, and the API stays responsive in between.
         room = max(0, MAX_LAUNCHING - len(self._launching))
-        starts = [(self.jobs[s.job_id], s.gpu_ids) for s in decision.starts[:room]]
+        starts = [(self.jobs[s.job_id], s.gpu_ids, s.cpu_ids) for s in decision.starts[:room]]
         if starts:
             self._start_jobs(starts)
 

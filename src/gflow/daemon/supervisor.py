@@ -17,12 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from gflow.config import Config
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.errors import InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
+from gflow.daemon.slurm_launch import prepare_batch, script_argv
 from gflow.paths import Paths
 from gflow.resources import host
 from gflow.runner.control import (
@@ -67,6 +70,8 @@ class PreparedLaunch:
     job: Job
     env: dict[str, str]
     script_body: str
+    batch: BatchOptions = NO_BATCH
+    wrapper_extra: dict[str, Any] | None = None  # pinning, output files, --signal
 
 
 class JobSupervisor:
@@ -218,7 +223,7 @@ class JobSupervisor:
     def jobdir(self, job_id: int) -> Path:
         return self.paths.jobs_dir / str(job_id)
 
-    def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...]]]) -> None:
+    def _start_jobs(self, starts: list[tuple[Job, tuple[int, ...], tuple[int, ...]]]) -> None:
         """Record the starts, then launch each job's wrapper off the event loop.
 
         Queued -> Running is durable before any process exists: a crash in between shows
@@ -235,9 +240,10 @@ class JobSupervisor:
                 ",".join(map(str, gpus)),
                 started_at=now,
                 gpu_ids=gpus,
+                cpu_ids=cpus,
                 reason=None,
             )
-            for job, gpus in starts
+            for job, gpus, cpus in starts
         ]
         self._commit(running)
         for job, _ in running:
@@ -248,29 +254,31 @@ class JobSupervisor:
 
     def _prepare_launch(self, job: Job) -> PreparedLaunch:
         """What the launcher thread needs, read here: the store belongs to the loop's thread."""
-        env, script_body = self.store.get_launch_data(job.id)
+        env, script_body, batch = self.store.get_launch_payload(job.id)
         env.update(
             GFLOW_JOB_ID=str(job.id),
             GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
-        return PreparedLaunch(job, env, script_body)
+        extra = prepare_batch(job, batch, env, self.paths.state_dir / "bin", self.clock())
+        return PreparedLaunch(job, env, script_body, batch, extra)
 
     def _launch(self, prepared: PreparedLaunch) -> Launched:
         """In a launcher thread: write the job's files and start its wrapper."""
         job = prepared.job
         jobdir = make_jobdir(self.paths.jobs_dir, job.id)
         if job.script:
-            argv = [BASH, str(write_script(jobdir, prepared.script_body))]
+            script = write_script(jobdir, prepared.script_body)
+            argv = script_argv(script, prepared.script_body, prepared.batch.args, BASH)
         else:
             argv = [BASH, "-c", job.command]
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        write_spec(
-            jobdir, LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask)
-        )
+        extra = prepared.wrapper_extra or {}
+        spec = LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask, extra)
+        write_spec(jobdir, spec)
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
         # Read at once, while the pid is surely the wrapper tmux just reported.
         return Launched(identify(pid, self.boot), session, self.clock())

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 USAGE_FILE_LIMIT = 1 << 20  # bytes: fake_gpus.json is a few lines
-FAKE_FORMS = 'COUNTxSIZE items joined by commas, e.g. "2x24G" or "2x24G,1x80G"'
+FAKE_FORMS = 'COUNTxSIZE[:MODEL] items joined by commas, e.g. "2x24G" or "2x24G:L4,1x80G:A100"'
 
 
 class GpuBackend(Protocol):
@@ -69,12 +69,15 @@ class FakeGpuBackend:
 def parse_fake_gpus(spec: str) -> list[GpuInfo]:
     gpus: list[GpuInfo] = []
     for item in spec.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\S+)\s*", item)
+        # An optional model after a colon ("1x80G:A100") names the GPUs, as a real machine
+        # with two kinds of GPU would (Slurm's gpu:TYPE:N picks among them).
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*([^\s:]+)(?::([\w.+-]{1,40}))?\s*", item)
         if not m or not 0 < int(m.group(1)) <= 64:
             raise InvalidInput(f"invalid fake GPU list {spec!r}", hint=f"use {FAKE_FORMS}")
         total = parse_size_mb(m.group(2))
+        name = f"Fake {m.group(3)}" if m.group(3) else "Fake GPU"
         for _ in range(int(m.group(1))):
-            gpus.append(GpuInfo(len(gpus), "Fake GPU", total))
+            gpus.append(GpuInfo(len(gpus), name, total))
     return gpus
 
 

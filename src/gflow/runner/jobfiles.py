@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import marshal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ class LaunchSpec:
     cwd: str
     log: str
     umask: int
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,16 @@ def write_spec(jobdir: Path, spec: LaunchSpec) -> None:
         "cwd": spec.cwd,
         "log": spec.log,
         "umask": spec.umask,
+        **spec.extra,  # what else the wrapper reads: cpus, output, error, append, warning
     }
     # marshal, not JSON: the wrapper reads it without importing json (see wrapper.py).
     write_private_file(jobdir / SPEC_FILE, marshal.dumps(data))
 
 
 def write_script(jobdir: Path, body: str) -> Path:
+    """The job's copy of its script, executable: it runs by its own shebang."""
     path = jobdir / "script.sh"
-    write_private_file(path, body.encode())
+    write_private_file(path, body.encode(), mode=0o700)
     return path
 
 

@@ -68,9 +68,17 @@ def main(jobdir: str) -> int:
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, forward)
     log = Log(spec["log"])
+    outputs = Outputs(spec, log)
+    err_read, err_write = os.pipe() if outputs.error_fd is not None else (-1, -1)
     child, master = pty.fork()
     if child == 0:
+        if err_write >= 0:  # --error apart from --output: stderr through its own pipe
+            os.dup2(err_write, 2)
+            os.close(err_write)
+            os.close(err_read)
         _exec_job(spec)  # never returns
+    if err_write >= 0:
+        os.close(err_write)
     _copy_window_size(src=1, dst=master)
     _write_durably(
         os.path.join(jobdir, "pid"),
@@ -78,12 +86,15 @@ def main(jobdir: str) -> int:
     )
     for signum in pending:
         _signal_tree(os.getpid(), signum, child)
-    status = _pump_until_exit(child, master, log)
+    status = _pump_until_exit(child, master, outputs, err_read, spec.get("warning"))
     try:
         _kill_leftovers(child)
-        _drain(master, log)
+        _drain(master, outputs)
+        if err_read >= 0:
+            _drain(err_read, outputs, outputs.error_fd)
     except Exception as exc:  # the exit record matters more than a tidy cleanup
         log.write(f"gflow: cleanup after the job failed: {exc!r}\n".encode())
+    outputs.close()
     log.close()
     code = os.waitstatus_to_exitcode(status)
     record = {
@@ -147,6 +158,44 @@ class Log:
         return f"\ngflow: {self.lost} bytes of output lost: {LOST_WHY}\n".encode()
 
 
+class Outputs:
+    """Slurm's --output / --error files, written as the job runs, beside the log (which
+    stays, for gjob log). A file that cannot be written is said once in the log."""
+
+    def __init__(self, spec: dict[str, Any], log: Log) -> None:
+        self.log = log
+        mode = os.O_APPEND if spec.get("append") else os.O_TRUNC
+        # The user's own files, in their directories: made as the job would make them.
+        self.permissions = 0o666 & ~spec.get("umask", 0o022)
+        self.output_fd = self._open(spec.get("output") or "", mode)
+        error = spec.get("error") or ""
+        self.error_fd = self._open(error, mode) if error and error != spec.get("output") else None
+
+    def _open(self, path: str, mode: int) -> int | None:
+        if not path:
+            return None
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | mode
+            return os.open(path, flags, self.permissions)
+        except OSError as exc:
+            self.log.write(f"gflow: cannot write {path}: {exc.strerror}\n".encode())
+            return None
+
+    def write(self, data: bytes, fd: int | None = -1) -> None:
+        self.log.write(data)
+        target = self.output_fd if fd == -1 else fd
+        if target is not None:
+            try:
+                _write_all(target, data)
+            except OSError:
+                pass  # the log still has it
+
+    def close(self) -> None:
+        for fd in (self.output_fd, self.error_fd):
+            if fd is not None:
+                os.close(fd)
+
+
 def _exec_job(spec: dict[str, Any]) -> None:
     """In the child: the pty is our stdin/stdout/stderr and controlling terminal."""
     try:
@@ -158,6 +207,11 @@ def _exec_job(spec: dict[str, Any]) -> None:
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     os.umask(spec.get("umask", 0o022))  # the submitter's, not the daemon's private 077
+    if spec.get("cpus"):
+        try:  # the cores the scheduler booked for it (--cpus-per-task, --ntasks)
+            os.sched_setaffinity(0, spec["cpus"])
+        except OSError as exc:
+            os.write(2, f"gflow: cannot pin the job to CPUs {spec['cpus']}: {exc}\n".encode())
     try:
         os.chdir(spec["cwd"])
     except OSError as exc:
@@ -172,20 +226,44 @@ def _exec_job(spec: dict[str, Any]) -> None:
     os._exit(127)
 
 
-def _pump_until_exit(child: int, master: int, log: Log) -> int:
-    """Copy output until the command exits; return its wait status."""
+def _pump_until_exit(
+    child: int,
+    master: int,
+    log: Outputs,
+    err_fd: int = -1,
+    warning: tuple[float, int, bool] | None = None,
+) -> int:
+    """Copy output until the command exits; return its wait status. With `warning` (at,
+    signal, batch only): send that signal at that time (Slurm's --signal)."""
     pidfd = os.pidfd_open(child)
     stdin_fd = 0 if os.isatty(0) else -1
     out_fd: int | None = 1
     master_open = True
     while True:
         watched = (
-            [pidfd] + ([master] if master_open else []) + ([stdin_fd] if stdin_fd >= 0 else [])
+            [pidfd]
+            + ([master] if master_open else [])
+            + ([stdin_fd] if stdin_fd >= 0 else [])
+            + ([err_fd] if err_fd >= 0 else [])
         )
+        timeout = None if warning is None else max(0.0, warning[0] - time.time())
         try:
-            ready, _, _ = select.select(watched, [], [])
+            ready, _, _ = select.select(watched, [], [], timeout)
         except InterruptedError:
             continue
+        if warning is not None and time.time() >= warning[0]:
+            if warning[2]:
+                _signal_one(child, warning[1])
+            else:
+                _signal_tree(os.getpid(), warning[1], child)
+            warning = None
+        if err_fd >= 0 and err_fd in ready:
+            data = _read(err_fd)
+            if data:
+                log.write(data, log.error_fd)
+                out_fd = _copy_out(data, None, out_fd)
+            else:
+                err_fd = -1
         if master_open and master in ready:
             data = _read(master)
             if data:
@@ -204,8 +282,16 @@ def _pump_until_exit(child: int, master: int, log: Log) -> int:
             return status
 
 
-def _copy_out(data: bytes, log: Log, out_fd: int | None) -> int | None:
-    log.write(data)
+def _signal_one(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
+def _copy_out(data: bytes, log: Outputs | None, out_fd: int | None) -> int | None:
+    if log is not None:
+        log.write(data)
     if out_fd is not None:
         try:
             _write_all(out_fd, data)
@@ -214,10 +300,10 @@ def _copy_out(data: bytes, log: Log, out_fd: int | None) -> int | None:
     return out_fd
 
 
-def _drain(master: int, log: Log) -> None:
+def _drain(master: int, log: Outputs, fd: int | None = -1) -> None:
     os.set_blocking(master, False)
     while data := _read(master):
-        log.write(data)
+        log.write(data, fd)
     os.close(master)
 
 

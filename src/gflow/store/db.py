@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.model import Event, Job, JobProcesses
@@ -224,7 +225,8 @@ class Store:
             "name, user, uid, command, script, payload_id, workdir, priority, gpus, shared,"
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
-            " executor, conda_env, max_retries, retry_on_timeout, project"
+            " executor, conda_env, max_retries, retry_on_timeout, project, cpus, exclusive,"
+            " gpu_model, array_job_id"
         )
         now = now if now is not None else (job.finished_at or 0.0)
         lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
@@ -319,15 +321,20 @@ class Store:
 
     def get_launch_data(self, job_id: int) -> tuple[dict[str, str], str]:
         """The submitter's environment and script body: large, so read only to start a job."""
+        env, body, _ = self.get_launch_payload(job_id)
+        return env, body
+
+    def get_launch_payload(self, job_id: int) -> tuple[dict[str, str], str, BatchOptions]:
+        """The environment, script body and batch options (read when a job starts)."""
         row = self._conn.execute(
-            "SELECT env, script_body FROM payloads"
+            "SELECT env, script_body, batch FROM payloads"
             " WHERE id = (SELECT payload_id FROM jobs WHERE id = ?)",
             (job_id,),
         ).fetchone()
         if row is None:
-            return {}, ""
+            return {}, "", NO_BATCH
         env: dict[str, str] = json.loads(row[0])
-        return env, str(row[1])
+        return env, str(row[1]), BatchOptions.from_dict(json.loads(row[2]))
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         sql, params = _select(JOB_COLUMNS, where, self._hidden)
@@ -440,6 +447,7 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "exit_code": job.exit_code,
         "signal": job.signal,
         "gpu_ids": json.dumps(job.gpu_ids),
+        "cpu_ids": json.dumps(job.cpu_ids),
         "pid": job.pid,
         "stop_reason": job.stop_reason.value if job.stop_reason else None,
         "session": job.session,
@@ -453,6 +461,9 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "gpu_memory_mb": res.gpu_memory_mb,
         "gpu_pin": json.dumps(res.gpu_pin),
         "memory_mb": res.memory_mb,
+        "cpus": res.cpus,
+        "exclusive": int(res.exclusive),
+        "gpu_model": res.gpu_model,
         "time_limit": job.time_limit,
         "conda_env": job.conda_env,
         "max_retries": job.max_retries,

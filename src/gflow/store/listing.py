@@ -32,16 +32,20 @@ _FIELD_SQL = {
         "id", "user", "uid", "command", "script", "workdir", "state", "priority", "gpus",
         "gpu_memory_mb", "memory_mb", "time_limit", "dependency_mode", "group_id",
         "max_concurrent", "array_task_id", "exit_code", "signal", "log_path", "executor",
-        "session", "conda_env", "max_retries", "attempt", "project",
+        "session", "conda_env", "max_retries", "attempt", "project", "cpus", "gpu_model",
+        "array_job_id",
     )},
     **{f: _exact_time(f) for f in ("submitted_at", "started_at", "finished_at", "begin_at")},
-    **{f: _boolean(f) for f in ("shared", "auto_cancel", "keep_session", "retry_on_timeout")},
+    **{f: _boolean(f) for f in (
+        "shared", "auto_cancel", "keep_session", "retry_on_timeout", "exclusive",
+    )},
     "name": "IIF(name != '', name, display_name(name, command, script))",
     "state_short": f"CASE state {_STATE_SHORT} END",
     "reason": "NULLIF(reason, '')",
     "first_attempt": "COALESCE(first_attempt, id)",
     "gpu_pin": "json(gpu_pin)",
     "gpu_ids": "json(gpu_ids)",
+    "cpu_ids": "json(cpu_ids)",
     "depends_on": f"(SELECT json_group_array({_DEPENDENCY}) FROM json_each(dependencies))",
     "dependencies": (
         f"(SELECT json_group_array(json_object('job', {_DEPENDENCY},"

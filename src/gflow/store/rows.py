@@ -18,7 +18,7 @@ JOB_COLUMNS = (
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt, project"
+    " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id"
 )
 
 
@@ -36,8 +36,19 @@ _MODES = {mode.value: mode for mode in DependencyMode}
 
 
 @lru_cache(maxsize=1024)
-def _resources(gpus: int, shared: int, gpu_mb: int | None, pin: str, mem: int | None) -> Resources:
-    return Resources(gpus, bool(shared), gpu_mb, tuple(_json_list(pin)), mem)
+def _resources(
+    gpus: int,
+    shared: int,
+    gpu_mb: int | None,
+    pin: str,
+    mem: int | None,
+    cpus: int = 0,
+    exclusive: int = 0,
+    model: str = "",
+) -> Resources:
+    return Resources(
+        gpus, bool(shared), gpu_mb, tuple(_json_list(pin)), mem, cpus, bool(exclusive), model
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -92,6 +103,11 @@ def row_to_job(row: Sequence[Any]) -> Job:
         attempt,
         first_attempt,
         project,
+        cpus,
+        exclusive,
+        gpu_model,
+        cpu_ids,
+        array_job_id,
     ) = row
     return Job(
         id=job_id,
@@ -104,7 +120,9 @@ def row_to_job(row: Sequence[Any]) -> Job:
         state=_STATES[state],
         reason=_reason(reason) if reason else None,
         priority=priority,
-        resources=_resources(gpus, shared, gpu_memory_mb, gpu_pin, memory_mb),
+        resources=_resources(
+            gpus, shared, gpu_memory_mb, gpu_pin, memory_mb, cpus, exclusive, gpu_model
+        ),
         time_limit=time_limit,
         dependencies=_dependencies(dependencies),
         dependency_mode=_MODES[dependency_mode],
@@ -131,4 +149,6 @@ def row_to_job(row: Sequence[Any]) -> Job:
         attempt=attempt,
         first_attempt=first_attempt,
         project=_share(project),
+        cpu_ids=tuple(_json_list(cpu_ids)),
+        array_job_id=array_job_id,
     )

@@ -113,6 +113,16 @@ MIGRATIONS: list[str] = [
         group_ticks INTEGER
     );
     """,
+    # 7: CPU cores as a resource, --exclusive, GPU types, an array's first id, and the
+    # batch options a job needs only when it runs (arguments, output files, --signal)
+    """
+    ALTER TABLE jobs ADD COLUMN cpus INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN exclusive INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN gpu_model TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN cpu_ids TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN array_job_id INTEGER;
+    ALTER TABLE payloads ADD COLUMN batch TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

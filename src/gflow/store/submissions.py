@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gflow.core.batch import BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.model import JobSpec
 from gflow.core.states import JobState, Reason, ReasonKind
@@ -27,7 +28,7 @@ _COLUMNS = (
     " gpus, shared, gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies,"
     " dependency_mode, auto_cancel, begin_at, group_id, max_concurrent, array_task_id,"
     " keep_session, conda_env, max_retries, retry_on_timeout, project, submitted_at, gpu_ids,"
-    " executor, session, log_path"
+    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id"
 )
 _INSERT_JOB = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 _INSERT_EVENT = (
@@ -48,23 +49,26 @@ class NewJob:
 
 
 class Payloads:
-    """The environment and script body rows of one submission: an array's jobs share one.
-    Keyed by the env dict's identity first (the API decodes equal environments to one
-    dict), so the JSON of a 40-variable environment is written once, not once a job."""
+    """The environment, script body and batch options rows of one submission: an array's
+    jobs share one. Keyed by the env dict's identity first (the API decodes equal
+    environments to one dict), so the JSON of a 40-variable environment is written once,
+    not once a job."""
 
     def __init__(self) -> None:
-        self.by_object: dict[tuple[int, str], int] = {}
-        self.by_text: dict[tuple[str, str], int] = {}
+        self.by_object: dict[tuple[int, str, BatchOptions], int] = {}
+        self.by_text: dict[tuple[str, str, str], int] = {}
         self.kept: list[dict[str, str]] = []  # keeps the dicts alive: their ids stay unique
 
     def row_of(self, conn: sqlite3.Connection, spec: JobSpec) -> int:
-        key = (id(spec.env), spec.script_body)
+        key = (id(spec.env), spec.script_body, spec.batch)
         found = self.by_object.get(key)
         if found is None:
-            text = (json.dumps(spec.env), spec.script_body)
+            text = (json.dumps(spec.env), spec.script_body, json.dumps(spec.batch.to_dict()))
             found = self.by_text.get(text)
             if found is None:
-                cur = conn.execute("INSERT INTO payloads (env, script_body) VALUES (?, ?)", text)
+                cur = conn.execute(
+                    "INSERT INTO payloads (env, script_body, batch) VALUES (?, ?, ?)", text
+                )
                 found = self.by_text[text] = int(cur.lastrowid or 0)
             self.by_object[key] = found
             self.kept.append(spec.env)
@@ -109,7 +113,8 @@ def insert_rows(
                 group_id if spec.max_concurrent is not None else None, spec.max_concurrent,
                 spec.array_task_id, int(spec.keep_session), spec.conda_env, spec.max_retries,
                 int(spec.retry_on_timeout), spec.project, now, "[]", new.executor, "",
-                str(logs_dir / f"{job_id}.log"),
+                str(logs_dir / f"{job_id}.log"), res.cpus, int(res.exclusive), res.gpu_model,
+                group_id if spec.array_task_id is not None else None,
             )
         )  # fmt: skip
         events.append((job_id, now, state))

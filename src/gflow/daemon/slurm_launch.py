@@ -1,0 +1,81 @@
+"""What a job gets at launch to run as a Slurm batch job would: its script run by its own
+shebang, the SLURM_* variables, `srun` first on its PATH, its cores, its --output/--error
+files and its --signal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gflow.core.batch import BatchOptions, RunningAs, expand_filename, slurm_environment
+from gflow.core.model import ALL_MEMORY, Job
+from gflow.resources import host
+from gflow.safefs import ensure_private_subdir, read_small_file, write_private_file
+
+SRUN_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "srun.py"
+
+
+def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> list[str]:
+    """As the kernel would run it: by its shebang line (flags and all); no shebang, bash."""
+    if body.startswith("#!"):
+        return [str(script), *args]
+    return [bash, str(script), *args]
+
+
+def prepare_batch(
+    job: Job, batch: BatchOptions, env: dict[str, str], bin_dir: Path, now: float
+) -> dict[str, Any]:
+    """Add the Slurm variables and the srun shim to `env`; return what the wrapper also
+    needs (cores to pin to, output files, the --signal time)."""
+    hostname = socket.gethostname().split(".")[0]
+    memory = job.resources.memory_mb
+    running = RunningAs(
+        job_id=job.id,
+        name=job.display_name,
+        user=job.user,
+        uid=job.uid,
+        host=hostname,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        cpus=len(job.cpu_ids),
+        cpus_on_node=len(job.cpu_ids) or len(os.sched_getaffinity(0)),
+        gpu_ids=job.gpu_ids,
+        memory_mb=host.total_memory_mb() if memory == ALL_MEMORY else memory,
+        started_at=now,
+        time_limit=job.time_limit,
+        attempt=job.attempt,
+    )
+    env.update(slurm_environment(running, _with_dir(batch, job)))
+    env["PATH"] = f"{ensure_srun(bin_dir)}:{env.get('PATH', os.defpath)}"
+    extra: dict[str, Any] = {"cpus": list(job.cpu_ids), "append": batch.append}
+    for key, pattern in (("output", batch.output), ("error", batch.error)):
+        if pattern:
+            path = expand_filename(pattern, running)
+            extra[key] = os.path.join(job.workdir, path)
+    if batch.warning is not None and job.time_limit is not None:
+        at = now + max(0, job.time_limit - batch.warning.seconds)
+        extra["warning"] = (at, batch.warning.signum, batch.warning.batch_only)
+    return extra
+
+
+def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
+    """A job submitted through the API alone has no submit directory: its workdir is."""
+    return batch if batch.submit_dir else replace(batch, submit_dir=job.workdir)
+
+
+@lru_cache(maxsize=4)
+def ensure_srun(bin_dir: Path) -> str:
+    """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
+    Checked once per daemon (cached): a launch costs no file reads for it."""
+    shim = bin_dir / "srun"
+    text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
+    text += SRUN_SOURCE.read_text()
+    ensure_private_subdir(bin_dir.parent, bin_dir.name)  # a real directory of ours
+    if read_small_file(shim, 1 << 20) != text.encode():
+        write_private_file(shim, text.encode(), mode=0o700)
+    return str(bin_dir)
