@@ -90,13 +90,14 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         type=usage_value(parse_slurm_dependency),
-        help="ID, @ (your last job), @~N, or Slurm's "
-        "afterok:ID[:ID],afterany:ID,afternotok:ID ('?' = any)",
+        help="ID, FIRST-LAST, @ (every job of your last submission), @~N (N submissions "
+        "before it), or Slurm's afterok:ID[:ID],afterany:ID,afternotok:ID ('?' = any; "
+        "there an array's id means all its tasks)",
     )
     deps.add_argument(
         "--depends-on-all",
         type=usage_value(parse_dependency_list),
-        help="all of these must finish successfully",
+        help="all of these must finish successfully: ids, ranges, @, @~N (comma list)",
     )
     deps.add_argument(
         "--depends-on-any",
@@ -159,7 +160,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "priority": args.priority,
         **_resources(args),
         "time_limit": args.time_limit,
-        "dependencies": [{"job": d.job, "kind": d.kind.value} for d in deps],
+        "dependencies": [d.to_dict() for d in deps],
         "dependency_mode": mode.value,
         "auto_cancel": not args.no_auto_cancel,
         "begin_at": args.begin,
@@ -284,7 +285,7 @@ def update_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["memory_mb"] = None
     if args.depends_on is not None:
         deps, mode = args.depends_on
-        fields["dependencies"] = [{"job": d.job, "kind": d.kind.value} for d in deps]
+        fields["dependencies"] = [d.to_dict() for d in deps]
         fields["dependency_mode"] = mode.value
     if args.clear_dependencies:
         fields["dependencies"] = []

@@ -224,7 +224,7 @@ def _conda_env(data: dict[str, Any]) -> str:
 def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
     deps = []
     for item in _get(data, "dependencies", list, []):
-        if not isinstance(item, dict) or set(item) - {"job", "kind"} or "job" not in item:
+        if not isinstance(item, dict) or set(item) - {"job", "kind", "array"} or "job" not in item:
             raise InvalidInput('each dependency is {"job": ID or "@~N", "kind": "afterok"}')
         ref = item["job"]
         if isinstance(ref, bool) or not isinstance(ref, int | str):
@@ -232,7 +232,8 @@ def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
         job = parse_dependency_ref(str(ref)) if isinstance(ref, str) else ref
         if isinstance(job, int) and not 0 < job <= MAX_JOB_ID:
             raise InvalidInput(f"invalid dependency {job}")
-        deps.append(Dependency(job, _enum(item, "kind", DependencyKind, DependencyKind.AFTER_OK)))
+        kind = _enum(item, "kind", DependencyKind, DependencyKind.AFTER_OK)
+        deps.append(Dependency(job, kind, _get(item, "array", bool, False)))
     return tuple(deps)
 
 
@@ -317,6 +318,9 @@ class Job:
     attempt: int = 1  # 2 is the first automatic retry …
     first_attempt: int | None = None  # the job this one retries (its lineage's first id)
     project: str = ""
+    # The first job's id of the submission this job came in: an array's or sweep's id
+    # (Slurm's SLURM_ARRAY_JOB_ID); None on jobs read from before schema 6 had it.
+    submission: int | None = None
 
     @property
     def gpus(self) -> int:
@@ -381,6 +385,7 @@ class Job:
             "attempt": self.attempt,
             "first_attempt": self.first_attempt or self.id,
             "project": self.project,
+            "submission": self.submission or self.id,
         }
 
 

@@ -25,6 +25,7 @@ from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
+from gflow.daemon.references import resolve_dependencies
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
@@ -120,26 +121,14 @@ class Service(JobSupervisor):
             raise InvalidInput("nothing to submit")
         self.machine.check_feasible(specs)
         new_jobs = []
+        cache: dict[tuple[int | str, bool], list[int]] = {}
         for spec in specs:
-            deps = tuple(
-                (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
-            )
+            deps = resolve_dependencies(self.store, self.jobs, caller.uid, spec.dependencies, cache)
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
         jobs = self.store.insert_jobs(new_jobs, self.clock(), self.paths.logs_dir)
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
-
-    def _resolve_dependency(self, caller: Caller, dep: int | str) -> int:
-        if isinstance(dep, str):  # '@' or '@~N'
-            nth = 1 if dep == "@" else int(dep[2:])
-            found = self.store.nth_last_job_of(caller.uid, nth)
-            if found is None:
-                raise InvalidInput(f"dependency {dep}: you have no such earlier job")
-            return found
-        if dep not in self.jobs and not self.store.states_of([dep]):
-            raise InvalidInput(f"dependency job {dep} does not exist")
-        return dep
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list_jobs(where)
@@ -203,7 +192,7 @@ class Service(JobSupervisor):
             )
         spec = JobSpec.from_dict({**_request_of(job), **changes})
         self.machine.check_feasible([spec])
-        deps = tuple((self._resolve_dependency(caller, d.job), d.kind) for d in spec.dependencies)
+        deps = resolve_dependencies(self.store, self.jobs, caller.uid, spec.dependencies)
         self._refuse_cycle(job_id, deps)
         updated = self._transition_free(
             job,

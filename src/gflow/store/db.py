@@ -130,10 +130,11 @@ class Store:
                 job_id = self._insert(conn, new, now, payloads)
                 group = ids[0] if ids else job_id
                 conn.execute(
-                    "UPDATE jobs SET log_path = ?, group_id = ? WHERE id = ?",
+                    "UPDATE jobs SET log_path = ?, group_id = ?, submission = ? WHERE id = ?",
                     (
                         str(logs_dir / f"{job_id}.log"),
                         group if new.spec.max_concurrent is not None else None,
+                        group,  # the submission is named by its first job
                         job_id,
                     ),
                 )
@@ -232,17 +233,23 @@ class Store:
             " executor, conda_env, max_retries, retry_on_timeout, project"
         )
         now = now if now is not None else (job.finished_at or 0.0)
-        lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
+        # A retry stays in its submission; a redo is a submission of its own.
+        lineage = (
+            "1, NULL, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id), submission"
+        )
         cur = conn.execute(
             f"INSERT INTO jobs ({copied}, state, submitted_at, gpu_ids, session, log_path,"
-            " attempt, first_attempt)"
+            " attempt, first_attempt, submission)"
             f" SELECT {copied}, ?, ?, '[]', '', '', {lineage}"
             " FROM jobs WHERE id = ?",
             (JobState.QUEUED.value, now, job.id),
         )
         new_id = int(cur.lastrowid or 0)
         log_path = Path(job.log_path).with_name(f"{new_id}.log")
-        conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (str(log_path), new_id))
+        conn.execute(
+            "UPDATE jobs SET log_path = ?, submission = COALESCE(submission, id) WHERE id = ?",
+            (str(log_path), new_id),
+        )
         detail = (
             f"redo of job {job.id}"
             if redo
@@ -352,12 +359,23 @@ class Store:
         )
         return {job_id: JobState(state) for job_id, state in rows}
 
-    def nth_last_job_of(self, uid: int, n: int) -> int | None:
-        """The caller's nth most recent job (n=1 is '@')."""
+    def nth_last_submission_of(self, uid: int, n: int) -> list[int]:
+        """Every job of the user's submission n before the last (n=0 is '@'), in id order;
+        [] if there is none. Automatic retries belong to the job they retry."""
         row = self._conn.execute(
-            "SELECT id FROM jobs WHERE uid = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (uid, n - 1)
+            "SELECT DISTINCT submission FROM jobs"
+            " WHERE uid = ? AND first_attempt IS NULL ORDER BY submission DESC LIMIT 1 OFFSET ?",
+            (uid, n),
         ).fetchone()
-        return int(row[0]) if row else None
+        return self.submission_jobs(int(row[0])) if row else []
+
+    def submission_jobs(self, submission: int) -> list[int]:
+        """The jobs of the submission named by its first job's id (retries not included)."""
+        rows = self._conn.execute(
+            "SELECT id FROM jobs WHERE submission = ? AND first_attempt IS NULL ORDER BY id",
+            (submission,),
+        )
+        return [int(row[0]) for row in rows]
 
     def count_by_state(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")

@@ -40,6 +40,7 @@ _FIELD_SQL = {
     "state_short": f"CASE state {_STATE_SHORT} END",
     "reason": "NULLIF(reason, '')",
     "first_attempt": "COALESCE(first_attempt, id)",
+    "submission": "COALESCE(submission, id)",
     "gpu_pin": "json(gpu_pin)",
     "gpu_ids": "json(gpu_ids)",
     "depends_on": f"(SELECT json_group_array({_DEPENDENCY}) FROM json_each(dependencies))",

@@ -18,7 +18,7 @@ JOB_COLUMNS = (
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt, project"
+    " first_attempt, project, submission"
 )
 
 
@@ -92,6 +92,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         attempt,
         first_attempt,
         project,
+        submission,
     ) = row
     return Job(
         id=job_id,
@@ -131,4 +132,5 @@ def row_to_job(row: Sequence[Any]) -> Job:
         attempt=attempt,
         first_attempt=first_attempt,
         project=_share(project),
+        submission=submission,
     )
