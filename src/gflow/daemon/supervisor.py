@@ -216,7 +216,8 @@ class JobSupervisor:
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path)
+        write_spec(jobdir, argv, prepared.env, job.workdir, job.log_path,
+                   job.time_limit, self.config.kill_grace)  # fmt: skip
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
         return pid, session, self.clock()
 
@@ -281,12 +282,16 @@ class JobSupervisor:
     def _end_job(self, job: Job, record: ExitRecord | None) -> None:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
+        stop_reason = job.stop_reason
+        if stop_reason is None and record is not None and record.timed_out:
+            stop_reason = ReasonKind.TIME_LIMIT  # the wrapper enforced it (no daemon, say)
         state, reason = job_outcome(
-            job.stop_reason,
+            stop_reason,
             exit_code,
             signum,
             record is not None,
             record is not None and record.hangup,
+            record is not None and record.launch_failed,
         )
         finished_at = record.ended_at if record else self.clock()
         ended = self._transition(

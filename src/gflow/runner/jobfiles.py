@@ -25,13 +25,21 @@ class ExitRecord:
     signal: int | None
     ended_at: float
     hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
+    timed_out: bool = False  # the wrapper stopped the job at its time limit
+    launch_failed: bool = False  # the command never started (its working directory is gone)
 
 
-def write_spec(jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+def write_spec(
+    jobdir: Path, argv: list[str], env: dict[str, str], cwd: str, log: str,
+    time_limit: int | None = None, kill_grace: float = 30.0,
+) -> None:  # fmt: skip
+    """What the wrapper needs: the command, its environment and directory, the log, and
+    the time limit it enforces itself (with the SIGTERM-to-SIGKILL grace)."""
     jobdir.mkdir(parents=True, exist_ok=True)
     for stale in ("pid", "exit"):
         (jobdir / stale).unlink(missing_ok=True)
-    data = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+    data: dict[str, Any] = {"argv": argv, "env": env, "cwd": cwd, "log": log}
+    data.update(time_limit=time_limit, kill_grace=float(kill_grace))
     # marshal, not JSON: the wrapper reads it without importing json (see wrapper.py).
     tmp = jobdir / f"{SPEC_FILE}.tmp"
     tmp.write_bytes(marshal.dumps(data))
@@ -54,6 +62,8 @@ def read_exit(jobdir: Path) -> ExitRecord | None:
         data.get("signal"),
         float(data["ended_at"]),
         bool(data.get("hangup", False)),
+        data.get("timed_out") is True,
+        data.get("launch_failed") is True,
     )
 
 

@@ -11,6 +11,11 @@ gflow still ends correctly. It:
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
   - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
     kills what it left behind (it is a child subreaper, so no orphan escapes it);
+  - enforces the job's time limit itself (SIGTERM to every process of the job, SIGKILL
+    after the grace period), so a limit holds while the daemon is stopped; the exit record
+    says so (`timed_out`), and the daemon records Timeout;
+  - records a job that could not even start (its working directory is gone) as
+    `launch_failed`, not as the command's own exit 1;
   - notes a SIGHUP (its terminal is gone: tmux was killed) in the exit record, and keeps
     going on a full disk: output that cannot be logged is counted and said, and the exit
     record is written as soon as space returns.
@@ -67,6 +72,14 @@ def main(jobdir: str) -> int:
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, forward)
     log = Log(spec["log"])
+    try:  # here, not in the child: a job that cannot start is not the command's exit 1
+        os.chdir(spec["cwd"])
+    except OSError as exc:
+        log.write(f"gflow: cannot enter working directory {spec['cwd']}: {exc.strerror}\n".encode())
+        log.close()
+        record = {"exit_code": None, "signal": None, "ended_at": time.time(), "hangup": False}
+        _write_durably(os.path.join(jobdir, "exit"), {**record, "launch_failed": True})
+        return 0
     child, master = pty.fork()
     if child == 0:
         _exec_job(spec)  # never returns
@@ -77,7 +90,8 @@ def main(jobdir: str) -> int:
     )
     for signum in pending:
         _signal_tree(os.getpid(), signum, child)
-    status = _pump_until_exit(child, master, log)
+    limit = Limit(spec.get("time_limit"), spec.get("kill_grace", 30.0), child, log)
+    status = _pump_until_exit(child, master, log, limit)
     try:
         _kill_leftovers(child)
         _drain(master, log)
@@ -90,9 +104,42 @@ def main(jobdir: str) -> int:
         "signal": -code if code < 0 else None,
         "ended_at": time.time(),
         "hangup": hangup,
+        "timed_out": limit.reached,
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
     return 0
+
+
+class Limit:
+    """The job's time limit, counted from the wrapper's start: at the limit SIGTERM to every
+    process of the job, SIGKILL after the grace. The daemon does the same from its side;
+    whichever comes first stops the job, and this one holds while no daemon runs."""
+
+    def __init__(self, seconds: int | None, grace: float, child: int, log: Log) -> None:
+        start = time.monotonic()
+        self.term_at = start + seconds if seconds else None
+        self.kill_at: float | None = None
+        self.seconds, self.grace, self.child, self.log = seconds, grace, child, log
+        self.reached = False
+
+    def timeout(self) -> float | None:
+        """Seconds until the next thing to do, for select(); None: nothing to wait for."""
+        due = self.kill_at if self.reached else self.term_at
+        return None if due is None else max(0.0, due - time.monotonic())
+
+    def act(self) -> None:
+        """Called when select() timed out: send whatever is due."""
+        now = time.monotonic()
+        if not self.reached and self.term_at is not None and now >= self.term_at:
+            self.reached = True
+            self.kill_at = now + self.grace
+            note = f"\ngflow: time limit of {self.seconds} s reached; sending SIGTERM\n"
+            self.log.write(note.encode())
+            _signal_tree(os.getpid(), signal.SIGTERM, self.child)
+        elif self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            self.log.write(b"gflow: the job ignored SIGTERM; sending SIGKILL\n")
+            _signal_tree(os.getpid(), signal.SIGKILL, self.child)
 
 
 class Log:
@@ -134,20 +181,13 @@ def _exec_job(spec: dict[str, Any]) -> None:
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     try:
-        os.chdir(spec["cwd"])
-    except OSError as exc:
-        os.write(
-            2, f"gflow: cannot enter working directory {spec['cwd']}: {exc.strerror}\n".encode()
-        )
-        os._exit(1)
-    try:
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
     except OSError as exc:
         os.write(2, f"gflow: cannot run {spec['argv'][0]}: {exc.strerror}\n".encode())
     os._exit(127)
 
 
-def _pump_until_exit(child: int, master: int, log: Log) -> int:
+def _pump_until_exit(child: int, master: int, log: Log, limit: Limit) -> int:
     """Copy output until the command exits; return its wait status."""
     pidfd = os.pidfd_open(child)
     stdin_fd = 0 if os.isatty(0) else -1
@@ -158,8 +198,11 @@ def _pump_until_exit(child: int, master: int, log: Log) -> int:
             [pidfd] + ([master] if master_open else []) + ([stdin_fd] if stdin_fd >= 0 else [])
         )
         try:
-            ready, _, _ = select.select(watched, [], [])
+            ready, _, _ = select.select(watched, [], [], limit.timeout())
         except InterruptedError:
+            continue
+        if not ready:
+            limit.act()
             continue
         if master_open and master in ready:
             data = _read(master)

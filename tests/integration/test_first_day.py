@@ -1,0 +1,38 @@
+"""Defects a new user met on the first day (issue 14): time limits without a daemon, jobs
+that cannot start, release after --at."""
+
+from __future__ import annotations
+
+from tests.helpers import Gflow, wait_for
+
+
+def test_time_limit_holds_while_the_daemon_is_stopped(make_gflow: type[Gflow]) -> None:
+    """The wrapper enforces --time itself: SIGTERM, then SIGKILL after kill_grace, with no
+    daemon running; the daemon, started again, records Timeout."""
+    gflow = make_gflow(config="[daemon]\nkill_grace = 1\n")
+    gflow.start()
+    job = gflow.submit("-t", "2s", "bash", "-c", "trap '' TERM; echo started; sleep 120")
+    gflow.wait_state(job, "Running")
+    gflow.ok("gflowd", "stop")
+    exit_record = gflow.paths.jobs_dir / str(job) / "exit"
+    wait_for(exit_record.exists, timeout=30, what="the wrapper to stop the job by itself")
+    gflow.start()
+    ended = gflow.wait_state(job)
+    assert (ended["state"], ended["reason"]) == ("Timeout", "TimeLimit")
+    assert ended["signal"] == 9  # it ignored SIGTERM
+    log = gflow.ok("gjob", "log", str(job))
+    assert "time limit of 2 s reached" in log and "sending SIGKILL" in log
+
+
+def test_a_job_whose_directory_is_gone_is_launch_failed(gflow: Gflow) -> None:
+    """No working directory: Failed with LaunchFailed and the reason in the log, not the
+    program's own NonZeroExit:1."""
+    gone = gflow.workdir / "gone"
+    gone.mkdir()
+    job = gflow.submit("--hold", "true", cwd=gone)
+    gone.rmdir()
+    gflow.ok("gjob", "release", str(job))
+    ended = gflow.wait_state(job)
+    assert (ended["state"], ended["reason"]) == ("Failed", "LaunchFailed")
+    assert ended["exit_code"] is None
+    assert "cannot enter working directory" in gflow.ok("gjob", "log", str(job))
