@@ -3,7 +3,9 @@ that cannot start, release after --at."""
 
 from __future__ import annotations
 
-from tests.helpers import Gflow, wait_for
+import subprocess
+
+from tests.helpers import BIN, Gflow, wait_for
 
 
 def test_time_limit_holds_while_the_daemon_is_stopped(make_gflow: type[Gflow]) -> None:
@@ -36,3 +38,30 @@ def test_a_job_whose_directory_is_gone_is_launch_failed(gflow: Gflow) -> None:
     assert (ended["state"], ended["reason"]) == ("Failed", "LaunchFailed")
     assert ended["exit_code"] is None
     assert "cannot enter working directory" in gflow.ok("gjob", "log", str(job))
+
+
+def test_release_after_release_at_and_hold_releases_now(gflow: Gflow) -> None:
+    """`release --at` far ahead, `hold`, then a plain `release`: the job starts now."""
+    job = gflow.submit("--hold", "true")
+    gflow.ok("gjob", "release", str(job), "--at", "now+10d")
+    gflow.ok("gjob", "hold", str(job))
+    gflow.ok("gjob", "release", str(job))
+    ended = gflow.wait_state(job)
+    assert ended["state"] == "Finished" and ended["begin_at"] is None
+
+
+def test_submitting_from_a_deleted_directory_is_one_line(gflow: Gflow) -> None:
+    """gbatch, grun and taskflow run in a directory that was deleted: one line, exit 1,
+    no traceback, nothing submitted."""
+    gone = gflow.workdir / "gone"
+    gone.mkdir()
+    script = f'cd {gone} && rmdir {gone} && exec "$@"'
+    for command in (["gbatch", "true"], ["grun", "true"], ["taskflow", "run", "true"]):
+        done = subprocess.run(
+            ["sh", "-c", script, "sh", str(BIN / command[0]), *command[1:]],
+            env=gflow.env, cwd=gflow.workdir, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 1, (command, done.stderr)
+        assert done.stderr.count("\n") == 1 and "no longer exists" in done.stderr, done.stderr
+        gone.mkdir()
+    assert "No jobs found." in gflow.ok("gqueue", "-a")

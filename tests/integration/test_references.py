@@ -13,8 +13,8 @@ def first_id(gflow: Gflow, *args: str) -> int:
 def test_at_after_an_array_waits_for_every_task(gflow: Gflow) -> None:
     """`--depends-on @` after a 3-task array depends on all three and starts after the last."""
     gates = gflow.workdir
-    array = first_id(gflow, "--array", "1-3", "bash", "-c",
-                         f"while [ ! -e {gates}/gate$GFLOW_ARRAY_TASK_ID ]; do sleep 0.02; done")  # fmt: skip
+    wait = f"while [ ! -e {gates}/gate$GFLOW_ARRAY_TASK_ID ]; do sleep 0.02; done"
+    array = first_id(gflow, "--array", "1-3", "bash", "-c", wait)
     tasks = [array, array + 1, array + 2]
     evaluation = gflow.submit("--depends-on", "@", "true")
     assert gflow.job(evaluation)["depends_on"] == tasks

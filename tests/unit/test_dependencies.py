@@ -21,6 +21,7 @@ NOT_OK = DependencyKind.AFTER_NOT_OK
 ALL = DependencyMode.ALL
 ANY = DependencyMode.ANY
 
+
 def whole(job: int, kind: DependencyKind) -> Dependency:
     """A Slurm-form reference: an array's id there stands for all its tasks."""
     return Dependency(job, kind, whole_array=True)

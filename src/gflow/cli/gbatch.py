@@ -15,7 +15,7 @@ from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.directives import DirectiveParser, directives_namespace, new_script
 from gflow.cli.job_options import add_job_options, job_options
 from gflow.client import Client
-from gflow.core.errors import InvalidInput
+from gflow.core.errors import InvalidInput, NotFound
 from gflow.core.parse import format_duration
 from gflow.core.sweep import parse_param, parse_param_csv, substitute, sweep
 from gflow.paths import Paths
@@ -145,7 +145,13 @@ def _read_script(data: bytes, where: str) -> str:
 
 def _working_directory() -> str:
     """The directory as the user sees it ($PWD keeps symlinked paths), if it is the same one."""
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # FileNotFoundError: the shell sits in a directory that was deleted
+        raise NotFound(
+            "the current directory no longer exists (was it deleted?)",
+            hint="cd to a directory that exists: a job runs where it was submitted",
+        ) from None
     pwd = os.environ.get("PWD", "")
     try:
         if pwd.startswith("/") and os.path.samefile(pwd, cwd):

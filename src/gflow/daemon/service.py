@@ -168,6 +168,11 @@ class Service(JobSupervisor):
         """Hold -> Queued, now or (`gjob release --at`) not before `at`."""
         job = self._owned(caller, job_id, "release", {JobState.HOLD})
         begin_at = at if at is not None else job.begin_at
+        if at is None and any(
+            e.kind == "released" and e.detail.startswith("not before")
+            for e in self.store.events_of(job_id)
+        ):
+            begin_at = None  # that time was an earlier `release --at`'s: a plain one is now
         detail = f"not before {at:.0f}" if at is not None else ""
         # Hold -> Queued
         self._commit(
