@@ -21,6 +21,7 @@ from gflow.core.errors import InvalidInput, Unavailable
 from gflow.core.parse import (
     SINCE_FORMS,
     format_duration,
+    format_id_list,
     format_size_mb,
     parse_id_list,
     parse_since,
@@ -251,7 +252,7 @@ def fetch(client: Client, args: argparse.Namespace) -> list[Row]:
         "states": args.states or (ENDED if args.completed else ""),
         "all": "1" if args.all or args.jobs else "",
         "user": args.user,
-        "ids": ",".join(map(str, args.jobs)) if args.jobs else "",
+        "ids": format_id_list(args.jobs) if args.jobs else "",
         "project": args.project or "",
         "names": args.names or "",
         "since": f"{since_time(args.since):.3f}" if args.since is not None else "",

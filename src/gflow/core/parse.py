@@ -132,6 +132,24 @@ def parse_id_list(text: str) -> list[int]:
     return sorted(ids)
 
 
+def format_id_list(ids: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3,7': what `parse_id_list` reads back, as short as ranges make
+    it (a 2,000-task array's ids are one range, not 10 KB in a URL)."""
+    parts: list[str] = []
+    ordered = sorted(set(ids))
+    start = 0
+    for n in range(1, len(ordered) + 1):
+        if n == len(ordered) or ordered[n] != ordered[n - 1] + 1:
+            lo, hi = ordered[start], ordered[n - 1]
+            # A range spans at most MAX_ID_RANGE ids: split longer runs.
+            while hi - lo > MAX_ID_RANGE:
+                parts.append(f"{lo}-{lo + MAX_ID_RANGE}")
+                lo += MAX_ID_RANGE + 1
+            parts.append(str(lo) if lo == hi else f"{lo}-{hi}")
+            start = n
+    return ",".join(parts)
+
+
 ARRAY_FORMS = "1-10, 1-10:2 (step), 1,3,7, optionally with %N (at most N running): 1-100%4"
 MAX_ARRAY_TASKS = 100_000
 

@@ -240,7 +240,11 @@ async def job_action(request: web.Request) -> web.Response:
     job_id = job_id_of(request)
     action = request.match_info["action"]
     if action == "cancel":
-        job = await service.cancel(caller, job_id)
+        body = await object_body(request, frozenset({"kill"}), required=False, empty_ok=True)
+        kill = body.get("kill", False)
+        if not isinstance(kill, bool):
+            raise InvalidInput('expected {"kill": true|false}')
+        job = await service.cancel(caller, job_id, kill)
     elif action == "hold":
         job = service.hold(caller, job_id)
     elif action == "release":

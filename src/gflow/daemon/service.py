@@ -136,11 +136,15 @@ class Service(JobSupervisor):
     def list_fields_json(self, where: JobFilter, fields: list[str]) -> str:
         return self.store.list_fields_json(where, fields)
 
-    async def cancel(self, caller: Caller, job_id: int) -> Job:
+    async def cancel(self, caller: Caller, job_id: int, kill: bool = False) -> Job:
+        """Queued/Hold: Cancelled at once; Running: SIGTERM, SIGKILL after the grace
+        (`kill`: SIGKILL now, `gcancel --kill`)."""
         job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
         if job.state is JobState.RUNNING:
             if job.stop_reason is None:
                 self._stop(job, ReasonKind.CANCELLED_BY_USER)
+            if kill:
+                self._kill(job_id)
             await self.wait_until_ended(job_id, CANCEL_ANSWER_WAIT)
             return self.get_job(job_id)
         # Queued/Hold -> Cancelled

@@ -1,0 +1,59 @@
+"""What a new user reads on the first day (issue 14): big id sets, gcancel's dry run and
+refusals, `--kill`."""
+
+from __future__ import annotations
+
+from tests.helpers import Gflow
+
+
+def test_big_id_sets_work_in_gqueue_and_gcancel(gflow: Gflow) -> None:
+    """`-j 1000-3000` on a short history, `-j 1-60000` and a 2,000-task array: answers, not
+    protocol errors; an id list with no ranges is asked for in parts; no daemon traceback."""
+    first = int(gflow.ok("gbatch", "--parsable", "--hold", "--array", "1-2000", "true")
+                .split("-")[0])  # fmt: skip
+    assert first == 1
+    assert gflow.ok("gqueue", "-j", "3000-5000") == "No jobs found.\n"
+    listed = gflow.ok("gqueue", "-j", "1-60000", "-f", "JOBID").split()
+    assert listed == ["JOBID", *map(str, range(1, 2001))]
+    odd = ",".join(str(i) for i in range(1, 2001, 2))  # 1,000 ids, none adjacent: ~4 KB
+    assert len(gflow.ok("gqueue", "-j", odd, "-f", "JOBID").split()) == 1001
+    done = gflow.run("gcancel", "--dry-run", "1000-3000")
+    assert done.returncode == 1
+    assert done.stderr == "gcancel: jobs 2001-3000 do not exist\n"
+    assert done.stdout.count("would cancel job") == 1001
+    assert "Traceback" not in gflow.paths.daemon_log.read_text()
+
+
+def test_gcancel_dry_run_answers_as_the_real_run(gflow: Gflow) -> None:
+    """A Finished job and an unknown id are refused by the dry run as by the real run, with
+    the same lines and exit code; a name nothing has is exit 1 with one line."""
+    finished = gflow.submit("true")
+    gflow.wait_state(finished, "Finished")
+    held = gflow.submit("--hold", "-J", "keep", "true")
+    args = [str(finished), str(held), "77"]
+    dry = gflow.run("gcancel", "--dry-run", *args)
+    assert dry.returncode == 1
+    assert dry.stdout == f"would cancel job {held} (keep, Hold)\n"
+    assert gflow.job(held)["state"] == "Hold"
+    real = gflow.run("gcancel", *args)
+    assert real.returncode == 1
+    assert sorted(real.stderr.splitlines()) == sorted(dry.stderr.splitlines())
+    assert "gcancel: job 77 does not exist" in real.stderr
+    assert f"cannot cancel job {finished}: it is Finished" in real.stderr
+    assert real.stdout == f"Job {held} cancelled.\n"
+    for argv in (["-n", "nosuchname"], ["--dry-run", "-n", "nosuchname"]):
+        done = gflow.run("gcancel", *argv)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == "gcancel: no active job matches -n nosuchname\n"
+
+
+def test_gcancel_kill_sends_sigkill_at_once(make_gflow: type[Gflow]) -> None:
+    """`gcancel --kill`: a job that ignores SIGTERM is killed without the grace period."""
+    gflow = make_gflow(config="[daemon]\nkill_grace = 600\n")
+    gflow.start()
+    job = gflow.submit("bash", "-c", "trap '' TERM; echo up; sleep 600")
+    gflow.wait_state(job, "Running")
+    out = gflow.ok("gcancel", "--kill", str(job))
+    assert out == f"Job {job} cancelled.\n"  # within the 2 s a cancel waits: no grace
+    ended = gflow.wait_state(job)
+    assert (ended["state"], ended["signal"]) == ("Cancelled", 9)
