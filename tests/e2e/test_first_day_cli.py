@@ -3,7 +3,9 @@ refusals, `--kill`."""
 
 from __future__ import annotations
 
-from tests.helpers import Gflow
+import subprocess
+
+from tests.helpers import BIN, Gflow, wait_for
 
 
 def test_big_id_sets_work_in_gqueue_and_gcancel(gflow: Gflow) -> None:
@@ -57,3 +59,45 @@ def test_gcancel_kill_sends_sigkill_at_once(make_gflow: type[Gflow]) -> None:
     assert out == f"Job {job} cancelled.\n"  # within the 2 s a cancel waits: no grace
     ended = gflow.wait_state(job)
     assert (ended["state"], ended["signal"]) == ("Cancelled", 9)
+
+
+def test_log_lines_are_newline_lines(gflow: Gflow) -> None:
+    """`--first/--last N` count `\\n` only: a progress bar's `\\r` redraws are one line."""
+    job = gflow.submit("printf", "10%%\\r50%%\\r100%%\\nsecond\\nthird\\n")
+    gflow.wait_state(job, "Finished")
+
+    def log(*flags: str) -> bytes:  # bytes: text mode would read each '\r' as a line end
+        argv = [str(BIN / "gjob"), "log", str(job), *flags]
+        return subprocess.run(argv, env=gflow.env, capture_output=True, check=True).stdout
+
+    assert log("--first", "1") == b"10%\r50%\r100%\n"
+    assert log("--last", "2") == b"second\nthird\n"
+    assert log("--last", "3") == b"10%\r50%\r100%\nsecond\nthird\n"
+
+
+def test_log_follow_waits_for_a_job_to_start(gflow: Gflow) -> None:
+    """`gjob log -f` of a held job waits for it, then follows it to the end; `gjob attach`
+    of a waiting job says it has not started and what to run instead."""
+    job = gflow.submit("--hold", "echo", "hello")
+    done = gflow.run("gjob", "attach", str(job))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "has not started yet (Hold" in done.stderr and f"gjob log -f {job}" in done.stderr
+    follower = subprocess.Popen(
+        [str(BIN / "gjob"), "log", "-f", str(job)], env=gflow.env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "Hold" in str(gflow.job(job)["state"]), what="the job to be held")
+        gflow.ok("gjob", "release", str(job))
+        out, _ = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert (follower.returncode, out) == (0, "hello\n")
+
+
+def test_show_says_what_attempts_are(gflow: Gflow) -> None:
+    """A job never retried: its one attempt's id, said as such (not `Attempts=2`)."""
+    job = gflow.submit("--hold", "true")
+    assert f"AttemptJobIds={job} (one attempt: never retried)\n" in gflow.ok(
+        "gjob", "show", str(job)
+    )

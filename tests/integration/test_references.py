@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gflow.client import Client
+from gflow.core.errors import InvalidInput, NotFound
 from tests.helpers import Gflow
 
 
@@ -58,3 +62,13 @@ def test_id_ranges_and_an_arrays_id(gflow: Gflow) -> None:
     assert gflow.job(only)["dependencies"] == [{"job": array + 1, "kind": "afterany"}]
     done = gflow.run("gbatch", "--depends-on-all", f"{array}-{array + 50}", "true")
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_resolve_route_refuses_what_is_not_a_reference(gflow: Gflow) -> None:
+    """GET /resolve takes '@' or '@~N' only: anything else is a 400, not a guess."""
+    client = Client(gflow.paths)
+    for ref in ("", "x", "@~", "@~-1", "12"):
+        with pytest.raises(InvalidInput):
+            client.request("GET", "/resolve", query={"ref": ref})
+    with pytest.raises(NotFound):
+        client.request("GET", "/resolve", query={"ref": "@"})  # nothing submitted yet

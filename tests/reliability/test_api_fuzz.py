@@ -57,6 +57,7 @@ ROUTES = [
     ("GET", "/gpus"),
     ("POST", "/gpus"),
     ("POST", "/purge"),
+    ("GET", "/resolve"),
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 BAD_IDS = [

@@ -61,6 +61,8 @@ BY_KIND: dict[str, list[str]] = {
     "parse_fields": ["NMAE", "JOBID,NOPE", ","],
     "_interval": ["0", "-1", "3601", "nan", "inf", "abc"],
     "_job_id": ["0", "1,2", "1-3", "abc", "-1"],
+    "parse_job_refs": ["0", "-1", "1-", "3-1", "1-200000", "a", "1,,2", "@x", "@~", "@~01"],
+    "parse_job_ref": ["0", "1,2", "1-3", "abc", "-1", "@x", "@~", "@~01"],
     "_count": ["0", "-1", "1000000001", "1.5"],
     "_gpu_list": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "0"],  # 0: no GPU 0 here
     "int_value": ["1.5", "abc", "9999999999"],
@@ -71,6 +73,7 @@ BY_DEST: dict[tuple[str, str], list[str]] = {
     ("gbatch", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("grun", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("gjob update", "max_retries"): ["-1", "101", "1.5", "abc"],
+    ("gjob redo", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("gqueue", "limit"): ["1.5", "abc", "9999999999", "--"],
     ("gctl set-limit", "job"): ["0", "-1", "abc", "99999999999999999"],
     ("gctl set-limit", "limit"): ["0", "-1", "1000001", "abc"],
@@ -82,7 +85,7 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     **{(cmd, "name"): ["x" * 201, "a\nb", "\x1b[31mred"] for cmd in ("gbatch", "grun")},
     **{(cmd, "project"): ["a,b", "x" * 65, "a\nb"] for cmd in ("gbatch", "grun")},
     **{(cmd, "conda_env"): ["a b", "x" * 201, "../x", "a\nb"]
-       for cmd in ("gbatch", "grun", "gjob update")},
+       for cmd in ("gbatch", "grun", "gjob update", "gjob redo")},
     **{(cmd, "shell_string"): ["", "   "] for cmd in ("gbatch", "grun")},
     ("gbatch", "param_file"): ["/nonexistent.csv", "", "/"],
     ("gbatch", "name_template"): ["run_{lr}"],  # without --param

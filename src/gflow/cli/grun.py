@@ -48,8 +48,9 @@ def build_parser(prog: str = "grun") -> Parser:
 class Foreground:
     """Follows one job from queued to ended, through daemon restarts."""
 
-    def __init__(self, client: Client, job_id: int, quiet: bool) -> None:
+    def __init__(self, client: Client, job_id: int, quiet: bool, prog: str = "grun") -> None:
         self.client = client
+        self.prog = prog  # who speaks in the status line (gjob log -f uses this too)
         self.job_id = job_id
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
@@ -80,9 +81,9 @@ class Foreground:
             return
         self.last_status = text
         if self.tty and not force_line:
-            sys.stderr.write(f"\r\033[Kgrun: {text}")
+            sys.stderr.write(f"\r\033[K{self.prog}: {text}")
         else:
-            sys.stderr.write(("\n" if self.tty else "") + f"grun: {text}\n")
+            sys.stderr.write(("\n" if self.tty else "") + f"{self.prog}: {text}\n")
         sys.stderr.flush()
 
     def position(self, job: dict[str, Any]) -> int:

@@ -11,6 +11,8 @@ from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_depe
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
 from gflow.core.parse import (
+    format_duration,
+    format_size_mb,
     parse_array,
     parse_begin,
     parse_dependency_list,
@@ -263,8 +265,8 @@ def add_update_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--depends-on", "--dependency", dest="depends_on",
                    type=usage_value(parse_slurm_dependency),
                    help="replace the dependencies: ID, @, afterok:ID…")  # fmt: skip
-    p.add_argument("--clear-dependencies", action="store_true")
-    p.add_argument("-c", "--conda-env", help="conda env ('' for none)")
+    p.add_argument("--clear-dependencies", "--clear-deps", action="store_true")
+    p.add_argument("-c", "-e", "--conda-env", help="conda env ('' for none)")
     p.add_argument(
         "--max-retries", type=usage_value(lambda t: parse_int(t, "--max-retries", 0, 100))
     )
@@ -290,3 +292,34 @@ def update_fields(args: argparse.Namespace) -> dict[str, Any]:
     if args.clear_dependencies:
         fields["dependencies"] = []
     return fields
+
+
+def describe_update(fields: dict[str, Any]) -> str:
+    """What an update (or redo's overrides) changed, in the words of the flags:
+    'priority 50, time limit 2:00:00, memory 100M'."""
+    said = []
+    for key, value in sorted(fields.items(), key=lambda kv: _UPDATE_ORDER.index(kv[0])):
+        if key == "dependency_mode":
+            continue  # said with the dependencies
+        words, shown = _UPDATE_WORDS[key]
+        if key == "dependencies":
+            joiner = " or " if fields.get("dependency_mode") == "any" else ", "
+            text = joiner.join(f"{d['kind']}:{d['job']}" for d in value) if value else "none"
+            said.append(f"{words} {text}")
+        else:
+            said.append(f"{words} {'none' if value in (None, '') else shown(value)}")
+    return ", ".join(said)
+
+
+_UPDATE_WORDS: dict[str, tuple[str, Any]] = {
+    "gpus": ("GPUs", str),
+    "gpu_memory_mb": ("GPU memory", format_size_mb),
+    "time_limit": ("time limit", format_duration),
+    "priority": ("priority", str),
+    "memory_mb": ("memory", format_size_mb),
+    "conda_env": ("conda env", str),
+    "max_retries": ("max retries", str),
+    "dependencies": ("dependencies", str),
+    "dependency_mode": ("", str),
+}
+_UPDATE_ORDER = list(_UPDATE_WORDS)

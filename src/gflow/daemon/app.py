@@ -225,6 +225,15 @@ def _names_query(raw: str | None) -> tuple[str, ...] | None:
     return names or None
 
 
+async def resolve(request: web.Request) -> web.Response:
+    """`?ref=@` / `@~N`: the ids of the caller's submission it names (`gjob … @`)."""
+    ref = request.query.get("ref", "")
+    if ref != "@" and not re.fullmatch(r"@~[0-9]{1,9}", ref):
+        raise InvalidInput(f"invalid reference {ref[:40]!r}", hint="@ or @~N")
+    ids = request.app[SERVICE].resolve(caller_of(request), ref)
+    return web.json_response({"ids": ids})
+
+
 async def show_job(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     job_id = job_id_of(request)
@@ -269,11 +278,14 @@ async def update_job(request: web.Request) -> web.Response:
 
 
 async def redo_job(request: web.Request) -> web.Response:
-    body = await object_body(request, frozenset({"cascade"}), required=False, empty_ok=True)
-    cascade = body.get("cascade", False)
+    fields = frozenset({"cascade", "changes"})
+    body = await object_body(request, fields, required=False, empty_ok=True)
+    cascade, changes = body.get("cascade", False), body.get("changes", {})
     if not isinstance(cascade, bool):
         raise InvalidInput('expected {"cascade": true|false}')
-    jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade)
+    if not isinstance(changes, dict):
+        raise InvalidInput('expected {"changes": {field: value, …}} (what gjob update takes)')
+    jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade, changes)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
 
 
@@ -332,6 +344,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     # Before {action}, which would take it (routes match in the order they are added).
     app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
+    app.router.add_get("/api/v1/resolve", resolve)
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)

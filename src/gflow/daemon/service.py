@@ -23,9 +23,10 @@ from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.model import Job, JobSpec
 from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
-from gflow.daemon.references import resolve_dependencies
+from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
@@ -45,34 +46,6 @@ _PAST = {
     "update": "updated",
     "redo": "redone",
 }
-UPDATABLE = frozenset(
-    {
-        "gpus", "shared", "gpu_memory_mb", "gpu_pin", "memory_mb", "time_limit", "priority",
-        "dependencies", "dependency_mode", "auto_cancel", "conda_env", "max_retries",
-    }
-)  # fmt: skip
-
-
-def _request_of(job: Job) -> dict[str, Any]:
-    """A job's current request in the API's submission shape, to validate an update."""
-    res = job.resources
-    return {
-        "command": job.command,
-        "script": job.script,
-        "workdir": job.workdir,
-        "priority": job.priority,
-        "gpus": res.gpus,
-        "shared": res.shared,
-        "gpu_memory_mb": res.gpu_memory_mb,
-        "gpu_pin": list(res.gpu_pin),
-        "memory_mb": res.memory_mb,
-        "time_limit": job.time_limit,
-        "dependencies": [{"job": j, "kind": k.value} for j, k in job.dependencies],
-        "dependency_mode": job.dependency_mode.value,
-        "auto_cancel": job.auto_cancel,
-        "conda_env": job.conda_env,
-        "max_retries": job.max_retries,
-    }
 
 
 @dataclass(frozen=True)
@@ -129,6 +102,10 @@ class Service(JobSupervisor):
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
+
+    def resolve(self, caller: Caller, ref: str) -> list[int]:
+        """'@' / '@~N' as the ids of the caller's submission it names."""
+        return submission_of(self.store, caller.uid, "@" if ref == "@~0" else ref)
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list_jobs(where)
@@ -199,10 +176,10 @@ class Service(JobSupervisor):
                 f"cannot update {', '.join(sorted(unknown)) or 'nothing'}",
                 hint=f"updatable: {', '.join(sorted(UPDATABLE))}",
             )
-        spec = JobSpec.from_dict({**_request_of(job), **changes})
+        spec = JobSpec.from_dict({**request_of(job), **changes})
         self.machine.check_feasible([spec])
         deps = resolve_dependencies(self.store, self.jobs, caller.uid, spec.dependencies)
-        self._refuse_cycle(job_id, deps)
+        refuse_cycle(self.jobs, job_id, deps)
         updated = self._transition_free(
             job,
             "updated",
@@ -220,23 +197,24 @@ class Service(JobSupervisor):
         self.request_pass()
         return self.jobs[job_id]
 
-    def _refuse_cycle(self, job_id: int, deps: tuple[tuple[int, Any], ...]) -> None:
-        seen: set[int] = set()
-        stack = [dep for dep, _ in deps]
-        while stack:
-            current = stack.pop()
-            if current == job_id:
-                raise InvalidInput(f"job {job_id} would depend on itself (a dependency cycle)")
-            if current not in seen and current in self.jobs:
-                seen.add(current)
-                stack.extend(self.jobs[current].depends_on)
+    def _checked_changes(self, uid: int, job: Job, changes: dict[str, Any]) -> dict[str, Any]:
+        return checked_redo_changes(self.store, self.jobs, self.machine, uid, job, changes)
 
-    def redo(self, caller: Caller, job_id: int, cascade: bool) -> list[Job]:
-        """`gjob redo`: submit an ended job again; with `cascade`, also the dependents that
-        were cancelled because of it, their dependencies pointing at the new jobs."""
+    def redo(
+        self, caller: Caller, job_id: int, cascade: bool, changes: dict[str, Any] | None = None
+    ) -> list[Job]:
+        """`gjob redo`: submit an ended job again, with `changes` (gflow's overrides: GPUs,
+        time, memory, dependencies…) checked as `gjob update` checks them, before anything
+        is stored; with `cascade`, also the dependents that were cancelled because of it,
+        their dependencies pointing at the new jobs."""
+        # A malformed override is a usage error (2) whatever the job's state (1).
+        changes = self._checked_changes(caller.uid, self.get_job(job_id), changes or {})
         job = self._owned(caller, job_id, "redo", ENDED_STATES)
         now = self.clock()
         new = [self.store.insert_redo(job, job.dependencies, now, caller.user, caller.uid)]
+        if changes:
+            self.jobs[new[0].id] = new[0]
+            new[0] = self.update(caller, new[0].id, changes)
         renamed = {job.id: new[0].id}
         queue = [job.id] if cascade else []
         while queue:
