@@ -101,3 +101,29 @@ def test_show_says_what_attempts_are(gflow: Gflow) -> None:
     assert f"AttemptJobIds={job} (one attempt: never retried)\n" in gflow.ok(
         "gjob", "show", str(job)
     )
+
+
+def test_gqueue_csv_sorting_by_end_and_wide_names(gflow: Gflow) -> None:
+    """`-o csv` ends lines with `\\n`; `-r end` sorts by end time (not started or running:
+    last), `-r submitted` by submission; wide names keep the columns aligned; GPUS is a
+    count and GPUIDS the indices."""
+    slow = gflow.submit(
+        "-J", "慢い作業", "bash", "-c", f"while [ ! -e {gflow.workdir}/go ]; do sleep 0.02; done"
+    )
+    fast = gflow.submit("-J", "fast", "true")
+    gflow.wait_state(fast, "Finished")
+    (gflow.workdir / "go").touch()
+    gflow.wait_state(slow, "Finished")
+    argv = [str(BIN / "gqueue"), "-a", "-o", "csv", "-f", "JOBID,NAME"]
+    raw = subprocess.run(argv, env=gflow.env, capture_output=True, check=True).stdout
+    assert raw == f"JOBID,NAME\n{slow},慢い作業\n{fast},fast\n".encode()
+    assert gflow.ok("gqueue", "-c", "-r", "end", "-f", "JOBID").split()[1:] == [
+        str(fast),
+        str(slow),
+    ]
+    assert gflow.ok("gqueue", "-c", "-r", "submitted", "-n", "-1", "-f", "JOBID").split() == [
+        "JOBID",
+        str(fast),
+    ]
+    table = gflow.ok("gqueue", "-a", "-f", "NAME,GPUS,GPUIDS").splitlines()
+    assert table == ["NAME      GPUS  GPUIDS", "慢い作業  0     -", "fast      0     -"]
