@@ -1,8 +1,8 @@
 """gqueue: list jobs (by default the caller's Queued, Hold and Running ones).
 
-Columns and sort keys are in columns.py. Filters run in the daemon (states, user, ids, project, exact names, --since); sorting (-r),
+Filters run in the daemon (states, user, ids, project, exact names, --since); sorting (-r),
 the limit (-n, applied after sorting), the dependency tree (-t) and the watch loop (-w) run
-here, on the listed jobs.
+here, on the listed jobs. The columns and sort keys are in columns.py.
 """
 
 from __future__ import annotations
