@@ -58,6 +58,8 @@ ROUTES = [
     ("POST", "/gpus"),
     ("POST", "/purge"),
     ("GET", "/resolve"),
+    ("GET", "/gpus/ignored"),
+    ("POST", "/gpus/ignored"),
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 BAD_IDS = [

@@ -312,6 +312,22 @@ async def set_gpus(request: web.Request) -> web.Response:
     return web.json_response({"gpus": described})
 
 
+async def ignored_gpu_processes(request: web.Request) -> web.Response:
+    return web.json_response({"ignored": request.app[SERVICE].machine.ignored_list()})
+
+
+async def ignore_gpu_process(request: web.Request) -> web.Response:
+    """{"pid": N, "undo": false}: `gctl ignore-gpu-process` (admin)."""
+    body = await object_body(request, frozenset({"pid", "undo"}))
+    pid, undo = body["pid"], body["undo"]
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**22:
+        raise InvalidInput("expected a process id", hint='{"pid": 4242, "undo": false}')
+    if not isinstance(undo, bool):
+        raise InvalidInput('expected {"undo": true|false}')
+    listed = request.app[SERVICE].ignore_gpu_process(caller_of(request), pid, undo)
+    return web.json_response({"ignored": listed})
+
+
 async def set_group_limit(request: web.Request) -> web.Response:
     limit = (await object_body(request, frozenset({"max_concurrent"})))["max_concurrent"]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
@@ -348,5 +364,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)
+    app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
+    app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
     app.router.add_post("/api/v1/shutdown", shutdown)
     return app

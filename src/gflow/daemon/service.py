@@ -244,6 +244,17 @@ class Service(JobSupervisor):
         self.request_pass()
         return self.gpu_status()
 
+    def ignore_gpu_process(self, caller: Caller, pid: int, undo: bool) -> list[dict[str, Any]]:
+        """`gctl ignore-gpu-process PID [--undo]` (admin): let whole-GPU jobs use a GPU that
+        a stale foreign process pins, or stop doing so."""
+        self._admin(caller, "change which GPU processes are ignored")
+        if undo:
+            self.machine.unignore(pid)
+        else:
+            self.machine.ignore(pid, caller.user, self.clock())
+        self.request_pass()
+        return self.machine.ignored_list()
+
     def set_group_limit(self, caller: Caller, job_or_group: int, limit: int) -> int:
         """`gctl set-limit`: at most `limit` of the group's jobs run at once."""
         group = self.get_job(job_or_group).group_id

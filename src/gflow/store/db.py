@@ -309,6 +309,10 @@ class Store:
 
     # ---- reads --------------------------------------------------------------------------
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read, for the small tables kept by their own modules (store/ignored.py)."""
+        return self._conn.execute(sql, params).fetchall()
+
     def get_job(self, job_id: int) -> Job | None:
         jobs = self.get_jobs([job_id])
         return jobs[0] if jobs else None

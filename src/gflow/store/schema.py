@@ -111,7 +111,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_uid_submission ON jobs(uid, submission);
     CREATE TABLE ignored_gpu_processes (
         pid INTEGER PRIMARY KEY,
-        start_ticks INTEGER,
+        started_at REAL,
         user TEXT NOT NULL,
         added_by TEXT NOT NULL,
         added_at REAL NOT NULL
