@@ -3,6 +3,7 @@ refusals, `--kill`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from tests.helpers import BIN, Gflow, wait_for
@@ -127,3 +128,21 @@ def test_gqueue_csv_sorting_by_end_and_wide_names(gflow: Gflow) -> None:
     ]
     table = gflow.ok("gqueue", "-a", "-f", "NAME,GPUS,GPUIDS").splitlines()
     assert table == ["NAME      GPUS  GPUIDS", "慢い作業  0     -", "fast      0     -"]
+
+
+def test_taskflow_and_grun_say_what_they_take(gflow: Gflow) -> None:
+    """taskflow ps/show and gctl show-gpus take --json; taskflow's errors are taskflow's;
+    `taskflow run` with nothing to run suggests its own form; grun's help has no --array
+    (grun runs one job), and --array is refused in one line."""
+    job = gflow.submit("--hold", "-J", "tf", "true")
+    assert json.loads(gflow.ok("taskflow", "ps", "--json"))["jobs"][0]["id"] == job
+    assert json.loads(gflow.ok("taskflow", "show", str(job), "--json"))[0]["name"] == "tf"
+    assert json.loads(gflow.ok("gctl", "show-gpus", "--json")) == {"gpus": []}
+    done = gflow.run("taskflow", "show", "4242")
+    assert done.returncode == 1 and done.stderr.startswith("taskflow show: job 4242 does not")
+    done = gflow.run("taskflow", "run")
+    assert done.returncode == 2 and "--command" not in done.stderr
+    assert "taskflow run [-m SIZE]" in done.stderr
+    assert "--array" not in gflow.ok("grun", "--help")
+    done = gflow.run("grun", "--array", "1-3", "true")
+    assert done.returncode == 2 and "gbatch --array" in done.stderr

@@ -72,14 +72,15 @@ def _dependencies(job: dict[str, Any]) -> str:
     return joined + ("" if job["auto_cancel"] else " (no auto-cancel)")
 
 
-def show(client: Client, ids: list[int], as_json: bool) -> int:
+def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> int:
+    """`Key=Value` lines of each job (or JSON); `prog` names who speaks in errors."""
     found: list[dict[str, Any]] = []
     status = EXIT_OK
     for job_id in ids:
         try:
             found.append(client.show_job(job_id))
         except NotFound as exc:
-            fail("gjob", exc)
+            fail(prog, exc)
             status = EXIT_FAILED
     if as_json:
         print_json(

@@ -39,7 +39,7 @@ def build_parser(prog: str = "grun") -> Parser:
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
     p.add_argument("--command", dest="shell_string", metavar="'CMD'", help="one shell string")
-    add_job_options(p)
+    add_job_options(p, arrays=False)
     p.add_argument("--no-wait", action="store_true", help="submit and return, like gbatch")
     p.add_argument("-q", "--quiet", action="store_true", help="no status line while queued")
     return p

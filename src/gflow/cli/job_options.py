@@ -24,7 +24,9 @@ from gflow.core.parse import (
 GPU_SLOT_FORMS = "IDX:SIZE or any:SIZE, e.g. 0:10G"
 
 
-def add_job_options(p: argparse.ArgumentParser) -> None:
+def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
+    """The job flags; `arrays=False` (grun: one job) keeps --array out of the help (it is
+    still parsed, so that grun can refuse it in one line)."""
     p.add_argument("-J", "-n", "--name", "--job-name", dest="name", default="", help="job name")
     p.add_argument(
         "-t",
@@ -128,7 +130,9 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "--array",
         type=usage_value(parse_array),
         help="one job per task id: 1-10, 1-10:2, 1,3,7, 1-100%%4 (4 at a time); "
-        "$GFLOW_ARRAY_TASK_ID holds the task id",
+        "$GFLOW_ARRAY_TASK_ID holds the task id"
+        if arrays
+        else argparse.SUPPRESS,
     )
     p.add_argument("-P", "--project", default="", help="a project code (gqueue -P filters)")
     p.add_argument(
