@@ -65,3 +65,25 @@ def test_submitting_from_a_deleted_directory_is_one_line(gflow: Gflow) -> None:
         assert done.stderr.count("\n") == 1 and "no longer exists" in done.stderr, done.stderr
         gone.mkdir()
     assert "No jobs found." in gflow.ok("gqueue", "-a")
+
+
+def test_gflowd_reload_rereads_the_config_and_keeps_jobs_running(gflow: Gflow) -> None:
+    """`gflowd reload`: a malformed config is refused with the daemon untouched; a good one
+    is read by a new daemon while the running job runs on, watched, to its real end."""
+    gate = gflow.workdir / "gate"
+    job = gflow.submit("bash", "-c", f"while [ ! -e {gate} ]; do sleep 0.02; done")
+    gflow.wait_state(job, "Running")
+    old_pid = gflow.daemon_pid()
+    assert gflow.ok("ginfo") == "No GPUs.\n"
+    (gflow.home / "gflow.toml").write_text("[daemon]\nkill_grace = -5\n")
+    done = gflow.run("gflowd", "reload")
+    assert done.returncode == 2 and "kill_grace" in done.stderr
+    assert gflow.daemon_pid() == old_pid
+    (gflow.home / "gflow.toml").write_text('[gpu]\nfake = "1x24G"\n')
+    out = gflow.ok("gflowd", "reload")
+    new_pid = gflow.daemon_pid()
+    assert new_pid != old_pid and f"(pid {old_pid} -> {new_pid})" in out
+    assert "Fake GPU" in gflow.ok("ginfo")
+    assert gflow.job(job)["state"] == "Running"
+    gate.touch()
+    assert gflow.wait_state(job)["state"] == "Finished"
