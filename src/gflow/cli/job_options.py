@@ -259,7 +259,8 @@ def _begin(text: str) -> float:
 def add_update_options(p: argparse.ArgumentParser) -> None:
     """`gjob update`: the request fields a waiting job may change."""
     p.add_argument("-g", "--gpus", type=usage_value(_gpu_count))
-    p.add_argument("--gpu-memory", type=usage_value(parse_size_mb), help="e.g. 10G")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", dest="gpu_memory",
+                   type=usage_value(parse_size_mb), help="e.g. 10G")  # fmt: skip
     p.add_argument("-t", "--time", "--time-limit", dest="time_limit",
                    type=usage_value(parse_time_limit))  # fmt: skip
     p.add_argument("--clear-time-limit", action="store_true", help="no time limit")

@@ -45,6 +45,7 @@ def _reason(text: str) -> Reason:
     return Reason.parse(text)
 
 
+@lru_cache(maxsize=256)  # an array's tasks that all depend on '@' share one tuple
 def _dependencies(text: str) -> tuple[tuple[int, DependencyKind], ...]:
     return tuple((j, DependencyKind(k)) for j, k in _json_list(text))
 
