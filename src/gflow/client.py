@@ -18,6 +18,27 @@ from gflow.paths import Paths
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,~*@-")
 
 
+# Characters of an `ids=` query per request: aiohttp refuses a request line over 8 KB, so a
+# longer id list (one with few ranges) is asked for in several requests.
+MAX_IDS_IN_URL = 4000
+
+
+def id_chunks(ids: str) -> list[str]:
+    """A comma list of ids and ranges split into lists of at most MAX_IDS_IN_URL characters
+    (the parts kept in order, so the answers concatenate in id order)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for part in ids.split(","):
+        if current and size + len(part) >= MAX_IDS_IN_URL:
+            chunks.append(",".join(current))
+            current, size = [], 0
+        current.append(part)
+        size += len(part) + 1
+    chunks.append(",".join(current))
+    return chunks
+
+
 class DaemonNotRunning(Unavailable):
     code = "not_running"
 
@@ -167,18 +188,22 @@ class Client:
         return result
 
     def list_jobs(self, **query: str) -> list[dict[str, Any]]:
-        clean = {k: v for k, v in query.items() if v}
-        result: list[dict[str, Any]] = self.request("GET", "/jobs", query=clean)["jobs"]
+        """`ids` as ranges (`format_id_list`); a long list goes in several requests."""
+        result: list[dict[str, Any]] = []
+        for clean in _split_ids({k: v for k, v in query.items() if v}):
+            result += self.request("GET", "/jobs", query=clean)["jobs"]
         return result
 
     def list_fields(self, fields: list[str], **query: str) -> list[dict[str, Any]]:
         """Like list_jobs, but each job has only these fields: a big list is several times
         smaller and faster to send and decode."""
-        clean = {k: v for k, v in query.items() if v}
-        clean["fields"] = ",".join(fields)
-        table = self.request("GET", "/jobs", query=clean)
-        names = table["fields"]
-        return [dict(zip(names, row, strict=True)) for row in table["rows"]]
+        result: list[dict[str, Any]] = []
+        for clean in _split_ids({k: v for k, v in query.items() if v}):
+            clean["fields"] = ",".join(fields)
+            table = self.request("GET", "/jobs", query=clean)
+            names = table["fields"]
+            result += [dict(zip(names, row, strict=True)) for row in table["rows"]]
+        return result
 
     def show_job(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/jobs/{job_id}")
@@ -195,3 +220,9 @@ class Client:
     def shutdown(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/shutdown")
         return result
+
+
+def _split_ids(query: dict[str, str]) -> list[dict[str, str]]:
+    if "ids" not in query:
+        return [query]
+    return [{**query, "ids": chunk} for chunk in id_chunks(query["ids"])]

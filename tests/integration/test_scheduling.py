@@ -84,7 +84,7 @@ def test_foreign_process_keeps_exclusive_jobs_off_its_gpu(two_gpus: Gflow) -> No
     wait_for(lambda: two_gpus.job(second)["reason"] == "Resources:GPU", what="second to wait")
     info = json.loads(two_gpus.ok("ginfo", "--json"))["gpus"]
     assert info[0]["foreign_pids"] == [4242] and info[1]["jobs"] == [first]
-    assert "pid 4242 (not gflow)" in two_gpus.ok("ginfo")
+    assert "pid 4242 (not found here, 2G, not gflow)" in two_gpus.ok("ginfo")
     two_gpus.paths.fake_gpu_usage.write_text("{}")  # the colleague's process ends
     assert cuda_of(two_gpus, second) == "0"  # picked up by the resource tick
     open_gate(two_gpus)

@@ -57,6 +57,9 @@ ROUTES = [
     ("GET", "/gpus"),
     ("POST", "/gpus"),
     ("POST", "/purge"),
+    ("GET", "/resolve"),
+    ("GET", "/gpus/ignored"),
+    ("POST", "/gpus/ignored"),
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 BAD_IDS = [
@@ -284,7 +287,8 @@ BAD_SPEC_FIELDS: dict[str, list[Any]] = {
     "time_limit": [0, -1, 2**63, 1e308, math.nan, math.inf, "1h", True, 10**10],
     "dependencies": [
         "1", [1], [{"job": 0}], [{"job": -1}], [{"job": 2**63}], [{"job": "abc"}],
-        [{"job": "@~0"}], [{"job": 4242}], [{"job": 1, "kind": "bogus"}],
+        [{"job": "@~"}], [{"job": 1, "array": "yes"}], [{"job": 4242}],
+        [{"job": 1, "kind": "bogus"}],
         [{"job": 1, "extra": 1}], [{"kind": "afterok"}], [{"job": True}], [{"job": 1.0}],
         [{"job": "@~99999999999999999999"}], [{"job": "\ud800"}], [{"job": None}],
     ],

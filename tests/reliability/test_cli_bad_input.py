@@ -45,9 +45,9 @@ BY_KIND: dict[str, list[str]] = {
     "parse_size_mb": ["0", "-1", "10X", "1.5.5G", "1025T", "G", "nan", "infG", "1e3G"],
     "parse_gpu_slot": ["0", "x:10G", "0:", ":10G", "-1:10G", "1024:1G", "0:0", "any:abc",
                        "0:10G"],  # 0:10G: no GPU 0 here
-    "parse_slurm_dependency": ["abc", "@~0", "afterok:", "afterfoo:1", "0", "-1", "4242",
-                               "afterok:1:x", "@~", "afterok:@~0"],
-    "parse_dependency_list": ["abc", "1,,2", "0", "@~0", "4242", ","],
+    "parse_slurm_dependency": ["abc", "@~01", "afterok:", "afterfoo:1", "0", "-1", "4242",
+                               "afterok:1:x", "@~", "afterok:@~01", "7-3"],
+    "parse_dependency_list": ["abc", "1,,2", "0", "@~01", "4242", ",", "1-4242"],
     "_begin": ["abc", "25:00", "now+", "2026-13-01", "now+999999999d", "yesterday", "+-1"],
     "_at": ["abc", "25:00", "now+", "2026-13-01", "now+999999999d"],
     "_concurrency": ["0", "-1", "1000001", "1.5"],
@@ -61,7 +61,10 @@ BY_KIND: dict[str, list[str]] = {
     "parse_fields": ["NMAE", "JOBID,NOPE", ","],
     "_interval": ["0", "-1", "3601", "nan", "inf", "abc"],
     "_job_id": ["0", "1,2", "1-3", "abc", "-1"],
+    "parse_job_refs": ["0", "-1", "1-", "3-1", "1-200000", "a", "1,,2", "@x", "@~", "@~01"],
+    "parse_job_ref": ["0", "1,2", "1-3", "abc", "-1", "@x", "@~", "@~01"],
     "_count": ["0", "-1", "1000000001", "1.5"],
+    "_pid": ["0", "-1", "abc", "1.5", "4194304"],
     "_gpu_list": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "0"],  # 0: no GPU 0 here
     "int_value": ["1.5", "abc", "9999999999"],
     "_time_limit": ["abc", "-1", "1:90:00", "1:2:3:4", "10y", "1.5.5h", "36601d", "h", "nan",
@@ -78,6 +81,7 @@ BY_DEST: dict[tuple[str, str], list[str]] = {
     ("gbatch", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("grun", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("gjob update", "max_retries"): ["-1", "101", "1.5", "abc"],
+    ("gjob redo", "max_retries"): ["-1", "101", "1.5", "abc"],
     ("gqueue", "limit"): ["1.5", "abc", "9999999999", "--"],
     ("gctl set-limit", "job"): ["0", "-1", "abc", "99999999999999999"],
     ("gctl set-limit", "limit"): ["0", "-1", "1000001", "abc"],
@@ -94,7 +98,7 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     **{(cmd, "name"): ["x" * 201, "a\nb", "\x1b[31mred"] for cmd in ("gbatch", "grun")},
     **{(cmd, "project"): ["a,b", "x" * 65, "a\nb"] for cmd in ("gbatch", "grun")},
     **{(cmd, "conda_env"): ["a b", "x" * 201, "../x", "a\nb"]
-       for cmd in ("gbatch", "grun", "gjob update")},
+       for cmd in ("gbatch", "grun", "gjob update", "gjob redo")},
     **{(cmd, "shell_string"): ["", "   "] for cmd in ("gbatch", "grun")},
     ("gbatch", "param_file"): ["/nonexistent.csv", "", "/"],
     ("gbatch", "name_template"): ["run_{lr}"],  # without --param
@@ -110,7 +114,7 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
 FREE_ANY = {
     ("gqueue", "project"): "a filter: a project no job has lists no jobs",
     ("gqueue", "names"): "a filter of exact names (only an empty list is refused: NAMES_EDGES)",
-    ("gcancel", "name"): "a filter: a name no job has cancels nothing (exit 0)",
+    ("gcancel", "name"): "a filter: a name no job has cancels nothing (exit 1, one line)",
     ("gflowd slurm-aliases", "dir"): "any folder is a place to install the front doors into",
 }
 
@@ -303,11 +307,16 @@ def test_table_size() -> None:
     ids=repr,
 )
 def test_odd_text_in_a_filter_matches_nothing_quietly(gflow: Gflow, argv: tuple[str]) -> None:
-    """Filters take any text: odd text (not UTF-8, a newline) matches no job, no traceback."""
+    """Filters take any text: odd text (not UTF-8, a newline) matches no job, no traceback
+    (gcancel says, in one line, that nothing matched: exit 1)."""
     before = state_of(gflow)
     done = gflow.run(*argv)
     assert "Traceback" not in done.stderr
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    if argv[0] == "gcancel":
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert "no active job matches" in done.stderr
+    else:
+        assert done.returncode == 0 and done.stderr == "", done.stderr
     assert state_of(gflow) == before
 
 

@@ -21,6 +21,12 @@ NOT_OK = DependencyKind.AFTER_NOT_OK
 ALL = DependencyMode.ALL
 ANY = DependencyMode.ANY
 
+
+def whole(job: int, kind: DependencyKind) -> Dependency:
+    """A Slurm-form reference: an array's id there stands for all its tasks."""
+    return Dependency(job, kind, whole_array=True)
+
+
 # ---- parse_slurm_dependency ----------------------------------------------------------------
 
 
@@ -35,18 +41,21 @@ ANY = DependencyMode.ANY
         ("1,@~2", [Dependency(1, OK), Dependency("@~2", OK)], ALL),
         (
             "afterok:1:2,afterany:3,afternotok:4",
-            [Dependency(1, OK), Dependency(2, OK), Dependency(3, ANY_END), Dependency(4, NOT_OK)],
+            [whole(1, OK), whole(2, OK), whole(3, ANY_END), whole(4, NOT_OK)],
             ALL,
         ),
-        ("afterok:1?afterok:2", [Dependency(1, OK), Dependency(2, OK)], ANY),
+        ("afterok:1?afterok:2", [whole(1, OK), whole(2, OK)], ANY),
         ("afternotok:@", [Dependency("@", NOT_OK)], ALL),
-        ("AfterAny:5", [Dependency(5, ANY_END)], ALL),
+        ("AfterAny:5", [whole(5, ANY_END)], ALL),
+        ("3-5", [Dependency(3, OK), Dependency(4, OK), Dependency(5, OK)], ALL),
+        ("afterok:3-4:7", [whole(3, OK), whole(4, OK), whole(7, OK)], ALL),
     ],
 )
 def test_parse_slurm_dependency_accepts_ids_and_slurm_forms(
     text: str, deps: list[Dependency], mode: DependencyMode
 ) -> None:
-    """Bare ids mean afterok; ',' joins with all, '?' with any; kinds are Slurm's."""
+    """Bare ids mean afterok; ',' joins with all, '?' with any; kinds are Slurm's; ids may
+    be ranges; in Slurm's kind:ID forms an id may be an array's (all of its tasks)."""
     assert parse_slurm_dependency(text) == (deps, mode)
 
 

@@ -129,7 +129,7 @@ def test_the_command_line_wins_flag_by_flag_in_every_spelling(
                     "--ntasks=2", "s.sh"], text, tmp_path)  # fmt: skip
     assert (spec["gpus"], spec["priority"], spec["name"]) == (4, 10, "script")
     assert spec["memory_mb"] == 2048 and spec["cpus"] == 2
-    assert spec["dependencies"] == [{"job": 3, "kind": "afterany"}]
+    assert spec["dependencies"] == [{"job": 3, "kind": "afterany", "array": True}]
     assert spec["batch"]["output"] == "slurm-%j.out"  # sbatch's default for a Slurm script
 
 

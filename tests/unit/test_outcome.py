@@ -71,3 +71,11 @@ def test_hangup_does_not_hide_success_or_an_ordered_stop() -> None:
     assert job_outcome(None, 0, None, True, hangup=True)[0] is JobState.FINISHED
     cancelled = job_outcome(ReasonKind.CANCELLED_BY_USER, None, signal.SIGHUP, True, hangup=True)
     assert cancelled[0] is JobState.CANCELLED
+
+
+def test_a_job_that_never_started_is_launch_failed() -> None:
+    """The wrapper could not start the command (no working directory): LaunchFailed."""
+    assert job_outcome(None, None, None, True, launch_failed=True) == (
+        JobState.FAILED,
+        Reason(ReasonKind.LAUNCH_FAILED),
+    )

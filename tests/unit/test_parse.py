@@ -16,6 +16,7 @@ from gflow.core.parse import (
     format_size_mb,
     parse_array,
     parse_begin,
+    parse_dependency_list,
     parse_dependency_ref,
     parse_id_list,
     parse_since,
@@ -198,14 +199,24 @@ def test_parse_id_list_rejects_malformed_ids_and_huge_ranges(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ref"),
-    [("12", 12), (" 12 ", 12), ("@", "@"), ("@~2", "@~2"), ("@~10", "@~10")],
+    [("12", 12), (" 12 ", 12), ("@", "@"), ("@~0", "@"), ("@~2", "@~2"), ("@~10", "@~10")],
 )
 def test_parse_dependency_ref_accepts_ids_and_shorthands(text: str, ref: int | str) -> None:
-    """A positive id becomes an int; '@' and '@~N' are kept for the daemon to resolve."""
+    """A positive id becomes an int; '@' and '@~N' are kept for the daemon to resolve;
+    '@~0' is '@' (as git's HEAD~0)."""
     assert parse_dependency_ref(text) == ref
 
 
-@pytest.mark.parametrize("text", ["@~0", "@~", "@~01", "@2", "x", "0", "", "-3", "~2"])
+def test_dependency_lists_take_id_ranges() -> None:
+    """'1,3,5-7,@' names 1, 3, 5, 6, 7 and '@', each once; a range past the bound is refused."""
+    assert parse_dependency_list("1,3,5-7,@,3") == [1, 3, 5, 6, 7, "@"]
+    with pytest.raises(InvalidInput, match="invalid dependency range"):
+        parse_dependency_list("1-200000")
+    with pytest.raises(InvalidInput, match="invalid dependency range"):
+        parse_dependency_list("7-5")
+
+
+@pytest.mark.parametrize("text", ["@~", "@~01", "@2", "x", "0", "", "-3", "~2"])
 def test_parse_dependency_ref_rejects_malformed(text: str) -> None:
     """Bad dependency references raise InvalidInput naming the value and the accepted forms."""
     with pytest.raises(InvalidInput) as caught:
@@ -337,6 +348,7 @@ _PARSERS = [
     parse_time_limit,
     parse_size_mb,
     parse_id_list,
+    parse_dependency_list,
     parse_dependency_ref,
     parse_slurm_dependency,
     parse_begin_at_fixed_now,

@@ -153,13 +153,15 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         assert (job.begin_at, job.group_id, job.max_concurrent) == (None, None, None)
         assert store.get_launch_data(1) == ({"A": "1"}, "")
         assert [e.kind for e in store.events_of(1)] == ["submitted"]
+        assert job.submission == 1  # v6: a job of its own submission
         (new,) = store.insert_jobs([new_job()], 6.0, tmp_path)
         assert new.id == 2
+        assert store.nth_last_submission_of(1000, 1) == [1]
     finally:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
@@ -618,3 +620,23 @@ def test_an_arrays_jobs_share_one_environment_and_purge_drops_it_with_them(
     store.purge(ended_before=10.0)
     assert store._conn.execute(count).fetchone()[0] == 1  # the retry still uses the array's
     assert store.get_launch_data(retry.id) == (env, "")
+
+
+def test_submissions_group_an_arrays_jobs_and_keep_retries_and_redos_apart(store: Store) -> None:
+    """A submission is named by its first job; a retry stays in its job's submission (so '@'
+    still names the original jobs), a redo is a submission of its own."""
+    array = store.insert_jobs([new_job(), new_job(), new_job()], 1.0, Path("/tmp"))
+    single = store.insert_jobs([new_job()], 2.0, Path("/tmp"))[0]
+    assert [j.submission for j in array] == [1, 1, 1] and single.submission == 4
+    assert store.nth_last_submission_of(1000, 0) == [4]
+    assert store.nth_last_submission_of(1000, 1) == [1, 2, 3]
+    assert store.nth_last_submission_of(1000, 2) == []
+    assert store.nth_last_submission_of(1001, 0) == []
+    failed = replace(array[1], state=JobState.FAILED, finished_at=3.0)
+    retry = store.save([(failed, Event(2, 3.0, "ended", JobState.FAILED))], retry_of=failed)
+    assert retry is not None and retry.submission == 1
+    assert store.nth_last_submission_of(1000, 0) == [4]
+    redo = store.insert_redo(failed, (), 4.0, "alice", 1000)
+    assert redo.submission == redo.id
+    assert store.nth_last_submission_of(1000, 0) == [redo.id]
+    assert store.submission_jobs(1) == [1, 2, 3]

@@ -47,7 +47,7 @@ def test_a_staged_submission_is_invisible_until_published(store: Store, tmp_path
     assert [job.id for job in seen] == [before.id, during.id]
     assert store.get_job(first) is None and store.states_of([first]) == {}
     assert sum(store.count_by_state().values()) == 2
-    assert store.nth_last_job_of(1000, 1) == during.id
+    assert store.nth_last_submission_of(1000, 0) == [during.id]  # "@" is not the staged one
     store.publish(first)
     ids = [job.id for job in store.list_jobs(JobFilter())]
     assert ids == sorted([before.id, during.id, *range(first, first + 4)])

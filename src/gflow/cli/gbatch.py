@@ -17,7 +17,7 @@ from gflow.cli.dry_run import dry_run
 from gflow.cli.job_options import add_job_options, job_options
 from gflow.cli.script_mode import script_path
 from gflow.client import Client
-from gflow.core.errors import InvalidInput
+from gflow.core.errors import InvalidInput, NotFound
 from gflow.core.sbatch import array_info, default_output
 from gflow.core.sweep import parse_param, parse_param_csv, substitute, substitute_in_shell, sweep
 from gflow.paths import Paths
@@ -164,7 +164,13 @@ def _read_script(data: bytes, where: str) -> str:
 
 def _working_directory() -> str:
     """The directory as the user sees it ($PWD keeps symlinked paths), if it is the same one."""
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # FileNotFoundError: the shell sits in a directory that was deleted
+        raise NotFound(
+            "the current directory no longer exists (was it deleted?)",
+            hint="cd to a directory that exists: a job runs where it was submitted",
+        ) from None
     pwd = os.environ.get("PWD", "")
     try:
         if pwd.startswith("/") and os.path.samefile(pwd, cwd):

@@ -1,8 +1,11 @@
 """gcancel: cancel jobs by id, list or range, or by user, state and name; running jobs get
-SIGTERM, then SIGKILL. --dry-run shows what would go, dependents of the cascade included."""
+SIGTERM, then SIGKILL (`--kill`: SIGKILL at once). --dry-run answers what the real run
+would do, line for line and exit code included, dependents of the cascade too."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,10 +13,11 @@ from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, run, usage_valu
 from gflow.cli.gqueue import parse_states
 from gflow.client import Client
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
-from gflow.core.parse import parse_id_list
+from gflow.core.parse import format_id_list, parse_id_list
 from gflow.paths import Paths
 
 ACTIVE = "Queued,Hold,Running"
+CANCELLABLE = frozenset(ACTIVE.split(","))
 
 
 def build_parser() -> Parser:
@@ -24,24 +28,36 @@ def build_parser() -> Parser:
         "-s", "--state", type=usage_value(parse_states), help="only jobs in these states"
     )
     p.add_argument("-n", "--name", help="only jobs with this name")
-    p.add_argument("--dry-run", action="store_true", help="list what would be cancelled")
+    p.add_argument("--dry-run", action="store_true", help="say what a real run would do")
+    p.add_argument("--kill", action="store_true",
+                   help="SIGKILL running jobs at once, without SIGTERM's grace period")  # fmt: skip
+    p.add_argument("--cancel", action="store_true", help="the default (gflow's spelling)")
     return p
 
 
-def select(client: Client, args: Any) -> list[int]:
-    """The ids to cancel: the ones given (the daemon refuses each it cannot cancel, naming
-    its state), narrowed or found by -u / -s / -n."""
+def select(client: Client, args: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """(the jobs to act on, the ids given that no job has). With -u / -s / -n, the jobs
+    matching them (only active ones unless -s says otherwise); nothing matched is NotFound."""
     ids = sorted({i for group in args.ids for i in group})
     filters = args.user or args.state or args.name
     if not filters:
         if not ids:
             raise InvalidInput("give job ids, or -u USER / -s STATE / -n NAME")
-        return ids
+        jobs = client.list_jobs(ids=format_id_list(ids), all="1", user="all")
+        found = {job["id"] for job in jobs}
+        return jobs, [i for i in ids if i not in found]
     query = {"states": args.state or ACTIVE, "user": args.user or ("all" if ids else "")}
     if ids:
-        query["ids"] = ",".join(map(str, ids))
-    jobs = client.list_jobs(**query)
-    return [job["id"] for job in jobs if not args.name or job["name"] == args.name]
+        query["ids"] = format_id_list(ids)
+    jobs = [j for j in client.list_jobs(**query) if not args.name or j["name"] == args.name]
+    if not jobs:
+        asked = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("-u", args.user), ("-s", args.state), ("-n", args.name))
+            if value
+        )
+        raise NotFound(f"no {'' if args.state else 'active '}job matches {asked}")
+    return jobs, []
 
 
 def cascade(client: Client, chosen: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
@@ -65,24 +81,60 @@ def cascade(client: Client, chosen: list[dict[str, Any]]) -> list[tuple[dict[str
     return found
 
 
+def refusal(job: dict[str, Any]) -> str | None:
+    """What the daemon would answer instead of cancelling this job, or None if it would."""
+    if job["state"] not in CANCELLABLE:
+        return (
+            f"cannot cancel job {job['id']}: it is {job['state']}; "
+            "only Hold or Queued or Running jobs can be cancelled"
+        )
+    me = os.getuid()
+    if me != 0 and job["uid"] != me:
+        return f"job {job['id']} belongs to {job['user']}; you cannot cancel it"
+    return None
+
+
+def unknown_line(missing: list[int]) -> str:
+    ids = format_id_list(missing)
+    return f"gcancel: job {ids} does not exist" if len(missing) == 1 else (
+        f"gcancel: jobs {ids} do not exist"
+    )  # fmt: skip
+
+
+def dry_run(client: Client, jobs: list[dict[str, Any]], missing: list[int]) -> int:
+    status = EXIT_FAILED if missing else EXIT_OK
+    if missing:  # refusals go where the real run's go: stderr
+        print(unknown_line(missing), file=sys.stderr)
+    chosen = []
+    for job in jobs:
+        why = refusal(job)
+        if why is None:
+            print(f"would cancel job {job['id']} ({job['name']}, {job['state']})")
+            chosen.append(job)
+        else:
+            print(f"gcancel: {why}", file=sys.stderr)
+            status = EXIT_FAILED
+    for job, parent in cascade(client, chosen):
+        print(f"  and then job {job['id']} ({job['name']}), which depends on job {parent}")
+    return status
+
+
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     client = Client(Paths.from_env())
-    ids = select(client, args)
+    jobs, missing = select(client, args)
     if args.dry_run:
-        jobs = client.list_jobs(ids=",".join(map(str, ids)), all="1", user="all") if ids else []
-        for job in jobs:
-            print(f"would cancel job {job['id']} ({job['name']}, {job['state']})")
-        for job, parent in cascade(client, jobs):
-            print(f"  and then job {job['id']} ({job['name']}), which depends on job {parent}")
-        return EXIT_OK
+        return dry_run(client, jobs, missing)
     status = EXIT_OK
+    if missing:  # one line for all of them: `gcancel 1000-3000` on a short history
+        print(unknown_line(missing), file=sys.stderr)
+        status = EXIT_FAILED
     # A dependent the daemon already cancelled with its parent is not an error when named
     # too (ids ascend, so the parent was handled first).
     gone: set[int] = set()
-    for job_id in ids:
+    for job_id in [job["id"] for job in jobs]:
         try:
-            result = client.job_action(job_id, "cancel")
+            result = client.job_action(job_id, "cancel", {"kill": True} if args.kill else None)
         except InvalidState as exc:
             reason = client.show_job(job_id)["job"]["reason"] or ""
             blocker = reason.removeprefix("DependencyFailed:")
@@ -93,12 +145,13 @@ def command(argv: Sequence[str]) -> int:
             fail("gcancel", exc)
             status = EXIT_FAILED
             continue
-        except (NotFound, Forbidden) as exc:  # others stop the whole command
+        except (NotFound, Forbidden) as exc:
             fail("gcancel", exc)
             status = EXIT_FAILED
             continue
         if result["state"] == "Running":
-            print(f"Job {job_id} is stopping (SIGTERM sent; SIGKILL follows if it ignores it).")
+            sent = "SIGKILL sent" if args.kill else "SIGTERM sent; SIGKILL follows if it ignores it"
+            print(f"Job {job_id} is stopping ({sent}).")
         else:
             print(f"Job {job_id} cancelled.")
         gone.add(job_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from gflow.cli import gflowd
-from gflow.cli.common import EXIT_OK, Parser, run, usage_value
-from gflow.cli.ginfo import gpu_state, holders
+from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
+from gflow.cli.ginfo import age_text, gpu_state, holders
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
 from gflow.core.parse import format_duration, parse_int, parse_time_limit
@@ -35,7 +36,15 @@ def build_parser() -> Parser:
     sub.add_parser("down", help="stop the daemon (gflowd stop)")
     status = sub.add_parser("status", help="daemon status (gflowd status)")
     status.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("show-gpus", help="each GPU: usable or not, and what holds it")
+    show = sub.add_parser("show-gpus", help="each GPU: usable or not, and what holds it")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    ignore = sub.add_parser(
+        "ignore-gpu-process",
+        help="let jobs use a GPU that this (stale, foreign) process pins; no PID: list them",
+    )
+    ignore.add_argument("pid", nargs="?", type=usage_value(_pid), help="a process id (ginfo)")
+    ignore.add_argument("--undo", action="store_true", help="stop ignoring it")
+    ignore.add_argument("--json", action="store_true", help="print JSON")
     set_gpus = sub.add_parser("set-gpus", help="which GPUs new jobs may use: 0,2 or all")
     set_gpus.add_argument("gpus", type=usage_value(_gpu_list), help="0,2 / 0-3 / all")
     purge = sub.add_parser("purge", help="forget ended jobs (and their logs) older than AGE")
@@ -51,9 +60,40 @@ def build_parser() -> Parser:
     return p
 
 
-def show_gpus(client: Client) -> None:
-    for gpu in client.gpus():
+def _pid(text: str) -> int:
+    return parse_int(text, "process id", 1, 2**22 - 1)
+
+
+def show_gpus(client: Client, as_json: bool = False) -> None:
+    gpus = client.gpus()
+    if as_json:
+        print_json({"gpus": gpus})
+        return
+    for gpu in gpus:
         print(f"{gpu['index']}\t{gpu_state(gpu)}\t{holders(gpu)}")
+
+
+def ignore_gpu_process(client: Client, pid: int | None, undo: bool, as_json: bool) -> None:
+    if pid is None:
+        if undo:
+            raise InvalidInput("--undo needs the PID to stop ignoring")
+        listed = client.request("GET", "/gpus/ignored")["ignored"]
+    else:
+        body = {"pid": pid, "undo": undo}
+        listed = client.request("POST", "/gpus/ignored", body)["ignored"]
+        if not as_json:
+            print(f"GPU process {pid} {'no longer ignored' if undo else 'ignored'}.")
+    if as_json:
+        print_json({"ignored": listed})
+        return
+    if pid is None and not listed:
+        print("No GPU process is ignored.")
+    now = time.time()
+    for entry in listed if pid is None else []:
+        started = f", up {age_text(now - entry['started_at'])}" if entry["started_at"] else ""
+        alive = "" if entry["alive"] else " (gone: no longer matters)"
+        print(f"pid {entry['pid']} ({entry['user']}{started}), ignored by {entry['added_by']} "
+              f"{age_text(now - entry['added_at'])} ago{alive}")  # fmt: skip
 
 
 def command(argv: Sequence[str]) -> int:
@@ -61,7 +101,9 @@ def command(argv: Sequence[str]) -> int:
     paths = Paths.from_env()
     client = Client(paths)
     if args.action == "show-gpus":
-        show_gpus(client)
+        show_gpus(client, args.json)
+    elif args.action == "ignore-gpu-process":
+        ignore_gpu_process(client, args.pid, args.undo, args.json)
     elif args.action == "set-gpus":
         client.request("POST", "/gpus", {"allowed": args.gpus})
         show_gpus(client)

@@ -1,4 +1,4 @@
-"""gflowd: start, stop, restart, inspect or run the daemon."""
+"""gflowd: start, stop, restart, reload (the config), inspect or run the daemon."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def build_parser(prog: str = "gflowd") -> Parser:
     sub.add_parser("start", aliases=["up"], help="start the daemon in the background")
     sub.add_parser("stop", aliases=["down"], help="stop the daemon (running jobs keep running)")
     sub.add_parser("restart", help="stop, then start")
+    sub.add_parser(
+        "reload",
+        help="re-read the config: checked first, then the daemon restarts (jobs keep running)",
+    )
     status = sub.add_parser("status", help="is it running, with what")
     status.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("run", help="run the daemon in the foreground")
@@ -39,7 +43,7 @@ def build_parser(prog: str = "gflowd") -> Parser:
     return parser
 
 
-def start(paths: Paths) -> int:
+def start(paths: Paths, say: bool = True) -> int:
     paths.check_socket_path()
     # Checked before anything is read or written there: ours, private, below nobody else's.
     ensure_private_dir(paths.state_dir)
@@ -74,14 +78,15 @@ def start(paths: Paths) -> int:
             raise Unavailable(f"gflowd failed to start: {_last_line(paths)}")
         try:
             pid = client.health()["pid"]
-            print(f"gflowd started (pid {pid})")
+            if say:
+                print(f"gflowd started (pid {pid})")
             return EXIT_OK
         except (DaemonNotRunning, Unavailable):
             time.sleep(0.02)
     raise Unavailable(f"gflowd did not answer within {START_TIMEOUT:.0f} s; see {paths.daemon_log}")
 
 
-def stop(paths: Paths) -> int:
+def stop(paths: Paths, say: bool = True) -> int:
     client = Client(paths, timeout=10)
     try:
         pid = int(client.shutdown()["pid"])
@@ -91,11 +96,31 @@ def stop(paths: Paths) -> int:
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
         if not _alive(pid):
-            print("gflowd stopped")
+            if say:
+                print("gflowd stopped")
             return EXIT_OK
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     print(f"gflowd did not stop within {STOP_TIMEOUT:.0f} s; killed it (jobs keep running)")
+    return EXIT_OK
+
+
+def reload(paths: Paths) -> int:
+    """`gflowd reload`: the config is checked before anything stops (a malformed one leaves
+    the daemon as it is); then the daemon restarts and reads it. Jobs outlive the daemon,
+    so running ones keep running and are watched again, as after `gflowd stop; start`."""
+    client = Client(paths, timeout=5)
+    try:
+        old = client.health()["pid"]
+    except DaemonNotRunning:
+        raise DaemonNotRunning(
+            "gflowd is not running: nothing to reload", hint="start it with: gflowd start"
+        ) from None
+    load_config(paths)
+    stop(paths, say=False)
+    start(paths, say=False)
+    new = client.health()["pid"]
+    print(f"gflowd reloaded its config (pid {old} -> {new}); running jobs kept running")
     return EXIT_OK
 
 
@@ -188,6 +213,8 @@ def dispatch(action: str | None, paths: Paths, as_json: bool = False) -> int:
     if action == "restart":
         stop(paths)
         return start(paths)
+    if action == "reload":
+        return reload(paths)
     if action == "status":
         return status(paths, as_json)
     if action == "init":

@@ -1,7 +1,12 @@
-"""ginfo: the GPUs, their memory, and which job or foreign process holds each."""
+"""ginfo: the GPUs, their memory, and which job or foreign process holds each.
+
+A GPU a whole-GPU job holds has nothing free for others (FREE 0); a foreign process is
+named with its user and age, so a stale one pinning a GPU is found (and, by an admin,
+ignored: `gctl ignore-gpu-process PID`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +26,37 @@ def gpu_state(gpu: dict[str, Any]) -> str:
     return "busy" if gpu["foreign_pids"] else "idle"
 
 
-def holders(gpu: dict[str, Any]) -> str:
-    held = [f"job {job}" for job in gpu["jobs"]]
-    held += [f"pid {pid} (not gflow)" for pid in gpu["foreign_pids"]]
+def holders(gpu: dict[str, Any], now: float | None = None) -> str:
+    """Our jobs on the GPU (whole or shared, and what each declared), then every other
+    process: its pid, user, how long it has run, its memory, and whether it is ignored."""
+    now = time.time() if now is None else now
+    held = []
+    for holder in gpu["holders"]:
+        declared = format_size_mb(holder["declared_mb"]) if holder["declared_mb"] else ""
+        if holder["shared"]:
+            held.append(f"job {holder['job']} (shared, {declared} declared)")
+        else:
+            held.append(
+                f"job {holder['job']} (whole GPU{', declared ' + declared if declared else ''})"
+            )
+    for proc in gpu["foreign"]:
+        age = f", up {age_text(now - proc['started_at'])}" if proc["started_at"] else ""
+        note = "ignored (gctl ignore-gpu-process)" if proc["ignored"] else "not gflow"
+        user = proc["user"] or "not found here"
+        held.append(f"pid {proc['pid']} ({user}{age}, {format_size_mb(proc['used_mb'])}, {note})")
     return ", ".join(held) or "-"
+
+
+def age_text(seconds: float) -> str:
+    """How long, roughly, as people say it: '40s', '12m', '3h 5m', '2d 4h'."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
 def print_gpus(gpus: list[dict[str, Any]]) -> None:

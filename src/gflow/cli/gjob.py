@@ -1,33 +1,27 @@
-"""gjob: one job at a time: show, log, attach, hold, release."""
+"""gjob: one job at a time: show, log, attach, hold, release, update, redo.
+
+A job may be named `@` (your last submission: every job of it for show/hold/release/update,
+its last job for log/attach/redo) or `@~N` (the submission N before it)."""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
-from gflow.cli.job_options import add_update_options, update_fields
+from gflow.cli.job_options import add_update_options, describe_update, update_fields
+from gflow.cli.joblog import attach, show_log
+from gflow.cli.refs import parse_job_ref, parse_job_refs, resolve, resolve_one
 from gflow.client import Client
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound, Unavailable
-from gflow.core.parse import format_duration, format_size_mb, parse_begin, parse_id_list, parse_int
+from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from gflow.core.parse import format_duration, format_size_mb, parse_begin, parse_int
 from gflow.paths import Paths
-
-FOLLOW_INTERVAL = 0.2
 
 
 def _at(text: str) -> float:
     return parse_begin(text, datetime.now().astimezone())
-
-
-def _job_id(text: str) -> int:
-    ids = parse_id_list(text)
-    if len(ids) != 1:
-        raise InvalidInput(f"expected one job id, got {text!r}")
-    return ids[0]
 
 
 def _count(text: str) -> int:
@@ -38,28 +32,29 @@ def build_parser() -> Parser:
     p = Parser("gjob", "Inspect and control one job.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", aliases=["s"], help="every field of a job")
-    show.add_argument("ids", type=usage_value(parse_id_list), help="job ids")
+    show.add_argument("ids", type=usage_value(parse_job_refs), help="job ids, @ or @~N")
     show.add_argument("--json", action="store_true", help="print JSON")
     log = sub.add_parser("log", aliases=["l"], help="the job's output")
-    log.add_argument("id", type=usage_value(_job_id), help="job id")
+    log.add_argument("id", type=usage_value(parse_job_ref), help="job id, @ or @~N")
     group = log.add_mutually_exclusive_group()
     group.add_argument("--first", type=usage_value(_count), metavar="N", help="first N lines")
     group.add_argument("--last", type=usage_value(_count), metavar="N", help="last N lines")
     log.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
     attach = sub.add_parser("attach", aliases=["a"], help="attach to the job's tmux session")
-    attach.add_argument("id", type=usage_value(_job_id), help="job id")
+    attach.add_argument("id", type=usage_value(parse_job_ref), help="job id, @ or @~N")
     hold = sub.add_parser("hold", aliases=["h"], help="hold queued jobs")
-    hold.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    hold.add_argument("ids", type=usage_value(parse_job_refs), help="ids: 5, 1,2, 4-9, @, @~N")
     release = sub.add_parser("release", aliases=["r"], help="release held jobs")
-    release.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    release.add_argument("ids", type=usage_value(parse_job_refs), help="ids: 5, 1,2, 4-9, @, @~N")
     release.add_argument("--at", type=usage_value(_at), help="queue now, start not before TIME")
     update = sub.add_parser("update", aliases=["u"], help="change what a waiting job asks for")
-    update.add_argument("ids", type=usage_value(parse_id_list), help="job ids: 5, 1,2, 4-9")
+    update.add_argument("ids", type=usage_value(parse_job_refs), help="ids: 5, 1,2, 4-9, @, @~N")
     add_update_options(update)
     redo = sub.add_parser("redo", help="submit an ended job again")
-    redo.add_argument("id", type=usage_value(_job_id), help="job id")
+    redo.add_argument("id", type=usage_value(parse_job_ref), help="job id, @ or @~N")
     redo.add_argument("--cascade", action="store_true",
                       help="also redo the dependents cancelled because of it")  # fmt: skip
+    add_update_options(redo)  # gflow's overrides: --gpus --time --memory … --clear-deps
     return p
 
 
@@ -77,14 +72,15 @@ def _dependencies(job: dict[str, Any]) -> str:
     return joined + ("" if job["auto_cancel"] else " (no auto-cancel)")
 
 
-def show(client: Client, ids: list[int], as_json: bool) -> int:
+def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> int:
+    """`Key=Value` lines of each job (or JSON); `prog` names who speaks in errors."""
     found: list[dict[str, Any]] = []
     status = EXIT_OK
     for job_id in ids:
         try:
             found.append(client.show_job(job_id))
         except NotFound as exc:
-            fail("gjob", exc)
+            fail(prog, exc)
             status = EXIT_FAILED
     if as_json:
         print_json(
@@ -139,7 +135,7 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
                 f"attempt {job['attempt']} of at most {job['max_retries'] + 1}"
                 + (" (timeouts too)" if job["retry_on_timeout"] else ""),
             ),
-            ("Attempts", ",".join(map(str, item["attempts"]))),
+            ("AttemptJobIds", _attempts(item["attempts"])),
             ("Executor", job["executor"]),
             ("Session", job["session"] or "-"),
             ("Log", job["log_path"]),
@@ -151,58 +147,6 @@ def show(client: Client, ids: list[int], as_json: bool) -> int:
             detail = f" ({event['detail']})" if event["detail"] else ""
             print(f"  {_when(event['at'])}  {event['kind']}  {event['state']}{detail}")
     return status
-
-
-def show_log(client: Client, job_id: int, first: int | None, last: int | None, follow: bool) -> int:
-    job = client.show_job(job_id)["job"]
-    path = job["log_path"]
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-            if not follow:
-                _print_lines(data, first, last)
-                return EXIT_OK
-            _print_lines(data, None, last)
-            return _follow(client, job_id, f)
-    except FileNotFoundError:
-        if job["state"] in ("Queued", "Hold"):
-            raise Unavailable(f"job {job_id} has not started yet; no log") from None
-        raise Unavailable(f"log of job {job_id} is missing ({path})") from None
-
-
-def _print_lines(data: bytes, first: int | None, last: int | None) -> None:
-    if first is not None or last is not None:
-        lines = data.splitlines(keepends=True)
-        data = b"".join(lines[:first] if first is not None else lines[-(last or 0) :])
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
-
-
-def _follow(client: Client, job_id: int, f: Any) -> int:
-    """Print new output as it comes, until the job has ended and the log is drained."""
-    while True:
-        ended = client.show_job(job_id)["job"]["state"] not in ("Queued", "Hold", "Running")
-        chunk = f.read()
-        if chunk:
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-        elif ended:
-            return EXIT_OK
-        else:
-            time.sleep(FOLLOW_INTERVAL)
-
-
-def attach(client: Client, job_id: int) -> int:
-    job = client.show_job(job_id)["job"]
-    if job["executor"] != "tmux" or not job["session"]:
-        raise Unavailable(f"job {job_id} has no tmux session", hint="use: gjob log -f")
-    if job["state"] != "Running" and not job["keep_session"]:
-        raise InvalidState(
-            f"job {job_id} is {job['state']}; its session is closed", hint=f"use: gjob log {job_id}"
-        )
-    socket = str(Paths.from_env().tmux_socket)
-    tmux = ["tmux", "-S", socket, "attach-session", "-t", job["session"]]
-    os.execvp("tmux", tmux)
 
 
 def act(client: Client, ids: list[int], action: str, at: float | None = None) -> int:
@@ -226,36 +170,48 @@ def command(argv: Sequence[str]) -> int:
     action = {"s": "show", "l": "log", "a": "attach", "h": "hold", "r": "release"}.get(
         args.action, args.action
     )
-    if action == "show":
-        return show(client, args.ids, args.json)
     if action == "log":
-        return show_log(client, args.id, args.first, args.last, args.follow)
+        return show_log(client, resolve_one(client, args.id), args.first, args.last, args.follow)
     if action == "attach":
-        return attach(client, args.id)
-    if action in ("update", "u"):
-        return update(client, args.ids, update_fields(args))
+        return attach(client, resolve_one(client, args.id))
     if action == "redo":
-        return redo(client, args.id, args.cascade)
-    return act(client, args.ids, action, getattr(args, "at", None))
+        return redo(client, resolve_one(client, args.id), args.cascade, update_fields(args))
+    if action in ("update", "u"):
+        fields = update_fields(args)
+        if not fields:
+            raise InvalidInput("nothing to update", hint="see gjob update --help")
+        return update(client, resolve(client, args.ids), fields)
+    ids = resolve(client, args.ids)
+    if action == "show":
+        return show(client, ids, args.json)
+    return act(client, ids, action, getattr(args, "at", None))
+
+
+def _attempts(ids: list[int]) -> str:
+    """The ids of every attempt of this job, said as such (one id: never retried)."""
+    if len(ids) == 1:
+        return f"{ids[0]} (one attempt: never retried)"
+    return f"{','.join(map(str, ids))} ({len(ids)} attempts)"
 
 
 def update(client: Client, ids: list[int], fields: dict[str, Any]) -> int:
-    if not fields:
-        raise InvalidInput("nothing to update", hint="see gjob update --help")
     status = EXIT_OK
     for job_id in ids:
         try:
             client.request("PATCH", f"/jobs/{job_id}", fields)
-            print(f"Job {job_id} updated: {', '.join(sorted(fields))}.")
+            print(f"Job {job_id} updated: {describe_update(fields)}.")
         except (NotFound, InvalidState, Forbidden) as exc:
             fail("gjob", exc)
             status = EXIT_FAILED
     return status
 
 
-def redo(client: Client, job_id: int, cascade: bool) -> int:
-    jobs = client.request("POST", f"/jobs/{job_id}/redo", {"cascade": cascade})["jobs"]
-    print(f"Job {job_id} resubmitted as job {jobs[0]['id']}.")
+def redo(client: Client, job_id: int, cascade: bool, changes: dict[str, Any]) -> int:
+    """`gjob redo ID [--cascade] [overrides]`: the overrides apply to the job redone."""
+    body = {"cascade": cascade, "changes": changes}
+    jobs = client.request("POST", f"/jobs/{job_id}/redo", body)["jobs"]
+    changed = f" with {describe_update(changes)}" if changes else ""
+    print(f"Job {job_id} resubmitted as job {jobs[0]['id']}{changed}.")
     for job in jobs[1:]:
         print(f"  dependent job resubmitted as job {job['id']} ({job['name']}).")
     return EXIT_OK

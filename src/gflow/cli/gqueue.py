@@ -2,7 +2,7 @@
 
 Filters run in the daemon (states, user, ids, project, exact names, --since); sorting (-r),
 the limit (-n, applied after sorting), the dependency tree (-t) and the watch loop (-w) run
-here, on the listed jobs.
+here, on the listed jobs. The columns and sort keys are in columns.py.
 """
 
 from __future__ import annotations
@@ -13,109 +13,24 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from gflow.cli.columns import FIELDS, NEEDS, SORT_KEYS, SORT_NEEDS, TREE_NEEDS, Row
 from gflow.cli.common import EXIT_OK, Parser, format_table, run, usage_value
 from gflow.client import Client
 from gflow.core.errors import InvalidInput, Unavailable
 from gflow.core.parse import (
     SINCE_FORMS,
-    format_duration,
-    format_size_mb,
+    format_id_list,
     parse_id_list,
     parse_since,
 )
 from gflow.core.states import ENDED_STATES, JobState
 from gflow.paths import Paths
 
-Row = dict[str, Any]
 DEFAULT_INTERVAL = 2.0
 MAX_INTERVAL = 3600.0
 
 
-def _time(job: Row) -> str:
-    if job["started_at"] is None:
-        return "-"
-    return format_duration((job["finished_at"] or time.time()) - job["started_at"])
-
-
-_RUNNING = JobState.RUNNING.value  # an enum member's value is a slow lookup, once per row
-
-
-def _nodelist(job: Row) -> str:
-    if job["state"] == _RUNNING:
-        return ",".join(map(str, job["gpu_ids"])) or "-"
-    return f"({job['reason']})" if job["reason"] else "-"
-
-
-def _clock(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _exit(job: Row) -> str:
-    if job["signal"] is not None:
-        return f"SIG{job['signal']}"
-    return "-" if job["exit_code"] is None else str(job["exit_code"])
-
-
-FIELDS: dict[str, Callable[[Row], str]] = {
-    "JOBID": lambda j: str(j["id"]),
-    "NAME": lambda j: j["name"],
-    "ST": lambda j: j["state_short"],
-    "STATE": lambda j: j["state"],
-    "TIME": _time,
-    "TIMELIMIT": lambda j: format_duration(j["time_limit"]) if j["time_limit"] else "UNLIMITED",
-    "NODES": lambda j: str(j["gpus"]),
-    "MEMORY": lambda j: "all" if j["memory_mb"] == 0 else format_size_mb(j["memory_mb"]),
-    "GPUMEM": lambda j: format_size_mb(j["gpu_memory_mb"]),
-    "GPUS": lambda j: ",".join(map(str, j["gpu_ids"])) or "-",
-    "NODELIST(REASON)": _nodelist,
-    "REASON": lambda j: j["reason"] or "-",
-    "EXITCODE": _exit,
-    "USER": lambda j: j["user"],
-    "PRIORITY": lambda j: str(j["priority"]),
-    "PROJECT": lambda j: j["project"] or "-",
-    "SUBMITTED": lambda j: _clock(j["submitted_at"]),
-    "STARTED": lambda j: _clock(j["started_at"]),
-    "ENDED": lambda j: _clock(j["finished_at"]),
-}
-# The job fields each column reads. gqueue asks the daemon for only these: a full job is
-# ~800 bytes of JSON, so 10,000 of them would take longer to send and decode than to show.
-NEEDS: dict[str, tuple[str, ...]] = {
-    "JOBID": ("id",),
-    "NAME": ("name",),
-    "ST": ("state_short",),
-    "STATE": ("state",),
-    "TIME": ("started_at", "finished_at"),
-    "TIMELIMIT": ("time_limit",),
-    "NODES": ("gpus",),
-    "MEMORY": ("memory_mb",),
-    "GPUMEM": ("gpu_memory_mb",),
-    "GPUS": ("gpu_ids",),
-    "NODELIST(REASON)": ("state", "gpu_ids", "reason"),
-    "REASON": ("reason",),
-    "EXITCODE": ("signal", "exit_code"),
-    "USER": ("user",),
-    "PRIORITY": ("priority",),
-    "PROJECT": ("project",),
-    "SUBMITTED": ("submitted_at",),
-    "STARTED": ("started_at",),
-    "ENDED": ("finished_at",),
-}
-# The lifecycle order (Queued, Hold, Running, Finished, Failed, Cancelled, Timeout), as gflow.
-_STATE_ORDER = {state.value: n for n, state in enumerate(JobState)}
-# Every sort is stable on top of the daemon's id order, so ties stay in id order.
-SORT_KEYS: dict[str, Callable[[Row], Any]] = {
-    "id": lambda j: j["id"],
-    "state": lambda j: _STATE_ORDER.get(j["state"], len(_STATE_ORDER)),
-    "time": lambda j: j["started_at"] or float("inf"),  # not started yet: last
-    "name": lambda j: j["name"],
-    "gpus": lambda j: j["gpus"],
-    "priority": lambda j: -j["priority"],  # highest first: the order they start in
-    "submitted": lambda j: j["submitted_at"],
-}
-SORT_NEEDS = {"time": "started_at", "submitted": "submitted_at"}  # else the key's own name
-TREE_NEEDS = ("id", "depends_on", "name", "state_short")
 DEFAULT_FORMAT = "JOBID,NAME,ST,TIME,NODES,NODELIST(REASON)"
 ENDED = ",".join(s.value for s in JobState if s in ENDED_STATES)
 TREE_MORE, TREE_LAST, TREE_PIPE, TREE_GAP = "├─ ", "╰─ ", "│  ", "   "
@@ -251,7 +166,7 @@ def fetch(client: Client, args: argparse.Namespace) -> list[Row]:
         "states": args.states or (ENDED if args.completed else ""),
         "all": "1" if args.all or args.jobs else "",
         "user": args.user,
-        "ids": ",".join(map(str, args.jobs)) if args.jobs else "",
+        "ids": format_id_list(args.jobs) if args.jobs else "",
         "project": args.project or "",
         "names": args.names or "",
         "since": f"{since_time(args.since):.3f}" if args.since is not None else "",
@@ -287,7 +202,7 @@ def render(jobs: list[Row], args: argparse.Namespace) -> str:
         import io
 
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")  # csv's default is CRLF
         writer.writerow(fields)
         writer.writerows(cells(jobs, fields))
         return out.getvalue()

@@ -39,7 +39,7 @@ def build_parser(prog: str = "grun") -> Parser:
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
     p.add_argument("--command", dest="shell_string", metavar="'CMD'", help="one shell string")
-    add_job_options(p)
+    add_job_options(p, arrays=False)
     p.add_argument("--no-wait", action="store_true", help="submit and return, like gbatch")
     p.add_argument("-q", "--quiet", action="store_true", help="no status line while queued")
     return p
@@ -48,8 +48,9 @@ def build_parser(prog: str = "grun") -> Parser:
 class Foreground:
     """Follows one job from queued to ended, through daemon restarts."""
 
-    def __init__(self, client: Client, job_id: int, quiet: bool) -> None:
+    def __init__(self, client: Client, job_id: int, quiet: bool, prog: str = "grun") -> None:
         self.client = client
+        self.prog = prog  # who speaks in the status line (gjob log -f uses this too)
         self.job_id = job_id
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
@@ -80,9 +81,9 @@ class Foreground:
             return
         self.last_status = text
         if self.tty and not force_line:
-            sys.stderr.write(f"\r\033[Kgrun: {text}")
+            sys.stderr.write(f"\r\033[K{self.prog}: {text}")
         else:
-            sys.stderr.write(("\n" if self.tty else "") + f"grun: {text}\n")
+            sys.stderr.write(("\n" if self.tty else "") + f"{self.prog}: {text}\n")
         sys.stderr.flush()
 
     def position(self, job: dict[str, Any]) -> int:

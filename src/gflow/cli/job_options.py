@@ -11,6 +11,8 @@ from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_depe
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
 from gflow.core.parse import (
+    format_duration,
+    format_size_mb,
     parse_array,
     parse_begin,
     parse_dependency_list,
@@ -42,7 +44,9 @@ class MemAsk(NamedTuple):
     per: str = "job"  # job | cpu | gpu
 
 
-def add_job_options(p: argparse.ArgumentParser) -> None:
+def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
+    """The job flags; `arrays=False` (grun: one job) keeps --array out of the help (it is
+    still parsed, so that grun can refuse it in one line)."""
     p.add_argument("-J", "-n", "--name", "--job-name", dest="name", default="", help="job name")
     p.add_argument(
         "-t",
@@ -171,13 +175,14 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         type=usage_value(_dependency),
-        help="ID, @ (your last job), @~N, or Slurm's "
-        "afterok:ID[:ID],afterany:ID,afternotok:ID ('?' = any), singleton",
+        help="ID, FIRST-LAST, @ (every job of your last submission), @~N (N submissions "
+        "before it), singleton, or Slurm's afterok:ID[:ID],afterany:ID,afternotok:ID "
+        "('?' = any; there an array's id means all its tasks)",
     )
     deps.add_argument(
         "--depends-on-all",
         type=usage_value(parse_dependency_list),
-        help="all of these must finish successfully",
+        help="all of these must finish successfully: ids, ranges, @, @~N (comma list)",
     )
     deps.add_argument(
         "--depends-on-any",
@@ -206,7 +211,9 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "--array",
         type=usage_value(parse_array),
         help="one job per task id: 1-10, 1-10:2, 1,3,7, 1-100%%4 (4 at a time); "
-        "$GFLOW_ARRAY_TASK_ID holds the task id",
+        "$GFLOW_ARRAY_TASK_ID holds the task id"
+        if arrays
+        else argparse.SUPPRESS,
     )
     p.add_argument("-P", "--project", default="", help="a project code (gqueue -P filters)")
     p.add_argument(
@@ -256,7 +263,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "priority": args.priority,
         **_resources(args),
         "time_limit": args.time_limit,
-        "dependencies": [{"job": d.job, "kind": d.kind.value} for d in deps],
+        "dependencies": [d.to_dict() for d in deps],
         "dependency_mode": mode.value,
         "auto_cancel": not args.no_auto_cancel,
         "begin_at": args.begin,
@@ -428,7 +435,8 @@ def _begin(text: str) -> float:
 def add_update_options(p: argparse.ArgumentParser) -> None:
     """`gjob update`: the request fields a waiting job may change."""
     p.add_argument("-g", "--gpus", type=usage_value(_gpu_count))
-    p.add_argument("--gpu-memory", type=usage_value(parse_size_mb), help="e.g. 10G")
+    p.add_argument("--gpu-memory", "--max-gpu-mem", dest="gpu_memory",
+                   type=usage_value(parse_size_mb), help="e.g. 10G")  # fmt: skip
     p.add_argument("-t", "--time", "--time-limit", dest="time_limit",
                    type=usage_value(parse_time_limit))  # fmt: skip
     p.add_argument("--clear-time-limit", action="store_true", help="no time limit")
@@ -438,8 +446,8 @@ def add_update_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--depends-on", "--dependency", dest="depends_on",
                    type=usage_value(parse_slurm_dependency),
                    help="replace the dependencies: ID, @, afterok:ID…")  # fmt: skip
-    p.add_argument("--clear-dependencies", action="store_true")
-    p.add_argument("-c", "--conda-env", help="conda env ('' for none)")
+    p.add_argument("--clear-dependencies", "--clear-deps", action="store_true")
+    p.add_argument("-c", "-e", "--conda-env", help="conda env ('' for none)")
     p.add_argument(
         "--max-retries", type=usage_value(lambda t: parse_int(t, "--max-retries", 0, 100))
     )
@@ -460,8 +468,39 @@ def update_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["memory_mb"] = None
     if args.depends_on is not None:
         deps, mode = args.depends_on
-        fields["dependencies"] = [{"job": d.job, "kind": d.kind.value} for d in deps]
+        fields["dependencies"] = [d.to_dict() for d in deps]
         fields["dependency_mode"] = mode.value
     if args.clear_dependencies:
         fields["dependencies"] = []
     return fields
+
+
+def describe_update(fields: dict[str, Any]) -> str:
+    """What an update (or redo's overrides) changed, in the words of the flags:
+    'priority 50, time limit 2:00:00, memory 100M'."""
+    said = []
+    for key, value in sorted(fields.items(), key=lambda kv: _UPDATE_ORDER.index(kv[0])):
+        if key == "dependency_mode":
+            continue  # said with the dependencies
+        words, shown = _UPDATE_WORDS[key]
+        if key == "dependencies":
+            joiner = " or " if fields.get("dependency_mode") == "any" else ", "
+            text = joiner.join(f"{d['kind']}:{d['job']}" for d in value) if value else "none"
+            said.append(f"{words} {text}")
+        else:
+            said.append(f"{words} {'none' if value in (None, '') else shown(value)}")
+    return ", ".join(said)
+
+
+_UPDATE_WORDS: dict[str, tuple[str, Any]] = {
+    "gpus": ("GPUs", str),
+    "gpu_memory_mb": ("GPU memory", format_size_mb),
+    "time_limit": ("time limit", format_duration),
+    "priority": ("priority", str),
+    "memory_mb": ("memory", format_size_mb),
+    "conda_env": ("conda env", str),
+    "max_retries": ("max retries", str),
+    "dependencies": ("dependencies", str),
+    "dependency_mode": ("", str),
+}
+_UPDATE_ORDER = list(_UPDATE_WORDS)

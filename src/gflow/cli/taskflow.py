@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from gflow.cli import gjob, gqueue, grun
 from gflow.cli.common import Parser, run, usage_value
 from gflow.cli.job_options import parse_gpu_slot
+from gflow.client import Client
+from gflow.core.errors import InvalidInput
 from gflow.core.parse import parse_id_list, parse_int, parse_size_mb
+from gflow.paths import Paths
 
 
 def taskflow_priority(text: str) -> int:
@@ -55,12 +58,18 @@ def build_parser() -> Parser:
     ps.add_argument("-r", "--running", action="store_true", help="only running")
     ps.add_argument("-p", "--pending", action="store_true", help="only pending")
     ps.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    ps.add_argument("--json", action="store_true", help="print JSON (same as -o json)")
     show = sub.add_parser("show", help="one task in detail (gjob show)")
     show.add_argument("id", type=usage_value(parse_id_list), help="job id")
+    show.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if not [word for word in args.command if word != "--"]:
+        raise InvalidInput(
+            "nothing to run", hint="taskflow run [-m SIZE] [--gpu IDX:SIZE] [-p PRIO] CMD ARGS…"
+        )
     if args.delay is not None:
         print(
             "taskflow: -d ignored: gflow books a job's memory when it starts it, "
@@ -80,11 +89,12 @@ def command(argv: Sequence[str]) -> int:
     if args.action == "run":
         return run_command(args)
     if args.action == "show":
-        return gjob.command(["show", ",".join(map(str, args.id))])
+        client = Client(Paths.from_env())
+        return gjob.show(client, args.id, args.json, prog="taskflow show")
     query = ["-u", "" if args.user else "all"]
     if args.running or args.pending:
         query += ["-s", ",".join(s for s, on in (("R", args.running), ("PD", args.pending)) if on)]
-    if args.output == "json":
+    if args.output == "json" or args.json:
         query.append("--json")
     return gqueue.command(query)
 

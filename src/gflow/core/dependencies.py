@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import DEPENDENCY_FORMS, parse_dependency_ref
+from gflow.core.parse import DEPENDENCY_FORMS, MAX_DEPENDENCIES, parse_dependency_refs
 from gflow.core.states import JobState
 
 
@@ -26,8 +26,24 @@ class DependencyMode(StrEnum):
 
 
 class Dependency(NamedTuple):
+    """One reference as the user wrote it; the daemon turns it into job ids.
+
+    `@` / `@~N` stand for every job of that submission. `whole_array`: Slurm's forms
+    (`afterok:133`) name an array by its id (its first job's, as `SLURM_ARRAY_JOB_ID`), so
+    there the id of an array's or sweep's first job stands for all of its jobs; gflow's
+    bare ids (`--depends-on 133`) name one job.
+    """
+
     job: int | str  # an id, or '@' / '@~N' until the daemon resolves it
     kind: DependencyKind = DependencyKind.AFTER_OK
+    whole_array: bool = False
+
+    def to_dict(self) -> dict[str, int | str | bool]:
+        """The API's shape: {"job": 12, "kind": "afterok"} (+ "array": true when set)."""
+        shape: dict[str, int | str | bool] = {"job": self.job, "kind": self.kind.value}
+        if self.whole_array:
+            shape["array"] = True
+        return shape
 
 
 class Verdict(StrEnum):
@@ -36,7 +52,10 @@ class Verdict(StrEnum):
     IMPOSSIBLE = "impossible"
 
 
-SLURM_FORMS = "afterok:ID[:ID…], afterany:…, afternotok:…, joined by ',' (all) or '?' (any)"
+SLURM_FORMS = (
+    "afterok:ID[:ID…] (an ID may be a range, 5-9, or an array's id: all its tasks), "
+    "afterany:…, afternotok:…, joined by ',' (all) or '?' (any)"
+)
 
 
 def parse_slurm_dependency(text: str) -> tuple[list[Dependency], DependencyMode]:
@@ -54,7 +73,7 @@ def parse_slurm_dependency(text: str) -> tuple[list[Dependency], DependencyMode]
     for part in re.split(r"[,?]", raw):
         kind_text, colon, ids = part.strip().partition(":")
         if not colon:
-            deps.append(Dependency(parse_dependency_ref(kind_text)))
+            deps += [Dependency(ref) for ref in parse_dependency_refs(kind_text)]
             continue
         try:
             kind = DependencyKind(kind_text.lower())
@@ -63,8 +82,14 @@ def parse_slurm_dependency(text: str) -> tuple[list[Dependency], DependencyMode]
                 f"invalid dependency type {kind_text!r} in {text!r}",
                 hint=f"use {SLURM_FORMS}, or {DEPENDENCY_FORMS}",
             ) from None
-        deps += [Dependency(parse_dependency_ref(ref), kind) for ref in ids.split(":")]
-    return deps, mode
+        for ref_text in ids.split(":"):
+            deps += [
+                Dependency(ref, kind, whole_array=isinstance(ref, int))
+                for ref in parse_dependency_refs(ref_text)
+            ]
+        if len(deps) > MAX_DEPENDENCIES:
+            raise InvalidInput(f"more than {MAX_DEPENDENCIES} dependencies in {text[:40]!r}…")
+    return list(dict.fromkeys(deps)), mode
 
 
 def _one(dep_kind: DependencyKind, state: JobState | None) -> Verdict:

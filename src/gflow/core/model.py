@@ -310,7 +310,7 @@ def _conda_env(data: dict[str, Any]) -> str:
 def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
     deps = []
     for item in _get(data, "dependencies", list, []):
-        if not isinstance(item, dict) or set(item) - {"job", "kind"} or "job" not in item:
+        if not isinstance(item, dict) or set(item) - {"job", "kind", "array"} or "job" not in item:
             raise InvalidInput('each dependency is {"job": ID or "@~N", "kind": "afterok"}')
         ref = item["job"]
         if isinstance(ref, bool) or not isinstance(ref, int | str):
@@ -318,7 +318,8 @@ def _dependencies(data: dict[str, Any]) -> tuple[Dependency, ...]:
         job = parse_dependency_ref(str(ref)) if isinstance(ref, str) else ref
         if isinstance(job, int) and not 0 < job <= MAX_JOB_ID:
             raise InvalidInput(f"invalid dependency {job}")
-        deps.append(Dependency(job, _enum(item, "kind", DependencyKind, DependencyKind.AFTER_OK)))
+        kind = _enum(item, "kind", DependencyKind, DependencyKind.AFTER_OK)
+        deps.append(Dependency(job, kind, _get(item, "array", bool, False)))
     return tuple(deps)
 
 
@@ -405,6 +406,9 @@ class Job:
     project: str = ""
     cpu_ids: tuple[int, ...] = ()  # the cores it is pinned to while Running
     array_job_id: int | None = None  # an array's first job (Slurm's SLURM_ARRAY_JOB_ID)
+    # The first job's id of the submission this job came in (an array's or sweep's id, for
+    # '@'); None on jobs read from before schema 8 had it.
+    submission: int | None = None
 
     @property
     def gpus(self) -> int:
@@ -474,6 +478,7 @@ class Job:
             "gpu_model": res.gpu_model,
             "cpu_ids": list(self.cpu_ids),
             "array_job_id": self.array_job_id,
+            "submission": self.submission or self.id,
         }
 
 

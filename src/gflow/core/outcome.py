@@ -13,13 +13,16 @@ def job_outcome(
     signum: int | None,
     recorded: bool,
     hangup: bool = False,
+    launch_failed: bool = False,
 ) -> tuple[JobState, Reason]:
     """The final state and reason of a Running job whose wrapper has gone.
 
     `hangup`: the wrapper's terminal went away (its tmux server or session was killed), so
     a failure is the machine's doing (NodeFail), not the job's; a job that shrugged off the
-    hangup and succeeded is still Finished.
+    hangup and succeeded is still Finished. `launch_failed`: the command never started.
     """
+    if launch_failed:
+        return JobState.FAILED, Reason(ReasonKind.LAUNCH_FAILED)
     if stop_reason is ReasonKind.CANCELLED_BY_USER:
         return JobState.CANCELLED, Reason(ReasonKind.CANCELLED_BY_USER)
     if stop_reason is ReasonKind.TIME_LIMIT:

@@ -132,6 +132,24 @@ def parse_id_list(text: str) -> list[int]:
     return sorted(ids)
 
 
+def format_id_list(ids: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3,7': what `parse_id_list` reads back, as short as ranges make
+    it (a 2,000-task array's ids are one range, not 10 KB in a URL)."""
+    parts: list[str] = []
+    ordered = sorted(set(ids))
+    start = 0
+    for n in range(1, len(ordered) + 1):
+        if n == len(ordered) or ordered[n] != ordered[n - 1] + 1:
+            lo, hi = ordered[start], ordered[n - 1]
+            # A range spans at most MAX_ID_RANGE ids: split longer runs.
+            while hi - lo > MAX_ID_RANGE:
+                parts.append(f"{lo}-{lo + MAX_ID_RANGE}")
+                lo += MAX_ID_RANGE + 1
+            parts.append(str(lo) if lo == hi else f"{lo}-{hi}")
+            start = n
+    return ",".join(parts)
+
+
 ARRAY_FORMS = "1-10, 1-10:2 (step), 1,3,7, optionally with %N (at most N running): 1-100%4"
 MAX_ARRAY_TASKS = 100_000
 
@@ -158,21 +176,43 @@ def parse_array(text: str) -> tuple[list[int], int | None]:
     return sorted(tasks), throttle
 
 
-DEPENDENCY_FORMS = "a job id (12), @ (your last job) or @~N (your Nth last job)"
+DEPENDENCY_FORMS = (
+    "a job id (12), an id range (12-15), @ (your last submission: every job of it) "
+    "or @~N (the submission N before your last; @~0 is @)"
+)
+MAX_DEPENDENCIES = 100_000  # ids one dependency list may name (an array of that size)
 
 
 def parse_dependency_ref(text: str) -> int | str:
-    """A job id, or the shorthand '@' / '@~N' which the daemon resolves per user."""
+    """A job id, or the shorthand '@' / '@~N' which the daemon resolves per user ('@~0' is
+    '@', as git's HEAD~0 is HEAD)."""
     raw = text.strip()
     if is_number(raw) and 0 < int(raw) <= MAX_JOB_ID:
         return int(raw)
-    if raw == "@" or re.fullmatch(r"@~[1-9][0-9]{0,8}", raw):
-        return raw
+    if raw in ("@", "@~0") or re.fullmatch(r"@~[1-9][0-9]{0,8}", raw):
+        return "@" if raw == "@~0" else raw
     raise InvalidInput(f"invalid dependency {text!r}", hint=f"use {DEPENDENCY_FORMS}")
 
 
+def parse_dependency_refs(text: str) -> list[int | str]:
+    """One reference, or an id range ('133-135' -> [133, 134, 135])."""
+    if m := re.fullmatch(r"\s*([0-9]{1,18})-([0-9]{1,18})\s*", text):
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if not 0 < lo <= hi <= MAX_JOB_ID or hi - lo >= MAX_DEPENDENCIES:
+            raise InvalidInput(f"invalid dependency range {text.strip()!r}",
+                               hint=f"use {DEPENDENCY_FORMS}")  # fmt: skip
+        return list(range(lo, hi + 1))
+    return [parse_dependency_ref(text)]
+
+
 def parse_dependency_list(text: str) -> list[int | str]:
-    return [parse_dependency_ref(part) for part in text.split(",")]
+    """'1,3,5-7,@' -> [1, 3, 5, 6, 7, '@'], each reference once, in the order given."""
+    refs: dict[int | str, None] = {}
+    for part in text.split(","):
+        refs.update(dict.fromkeys(parse_dependency_refs(part)))
+        if len(refs) > MAX_DEPENDENCIES:
+            raise InvalidInput(f"more than {MAX_DEPENDENCIES} dependencies in {text[:40]!r}…")
+    return list(refs)
 
 
 BEGIN_FORMS = (

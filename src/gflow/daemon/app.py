@@ -264,6 +264,15 @@ def _names_query(raw: str | None) -> tuple[str, ...] | None:
     return names or None
 
 
+async def resolve(request: web.Request) -> web.Response:
+    """`?ref=@` / `@~N`: the ids of the caller's submission it names (`gjob … @`)."""
+    ref = request.query.get("ref", "")
+    if ref != "@" and not re.fullmatch(r"@~[0-9]{1,9}", ref):
+        raise InvalidInput(f"invalid reference {ref[:40]!r}", hint="@ or @~N")
+    ids = request.app[SERVICE].resolve(caller_of(request), ref)
+    return web.json_response({"ids": ids})
+
+
 async def show_job(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     job_id = job_id_of(request)
@@ -279,7 +288,11 @@ async def job_action(request: web.Request) -> web.Response:
     job_id = job_id_of(request)
     action = request.match_info["action"]
     if action == "cancel":
-        job = await service.cancel(caller, job_id)
+        body = await object_body(request, frozenset({"kill"}), required=False, empty_ok=True)
+        kill = body.get("kill", False)
+        if not isinstance(kill, bool):
+            raise InvalidInput('expected {"kill": true|false}')
+        job = await service.cancel(caller, job_id, kill)
     elif action == "hold":
         job = service.hold(caller, job_id)
     elif action == "release":
@@ -304,11 +317,14 @@ async def update_job(request: web.Request) -> web.Response:
 
 
 async def redo_job(request: web.Request) -> web.Response:
-    body = await object_body(request, frozenset({"cascade"}), required=False, empty_ok=True)
-    cascade = body.get("cascade", False)
+    fields = frozenset({"cascade", "changes"})
+    body = await object_body(request, fields, required=False, empty_ok=True)
+    cascade, changes = body.get("cascade", False), body.get("changes", {})
     if not isinstance(cascade, bool):
         raise InvalidInput('expected {"cascade": true|false}')
-    jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade)
+    if not isinstance(changes, dict):
+        raise InvalidInput('expected {"changes": {field: value, …}} (what gjob update takes)')
+    jobs = request.app[SERVICE].redo(caller_of(request), job_id_of(request), cascade, changes)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]}, status=201)
 
 
@@ -334,6 +350,22 @@ async def set_gpus(request: web.Request) -> web.Response:
         raise InvalidInput('expected {"allowed": [GPU indices] or null}')
     described = request.app[SERVICE].set_gpus(caller_of(request), allowed)
     return web.json_response({"gpus": described})
+
+
+async def ignored_gpu_processes(request: web.Request) -> web.Response:
+    return web.json_response({"ignored": request.app[SERVICE].machine.ignored_list()})
+
+
+async def ignore_gpu_process(request: web.Request) -> web.Response:
+    """{"pid": N, "undo": false}: `gctl ignore-gpu-process` (admin)."""
+    body = await object_body(request, frozenset({"pid", "undo"}))
+    pid, undo = body["pid"], body["undo"]
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**22:
+        raise InvalidInput("expected a process id", hint='{"pid": 4242, "undo": false}')
+    if not isinstance(undo, bool):
+        raise InvalidInput('expected {"undo": true|false}')
+    listed = request.app[SERVICE].ignore_gpu_process(caller_of(request), pid, undo)
+    return web.json_response({"ignored": listed})
 
 
 async def set_group_limit(request: web.Request) -> web.Response:
@@ -369,8 +401,11 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     # Before {action}, which would take it (routes match in the order they are added).
     app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
+    app.router.add_get("/api/v1/resolve", resolve)
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/gpus", gpus)
     app.router.add_post("/api/v1/gpus", set_gpus)
+    app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
+    app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
     app.router.add_post("/api/v1/shutdown", shutdown)
     return app

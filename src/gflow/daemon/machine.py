@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from gflow.core.errors import InvalidInput
+from gflow.core.errors import InvalidInput, NotFound
 from gflow.core.model import GpuInfo, Job, JobSpec, Resources
 from gflow.core.parse import format_size_mb
 from gflow.core.policy import GpuState, Machine, gpu_matches
 from gflow.resources import host
 from gflow.resources.gpu import GpuBackend
+from gflow.store import ignored
 from gflow.store.db import Store
+from gflow.store.ignored import IgnoredProcess
 
 ALLOWED_GPUS = "allowed_gpus"  # settings key: JSON list of indices; absent = all
 
@@ -25,6 +27,7 @@ class MachineView:
         self.store = store
         saved = store.get_setting(ALLOWED_GPUS)
         self.allowed: frozenset[int] | None = frozenset(json.loads(saved)) if saved else None
+        self.ignored = {entry.pid: entry for entry in ignored.load(store)}
 
     def gpus(self) -> list[GpuInfo]:
         return self.backend.gpus()
@@ -45,10 +48,52 @@ class MachineView:
         self.store.set_setting(ALLOWED_GPUS, None if indices is None else json.dumps(indices))
         self.allowed = None if indices is None else frozenset(indices)
 
+    def ignore(self, pid: int, by: str, now: float) -> None:
+        """`gctl ignore-gpu-process PID`: its GPU use no longer bars whole-GPU jobs (its
+        memory still counts as used). Remembered across restarts, for that process only."""
+        found = host.process_owner_and_start(pid)
+        if found is None:
+            raise NotFound(f"no process {pid} on this machine", hint="see ginfo for GPU pids")
+        entry = IgnoredProcess(pid, found[1], found[0], by, now)
+        ignored.add(self.store, entry)
+        self.ignored[pid] = entry
+
+    def unignore(self, pid: int) -> None:
+        """`gctl ignore-gpu-process PID --undo`."""
+        if not ignored.remove(self.store, pid):
+            raise NotFound(
+                f"process {pid} is not ignored", hint="gctl ignore-gpu-process lists them"
+            )
+        self.ignored.pop(pid, None)
+
+    def ignored_list(self) -> list[dict[str, Any]]:
+        """The ignored processes, each said to be still alive (the same process) or gone."""
+        listed = []
+        for entry in self.ignored.values():
+            now = host.process_owner_and_start(entry.pid)
+            listed.append(
+                {
+                    "pid": entry.pid,
+                    "user": entry.user,
+                    "started_at": entry.started_at,
+                    "added_by": entry.added_by,
+                    "added_at": entry.added_at,
+                    "alive": now is not None and entry.is_process(now[1]),
+                }
+            )
+        return listed
+
+    def _is_ignored(self, pid: int) -> bool:
+        entry = self.ignored.get(pid)
+        if entry is None:
+            return False
+        now = host.process_owner_and_start(pid)
+        return now is not None and entry.is_process(now[1])
+
     def snapshot(self, running: Sequence[Job]) -> Machine:
         """GPUs with what foreign processes use, and the host RAM new jobs can have."""
         ours = {job.pid for job in running if job.pid is not None}
-        gpus = tuple(_gpu_state(gpu, ours) for gpu in self.usable(self.gpus()))
+        gpus = tuple(_gpu_state(gpu, ours, self._is_ignored) for gpu in self.usable(self.gpus()))
         # Declared memory a running job has not touched yet is still promised to it.
         unclaimed = sum(
             max(0, job.resources.memory_mb - host.descendants_rss_mb(job.pid))
@@ -108,31 +153,59 @@ class MachineView:
         ours = {job.pid for job in running if job.pid is not None}
         described = []
         for gpu in self.gpus():
-            state = _gpu_state(gpu, ours)
+            state = _gpu_state(gpu, ours, self._is_ignored)
             jobs = [job for job in running if gpu.index in job.gpu_ids]
             promised = sum(j.resources.gpu_memory_mb or 0 for j in jobs if j.resources.shared)
+            exclusive = any(not j.resources.shared for j in jobs)
             described.append(
                 {
                     **gpu.to_dict(),
                     "allowed": self.allowed is None or gpu.index in self.allowed,
                     "jobs": [job.id for job in jobs],
-                    "exclusive": any(not j.resources.shared for j in jobs),
+                    "holders": [_holder(job) for job in jobs],
+                    "exclusive": exclusive,
                     "foreign_pids": list(state.foreign_pids),
+                    "foreign": [
+                        self._foreign(pid, used)
+                        for pid, used in gpu.processes
+                        if not ours & host.ancestors(pid)
+                    ],
                     "foreign_used_mb": state.foreign_used_mb,
-                    "free_mb": gpu.total_mb - state.foreign_used_mb - promised,
+                    # A whole-GPU job's GPU has nothing free for anyone else.
+                    "free_mb": 0 if exclusive else gpu.total_mb - state.foreign_used_mb - promised,
                 }
             )
         return described
 
+    def _foreign(self, pid: int, used_mb: int) -> dict[str, Any]:
+        """A process on the GPU that is not one of our jobs: whose, since when, ignored?"""
+        found = host.process_owner_and_start(pid)
+        return {
+            "pid": pid,
+            "used_mb": used_mb,
+            "user": found[0] if found else None,
+            "started_at": found[1] if found else None,
+            "ignored": self._is_ignored(pid),
+        }
 
-def _gpu_state(gpu: GpuInfo, our_wrappers: set[int]) -> GpuState:
-    """Split a GPU's processes into ours (descendants of our wrappers) and foreign ones."""
+
+def _holder(job: Job) -> dict[str, Any]:
+    """One of our jobs on a GPU: whole or shared, and the memory it declared."""
+    res = job.resources
+    return {"job": job.id, "shared": res.shared, "declared_mb": res.gpu_memory_mb}
+
+
+def _gpu_state(
+    gpu: GpuInfo, our_wrappers: set[int], is_ignored: Callable[[int], bool] | None = None
+) -> GpuState:
+    """Split a GPU's processes into ours (descendants of our wrappers) and foreign ones; a
+    foreign one an admin ignores still uses its memory but does not bar whole-GPU jobs."""
     ours_used = 0
     foreign: list[int] = []
     for pid, used in gpu.processes:
         if our_wrappers & host.ancestors(pid):
             ours_used += used
-        else:
+        elif is_ignored is None or not is_ignored(pid):
             foreign.append(pid)
     return GpuState(
         gpu.index, gpu.total_mb, max(0, gpu.used_mb - ours_used), tuple(foreign), gpu.name

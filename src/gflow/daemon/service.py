@@ -19,14 +19,16 @@ from typing import Any
 
 from gflow import __version__
 from gflow.config import Config
-from gflow.core.dependencies import DependencyKind
+from gflow.core.dependencies import Dependency, DependencyKind
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, display_name, exec_size_problem
 from gflow.core.policy import earliest_start, schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
+from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
@@ -49,37 +51,6 @@ _PAST = {
     "update": "updated",
     "redo": "redone",
 }
-UPDATABLE = frozenset(
-    {
-        "gpus", "shared", "gpu_memory_mb", "gpu_pin", "memory_mb", "time_limit", "priority",
-        "dependencies", "dependency_mode", "auto_cancel", "conda_env", "max_retries",
-    }
-)  # fmt: skip
-
-
-def _request_of(job: Job) -> dict[str, Any]:
-    """A job's current request in the API's submission shape, to validate an update."""
-    res = job.resources
-    return {
-        "command": job.command,
-        "script": job.script,
-        "workdir": job.workdir,
-        "priority": job.priority,
-        "gpus": res.gpus,
-        "shared": res.shared,
-        "gpu_memory_mb": res.gpu_memory_mb,
-        "gpu_pin": list(res.gpu_pin),
-        "memory_mb": res.memory_mb,
-        "cpus": res.cpus,
-        "exclusive": res.exclusive,
-        "gpu_model": res.gpu_model,
-        "time_limit": job.time_limit,
-        "dependencies": [{"job": j, "kind": k.value} for j, k in job.dependencies],
-        "dependency_mode": job.dependency_mode.value,
-        "auto_cancel": job.auto_cancel,
-        "conda_env": job.conda_env,
-        "max_retries": job.max_retries,
-    }
 
 
 # Room for what the daemon adds to a job's environment and command line (GFLOW_*, CUDA_*,
@@ -182,10 +153,16 @@ class Service(JobSupervisor):
         self.machine.check_feasible(specs)
         self._check_exec_sizes(specs)
         new_jobs = []
+        cache: dict[tuple[int | str, bool], list[int]] = {}
+        # Jobs of an array that ask for the same dependencies share one resolved tuple: a
+        # 2,000-task array after `-d @` on another 2,000 would otherwise hold 4M pairs.
+        shared: dict[tuple[Dependency, ...], tuple[tuple[int, DependencyKind], ...]] = {}
         for spec in specs:
-            deps = tuple(
-                (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
-            )
+            deps = shared.get(spec.dependencies)
+            if deps is None:
+                deps = shared[spec.dependencies] = resolve_dependencies(
+                    self.store, self.jobs, caller.uid, spec.dependencies, cache
+                )
             deps += self._singleton_dependencies(caller, spec)
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
         return new_jobs
@@ -224,9 +201,7 @@ class Service(JobSupervisor):
             raise InvalidInput("nothing to submit")
         specs, notes = self.machine.resolve_gpu_models(specs)
         self.machine.check_feasible(specs)
-        for spec in specs[:1]:
-            for dep in spec.dependencies:
-                self._resolve_dependency(caller, dep.job)
+        resolve_dependencies(self.store, self.jobs, caller.uid, specs[0].dependencies)
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
         now = self.clock()
         first = specs[0]
@@ -263,16 +238,9 @@ class Service(JobSupervisor):
             "notes": notes,
         }
 
-    def _resolve_dependency(self, caller: Caller, dep: int | str) -> int:
-        if isinstance(dep, str):  # '@' or '@~N'
-            nth = 1 if dep == "@" else int(dep[2:])
-            found = self.store.nth_last_job_of(caller.uid, nth)
-            if found is None:
-                raise InvalidInput(f"dependency {dep}: you have no such earlier job")
-            return found
-        if dep not in self.jobs and not self.store.states_of([dep]):
-            raise InvalidInput(f"dependency job {dep} does not exist")
-        return dep
+    def resolve(self, caller: Caller, ref: str) -> list[int]:
+        """'@' / '@~N' as the ids of the caller's submission it names."""
+        return submission_of(self.store, caller.uid, "@" if ref == "@~0" else ref)
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list_jobs(where)
@@ -280,11 +248,15 @@ class Service(JobSupervisor):
     def list_fields_json(self, where: JobFilter, fields: list[str]) -> str:
         return self.store.list_fields_json(where, fields)
 
-    async def cancel(self, caller: Caller, job_id: int) -> Job:
+    async def cancel(self, caller: Caller, job_id: int, kill: bool = False) -> Job:
+        """Queued/Hold: Cancelled at once; Running: SIGTERM, SIGKILL after the grace
+        (`kill`: SIGKILL now, `gcancel --kill`)."""
         job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
         if job.state is JobState.RUNNING:
             if job.stop_reason is None:
                 self._stop(job, ReasonKind.CANCELLED_BY_USER)
+            if kill:
+                self._kill(job_id)
             await self.wait_until_ended(job_id, CANCEL_ANSWER_WAIT)
             return self.get_job(job_id)
         # Queued/Hold -> Cancelled
@@ -312,6 +284,11 @@ class Service(JobSupervisor):
         """Hold -> Queued, now or (`gjob release --at`) not before `at`."""
         job = self._owned(caller, job_id, "release", {JobState.HOLD})
         begin_at = at if at is not None else job.begin_at
+        if at is None and any(
+            e.kind == "released" and e.detail.startswith("not before")
+            for e in self.store.events_of(job_id)
+        ):
+            begin_at = None  # that time was an earlier `release --at`'s: a plain one is now
         detail = f"not before {at:.0f}" if at is not None else ""
         # Hold -> Queued
         self._commit(
@@ -334,10 +311,10 @@ class Service(JobSupervisor):
                 f"cannot update {', '.join(sorted(unknown)) or 'nothing'}",
                 hint=f"updatable: {', '.join(sorted(UPDATABLE))}",
             )
-        spec = JobSpec.from_dict({**_request_of(job), **changes})
+        spec = JobSpec.from_dict({**request_of(job), **changes})
         self.machine.check_feasible([spec])
-        deps = tuple((self._resolve_dependency(caller, d.job), d.kind) for d in spec.dependencies)
-        self._refuse_cycle(job_id, deps)
+        deps = resolve_dependencies(self.store, self.jobs, caller.uid, spec.dependencies)
+        refuse_cycle(self.jobs, job_id, deps)
         updated = self._transition_free(
             job,
             "updated",
@@ -355,23 +332,24 @@ class Service(JobSupervisor):
         self.request_pass()
         return self.jobs[job_id]
 
-    def _refuse_cycle(self, job_id: int, deps: tuple[tuple[int, Any], ...]) -> None:
-        seen: set[int] = set()
-        stack = [dep for dep, _ in deps]
-        while stack:
-            current = stack.pop()
-            if current == job_id:
-                raise InvalidInput(f"job {job_id} would depend on itself (a dependency cycle)")
-            if current not in seen and current in self.jobs:
-                seen.add(current)
-                stack.extend(self.jobs[current].depends_on)
+    def _checked_changes(self, uid: int, job: Job, changes: dict[str, Any]) -> dict[str, Any]:
+        return checked_redo_changes(self.store, self.jobs, self.machine, uid, job, changes)
 
-    def redo(self, caller: Caller, job_id: int, cascade: bool) -> list[Job]:
-        """`gjob redo`: submit an ended job again; with `cascade`, also the dependents that
-        were cancelled because of it, their dependencies pointing at the new jobs."""
+    def redo(
+        self, caller: Caller, job_id: int, cascade: bool, changes: dict[str, Any] | None = None
+    ) -> list[Job]:
+        """`gjob redo`: submit an ended job again, with `changes` (gflow's overrides: GPUs,
+        time, memory, dependencies…) checked as `gjob update` checks them, before anything
+        is stored; with `cascade`, also the dependents that were cancelled because of it,
+        their dependencies pointing at the new jobs."""
+        # A malformed override is a usage error (2) whatever the job's state (1).
+        changes = self._checked_changes(caller.uid, self.get_job(job_id), changes or {})
         job = self._owned(caller, job_id, "redo", ENDED_STATES)
         now = self.clock()
         new = [self.store.insert_redo(job, job.dependencies, now, caller.user, caller.uid)]
+        if changes:
+            self.jobs[new[0].id] = new[0]
+            new[0] = self.update(caller, new[0].id, changes)
         renamed = {job.id: new[0].id}
         queue = [job.id] if cascade else []
         while queue:
@@ -402,6 +380,17 @@ class Service(JobSupervisor):
         self.machine.set_allowed(indices)
         self.request_pass()
         return self.gpu_status()
+
+    def ignore_gpu_process(self, caller: Caller, pid: int, undo: bool) -> list[dict[str, Any]]:
+        """`gctl ignore-gpu-process PID [--undo]` (admin): let whole-GPU jobs use a GPU that
+        a stale foreign process pins, or stop doing so."""
+        self._admin(caller, "change which GPU processes are ignored")
+        if undo:
+            self.machine.unignore(pid)
+        else:
+            self.machine.ignore(pid, caller.user, self.clock())
+        self.request_pass()
+        return self.machine.ignored_list()
 
     def set_group_limit(self, caller: Caller, job_or_group: int, limit: int) -> int:
         """`gctl set-limit`: at most `limit` of the group's jobs run at once."""

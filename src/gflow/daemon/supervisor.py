@@ -276,7 +276,12 @@ class JobSupervisor:
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        extra = prepared.wrapper_extra or {}
+        # The wrapper enforces the time limit itself too: it holds while no daemon runs.
+        extra = {
+            **(prepared.wrapper_extra or {}),
+            "time_limit": job.time_limit,
+            "kill_grace": float(self.config.kill_grace),
+        }
         spec = LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask, extra)
         write_spec(jobdir, spec)
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
@@ -350,12 +355,16 @@ class JobSupervisor:
     def _end_job(self, job: Job, record: ExitRecord | None) -> None:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
+        stop_reason = job.stop_reason
+        if stop_reason is None and record is not None and record.timed_out:
+            stop_reason = ReasonKind.TIME_LIMIT  # the wrapper enforced it (no daemon, say)
         state, reason = job_outcome(
-            job.stop_reason,
+            stop_reason,
             exit_code,
             signum,
             record is not None,
             record is not None and record.hangup,
+            record is not None and record.launch_failed,
         )
         finished_at = record.ended_at if record else self.clock()
         ended = self._transition(

@@ -37,3 +37,19 @@ def ancestors(pid: int) -> set[int]:
         return {parent.pid for parent in psutil.Process(pid).parents()}
     except psutil.Error:
         return set()
+
+
+def process_owner_and_start(pid: int) -> tuple[str, float] | None:
+    """(user name, start time as Unix time) of a process, or None if it is gone. A process
+    of another user is still named (its owner and start are public in /proc)."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            started = proc.create_time()
+            try:
+                user = proc.username()
+            except KeyError:  # a uid with no name
+                user = str(proc.uids().real)
+        return user, started
+    except psutil.Error:
+        return None

@@ -37,6 +37,8 @@ class ExitRecord:
     signal: int | None
     ended_at: float
     hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
+    timed_out: bool = False  # the wrapper stopped the job at its time limit
+    launch_failed: bool = False  # the command never started (its working directory is gone)
 
 
 RECORD_LIMIT = 4096  # bytes: a pid or exit record is ~100; anything bigger is not one
@@ -92,6 +94,8 @@ def read_exit(jobdir: Path) -> ExitRecord | None:
             signum if isinstance(signum, int) and 0 < signum < 128 else None,
             float(data["ended_at"]),
             bool(data.get("hangup", False)),
+            data.get("timed_out") is True,
+            data.get("launch_failed") is True,
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -12,6 +12,11 @@ gflow still ends correctly. It:
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
   - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
     kills what it left behind (it is a child subreaper, so no orphan escapes it);
+  - enforces the job's time limit itself (SIGTERM to every process of the job, SIGKILL
+    after the grace period), so a limit holds while the daemon is stopped; the exit record
+    says so (`timed_out`), and the daemon records Timeout;
+  - records a job that could not even start (its working directory is gone) as
+    `launch_failed`, not as the command's own exit 1;
   - notes a SIGHUP (its terminal is gone: tmux was killed) in the exit record, and keeps
     going on a full disk: output that cannot be logged is counted and said, and the exit
     record is written as soon as space returns.
@@ -68,6 +73,14 @@ def main(jobdir: str) -> int:
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, forward)
     log = Log(spec["log"])
+    try:  # here, not in the child: a job that cannot start is not the command's exit 1
+        os.chdir(spec["cwd"])
+    except OSError as exc:
+        log.write(f"gflow: cannot enter working directory {spec['cwd']}: {exc.strerror}\n".encode())
+        log.close()
+        record = {"exit_code": None, "signal": None, "ended_at": time.time(), "hangup": False}
+        _write_durably(os.path.join(jobdir, "exit"), {**record, "launch_failed": True})
+        return 0
     outputs = Outputs(spec, log)
     err_read, err_write = os.pipe() if outputs.error_fd is not None else (-1, -1)
     child, master = pty.fork()
@@ -86,7 +99,8 @@ def main(jobdir: str) -> int:
     )
     for signum in pending:
         _signal_tree(os.getpid(), signum, child)
-    status = _pump_until_exit(child, master, outputs, err_read, spec.get("warning"))
+    limit = Limit(spec.get("time_limit"), spec.get("kill_grace", 30.0), child, log)
+    status = _pump_until_exit(child, master, outputs, limit, err_read, spec.get("warning"))
     try:
         _kill_leftovers(child)
         _drain(master, outputs)
@@ -102,6 +116,7 @@ def main(jobdir: str) -> int:
         "signal": -code if code < 0 else None,
         "ended_at": time.time(),
         "hangup": hangup,
+        "timed_out": limit.reached,
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
     return 0
@@ -121,6 +136,38 @@ def _read_spec(path: str) -> dict[str, Any]:
         os.close(fd)
     spec: dict[str, Any] = marshal.loads(b"".join(chunks))
     return spec
+
+
+class Limit:
+    """The job's time limit, counted from the wrapper's start: at the limit SIGTERM to every
+    process of the job, SIGKILL after the grace. The daemon does the same from its side;
+    whichever comes first stops the job, and this one holds while no daemon runs."""
+
+    def __init__(self, seconds: int | None, grace: float, child: int, log: Log) -> None:
+        start = time.monotonic()
+        self.term_at = start + seconds if seconds else None
+        self.kill_at: float | None = None
+        self.seconds, self.grace, self.child, self.log = seconds, grace, child, log
+        self.reached = False
+
+    def timeout(self) -> float | None:
+        """Seconds until the next thing to do, for select(); None: nothing to wait for."""
+        due = self.kill_at if self.reached else self.term_at
+        return None if due is None else max(0.0, due - time.monotonic())
+
+    def act(self) -> None:
+        """Called after each wake-up: send whatever is due."""
+        now = time.monotonic()
+        if not self.reached and self.term_at is not None and now >= self.term_at:
+            self.reached = True
+            self.kill_at = now + self.grace
+            note = f"\ngflow: time limit of {self.seconds} s reached; sending SIGTERM\n"
+            self.log.write(note.encode())
+            _signal_tree(os.getpid(), signal.SIGTERM, self.child)
+        elif self.kill_at is not None and now >= self.kill_at:
+            self.kill_at = None
+            self.log.write(b"gflow: the job ignored SIGTERM; sending SIGKILL\n")
+            _signal_tree(os.getpid(), signal.SIGKILL, self.child)
 
 
 class Log:
@@ -213,13 +260,6 @@ def _exec_job(spec: dict[str, Any]) -> None:
         except OSError as exc:
             os.write(2, f"gflow: cannot pin the job to CPUs {spec['cpus']}: {exc}\n".encode())
     try:
-        os.chdir(spec["cwd"])
-    except OSError as exc:
-        os.write(
-            2, f"gflow: cannot enter working directory {spec['cwd']}: {exc.strerror}\n".encode()
-        )
-        os._exit(1)
-    try:
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
     except OSError as exc:
         os.write(2, f"gflow: cannot run {spec['argv'][0]}: {exc.strerror}\n".encode())
@@ -230,11 +270,13 @@ def _pump_until_exit(
     child: int,
     master: int,
     log: Outputs,
+    limit: Limit,
     err_fd: int = -1,
     warning: tuple[float, int, bool] | None = None,
 ) -> int:
-    """Copy output until the command exits; return its wait status. With `warning` (at,
-    signal, batch only): send that signal at that time (Slurm's --signal)."""
+    """Copy output until the command exits; return its wait status. The time limit is
+    kept on the way; with `warning` (at, signal, batch only), that signal is sent at that
+    time (Slurm's --signal)."""
     pidfd = os.pidfd_open(child)
     stdin_fd = 0 if os.isatty(0) else -1
     out_fd: int | None = 1
@@ -248,9 +290,10 @@ def _pump_until_exit(
         )
         timeout = None if warning is None else max(0.0, warning[0] - time.time())
         try:
-            ready, _, _ = select.select(watched, [], [], timeout)
+            ready, _, _ = select.select(watched, [], [], _soonest(timeout, limit.timeout()))
         except InterruptedError:
             continue
+        limit.act()
         if warning is not None and time.time() >= warning[0]:
             if warning[2]:
                 _signal_one(child, warning[1])
@@ -280,6 +323,11 @@ def _pump_until_exit(
             _, status = os.waitpid(child, 0)
             os.close(pidfd)
             return status
+
+
+def _soonest(a: float | None, b: float | None) -> float | None:
+    """The sooner of two select() timeouts (None: no timeout)."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _signal_one(pid: int, signum: int) -> None:

@@ -229,17 +229,23 @@ class Store:
             " gpu_model, array_job_id"
         )
         now = now if now is not None else (job.finished_at or 0.0)
-        lineage = "1, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id)"
+        # A retry stays in its submission; a redo is a submission of its own.
+        lineage = (
+            "1, NULL, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id), submission"
+        )
         cur = conn.execute(
             f"INSERT INTO jobs ({copied}, state, submitted_at, gpu_ids, session, log_path,"
-            " attempt, first_attempt)"
+            " attempt, first_attempt, submission)"
             f" SELECT {copied}, ?, ?, '[]', '', '', {lineage}"
             " FROM jobs WHERE id = ?",
             (JobState.QUEUED.value, now, job.id),
         )
         new_id = int(cur.lastrowid or 0)
         log_path = Path(job.log_path).with_name(f"{new_id}.log")
-        conn.execute("UPDATE jobs SET log_path = ? WHERE id = ?", (str(log_path), new_id))
+        conn.execute(
+            "UPDATE jobs SET log_path = ?, submission = COALESCE(submission, id) WHERE id = ?",
+            (str(log_path), new_id),
+        )
         detail = (
             f"redo of job {job.id}"
             if redo
@@ -312,6 +318,10 @@ class Store:
 
     # ---- reads --------------------------------------------------------------------------
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read, for the small tables kept by their own modules (store/ignored.py)."""
+        return self._conn.execute(sql, params).fetchall()
+
     def get_job(self, job_id: int) -> Job | None:
         jobs = self.get_jobs([job_id])
         return jobs[0] if jobs else None
@@ -368,14 +378,24 @@ class Store:
         )
         return {job_id: JobState(state) for job_id, state in rows}
 
-    def nth_last_job_of(self, uid: int, n: int) -> int | None:
-        """The caller's nth most recent job (n=1 is '@')."""
+    def nth_last_submission_of(self, uid: int, n: int) -> list[int]:
+        """Every job of the user's submission n before the last (n=0 is '@'), in id order;
+        [] if there is none. Automatic retries belong to the job they retry."""
         visible, hidden = self._visible()
         row = self._conn.execute(
-            f"SELECT id FROM jobs WHERE uid = ? AND {visible} ORDER BY id DESC LIMIT 1 OFFSET ?",
-            (uid, *hidden, n - 1),
+            "SELECT DISTINCT submission FROM jobs WHERE uid = ? AND first_attempt IS NULL"
+            f" AND {visible} ORDER BY submission DESC LIMIT 1 OFFSET ?",
+            (uid, *hidden, n),
         ).fetchone()
-        return int(row[0]) if row else None
+        return self.submission_jobs(int(row[0])) if row else []
+
+    def submission_jobs(self, submission: int) -> list[int]:
+        """The jobs of the submission named by its first job's id (retries not included)."""
+        rows = self._conn.execute(
+            "SELECT id FROM jobs WHERE submission = ? AND first_attempt IS NULL ORDER BY id",
+            (submission,),
+        )
+        return [int(row[0]) for row in rows]
 
     def count_by_state(self) -> dict[str, int]:
         visible, hidden = self._visible()

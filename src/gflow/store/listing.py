@@ -43,6 +43,7 @@ _FIELD_SQL = {
     "state_short": f"CASE state {_STATE_SHORT} END",
     "reason": "NULLIF(reason, '')",
     "first_attempt": "COALESCE(first_attempt, id)",
+    "submission": "COALESCE(submission, id)",
     "gpu_pin": "json(gpu_pin)",
     "gpu_ids": "json(gpu_ids)",
     "cpu_ids": "json(cpu_ids)",

@@ -18,7 +18,7 @@ JOB_COLUMNS = (
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id"
+    " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id, submission"
 )
 
 
@@ -56,6 +56,7 @@ def _reason(text: str) -> Reason:
     return Reason.parse(text)
 
 
+@lru_cache(maxsize=256)  # an array's tasks that all depend on '@' share one tuple
 def _dependencies(text: str) -> tuple[tuple[int, DependencyKind], ...]:
     return tuple((j, DependencyKind(k)) for j, k in _json_list(text))
 
@@ -108,6 +109,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         gpu_model,
         cpu_ids,
         array_job_id,
+        submission,
     ) = row
     return Job(
         id=job_id,
@@ -151,4 +153,5 @@ def row_to_job(row: Sequence[Any]) -> Job:
         project=_share(project),
         cpu_ids=tuple(_json_list(cpu_ids)),
         array_job_id=array_job_id,
+        submission=submission,
     )

@@ -123,6 +123,27 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN array_job_id INTEGER;
     ALTER TABLE payloads ADD COLUMN batch TEXT NOT NULL DEFAULT '{}';
     """,
+    # 8: the submission each job came in (named by its first job: an array's id), so '@'
+    # means every job of the last one; GPU processes an admin told the scheduler to ignore.
+    # Older rows: the jobs one user submitted at the same instant were one submission.
+    """
+    ALTER TABLE jobs ADD COLUMN submission INTEGER;
+    UPDATE jobs SET submission = (
+        SELECT MIN(s.id) FROM jobs s
+        WHERE s.submitted_at = jobs.submitted_at AND s.uid = jobs.uid AND s.first_attempt IS NULL
+    ) WHERE first_attempt IS NULL;
+    UPDATE jobs SET submission = (SELECT f.submission FROM jobs f WHERE f.id = jobs.first_attempt)
+    WHERE first_attempt IS NOT NULL;
+    CREATE INDEX jobs_by_submission ON jobs(submission);
+    CREATE INDEX jobs_by_uid_submission ON jobs(uid, submission);
+    CREATE TABLE ignored_gpu_processes (
+        pid INTEGER PRIMARY KEY,
+        started_at REAL,
+        user TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

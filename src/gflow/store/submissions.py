@@ -28,7 +28,7 @@ _COLUMNS = (
     " gpus, shared, gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies,"
     " dependency_mode, auto_cancel, begin_at, group_id, max_concurrent, array_task_id,"
     " keep_session, conda_env, max_retries, retry_on_timeout, project, submitted_at, gpu_ids,"
-    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id"
+    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id, submission"
 )
 _INSERT_JOB = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 _INSERT_EVENT = (
@@ -95,8 +95,9 @@ def insert_rows(
     logs_dir: Path,
     payloads: Payloads,
 ) -> None:
-    """Jobs first_id, first_id + 1, … with their 'submitted' events. Jobs that set
-    max_concurrent form a group named `group_id` (the submission's first id)."""
+    """Jobs first_id, first_id + 1, … with their 'submitted' events, of the submission
+    named `group_id` (its first id), which also names its group (the jobs that set
+    max_concurrent) and, for an array, the array."""
     jobs: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     for job_id, new in enumerate(new_jobs, first_id):
@@ -115,6 +116,7 @@ def insert_rows(
                 int(spec.retry_on_timeout), spec.project, now, "[]", new.executor, "",
                 str(logs_dir / f"{job_id}.log"), res.cpus, int(res.exclusive), res.gpu_model,
                 group_id if spec.array_task_id is not None else None,
+                group_id,  # the submission is named by its first job
             )
         )  # fmt: skip
         events.append((job_id, now, state))
