@@ -4,6 +4,7 @@ refusals, `--kill`."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 
 from tests.helpers import BIN, Gflow, wait_for
@@ -146,3 +147,17 @@ def test_taskflow_and_grun_say_what_they_take(gflow: Gflow) -> None:
     assert "--array" not in gflow.ok("grun", "--help")
     done = gflow.run("grun", "--array", "1-3", "true")
     assert done.returncode == 2 and "gbatch --array" in done.stderr
+
+
+def test_an_over_long_request_line_is_one_log_line(gflow: Gflow) -> None:
+    """A client that puts 3,000 ids in a URL (over aiohttp's 8 KB line) gets a 400; the
+    daemon logs one warning, no traceback, and goes on answering."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(gflow.paths.socket))
+    ids = ",".join(str(i) for i in range(1, 3000))
+    sock.sendall(f"GET /api/v1/jobs?ids={ids} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert sock.recv(100).split(b" ")[1] == b"400"
+    sock.close()
+    log = wait_for(lambda: (t := gflow.paths.daemon_log.read_text()) and "malformed" in t and t)
+    assert "Traceback" not in log and "refused a malformed HTTP request" in log
+    assert gflow.ok("gqueue") == "No jobs found.\n"

@@ -65,7 +65,7 @@ def test_completion_scripts_come_from_the_parsers() -> None:
         [str(BIN / "gjob"), "completion", "bash"], capture_output=True, text=True, check=True
     ).stdout
     probe = (
-        f"{script}\nCOMP_WORDS=(gjob update --max); COMP_CWORD=2; _gflow_gjob; "
+        f"{script}\nCOMP_WORDS=(gjob update --max-r); COMP_CWORD=2; _gflow_gjob; "
         'echo "${COMPREPLY[@]}"'
     )
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)

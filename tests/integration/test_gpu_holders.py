@@ -57,3 +57,17 @@ def test_stale_foreign_process_is_named_and_can_be_ignored(make_gflow: type[Gflo
     finally:
         stale.kill()
         stale.wait()
+
+
+def test_a_gpu_pid_from_another_namespace_can_be_ignored(make_gflow: type[Gflow]) -> None:
+    """A pid on a GPU that this machine's /proc does not show (a container's) can still be
+    ignored while it is on the GPU; a pid on no GPU and in no /proc is refused."""
+    gflow = make_gflow(fake_gpus="1x24G")
+    (gflow.home / "fake_gpus.json").write_text(json.dumps({"0": {"used": "1G", "pids": [4194302]}}))
+    gflow.start()
+    blocked = gflow.submit("--gpus", "1", "true")
+    wait_for(lambda: gflow.job(blocked)["reason"] == "Resources:GPU", what="GPU reason")
+    gflow.ok("gctl", "ignore-gpu-process", "4194302")
+    assert gflow.wait_state(blocked)["state"] == "Finished"
+    done = gflow.run("gctl", "ignore-gpu-process", "4194301")
+    assert done.returncode == 1 and "no process 4194301" in done.stderr

@@ -72,3 +72,10 @@ def test_resolve_route_refuses_what_is_not_a_reference(gflow: Gflow) -> None:
             client.request("GET", "/resolve", query={"ref": ref})
     with pytest.raises(NotFound):
         client.request("GET", "/resolve", query={"ref": "@"})  # nothing submitted yet
+
+
+def test_show_names_the_submission_a_job_came_in(gflow: Gflow) -> None:
+    """Every task of an array shows its first job's id as its submission (the array's id)."""
+    array = first_id(gflow, "--hold", "--array", "1-2", "true")
+    assert f"Submission={array}\n" in gflow.ok("gjob", "show", str(array + 1))
+    assert gflow.job(array + 1)["submission"] == array

@@ -640,3 +640,36 @@ def test_submissions_group_an_arrays_jobs_and_keep_retries_and_redos_apart(store
     assert redo.submission == redo.id
     assert store.nth_last_submission_of(1000, 0) == [redo.id]
     assert store.submission_jobs(1) == [1, 2, 3]
+
+
+def test_version_5_database_gets_submissions_from_submission_times(tmp_path: Path) -> None:
+    """v5 -> v6: the jobs one user submitted at one instant become one submission (named
+    by the first), a retry joins its job's, and '@' then means the whole last array."""
+    path = tmp_path / "gflow.db"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:5]:
+        conn.executescript(migration)
+    columns = (
+        "name, user, uid, command, script, workdir, state, priority, gpus, array_task_id,"
+        " keep_session, submitted_at, gpu_ids, executor, session, log_path, attempt,"
+        " first_attempt"
+    )
+    rows = [  # (submitted_at, array task, attempt, first_attempt)
+        (1.0, None, 1, None), (2.0, 0, 1, None), (2.0, 1, 1, None), (3.0, 1, 2, 3),
+    ]  # fmt: skip
+    for at, task, attempt, first in rows:
+        conn.execute(
+            f"INSERT INTO jobs ({columns}) VALUES ('j', 'alice', 1000, 'true', '', '/tmp',"
+            " 'Failed', 10, 0, ?, 0, ?, '[]', 'tmux', '', '', ?, ?)",
+            (task, at, attempt, first),
+        )
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    try:
+        assert [j.submission for j in store.get_jobs([1, 2, 3, 4])] == [1, 2, 2, 2]
+        assert store.nth_last_submission_of(1000, 0) == [2, 3]
+        assert store.nth_last_submission_of(1000, 1) == [1]
+    finally:
+        store.close()

@@ -125,6 +125,7 @@ def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> i
                 else "-",
             ),
             ("ArrayTaskId", job["array_task_id"] if job["array_task_id"] is not None else "-"),
+            ("Submission", job["submission"]),  # its first job's id: an array's id
             ("Submitted", _when(job["submitted_at"])),
             ("Started", f"{_when(job['started_at'])} (waited {format_duration(waited)})"),
             ("Ended", f"{_when(job['finished_at'])} (ran {format_duration(runtime)})"),

@@ -24,6 +24,7 @@ from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
+from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
 
@@ -390,6 +391,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     )
     app[SERVICE] = service
     app[STOP] = stop
+    quiet_bad_requests()
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/jobs", list_jobs)

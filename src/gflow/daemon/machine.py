@@ -52,9 +52,13 @@ class MachineView:
         """`gctl ignore-gpu-process PID`: its GPU use no longer bars whole-GPU jobs (its
         memory still counts as used). Remembered across restarts, for that process only."""
         found = host.process_owner_and_start(pid)
-        if found is None:
+        # A pid NVML reports from outside our pid namespace (a container) cannot be looked
+        # up; it is still on the GPU, so it can be ignored while it stays so.
+        on_a_gpu = any(pid == p for gpu in self.gpus() for p, _ in gpu.processes)
+        if found is None and not on_a_gpu:
             raise NotFound(f"no process {pid} on this machine", hint="see ginfo for GPU pids")
-        entry = IgnoredProcess(pid, found[1], found[0], by, now)
+        user, started = found if found is not None else ("?", None)
+        entry = IgnoredProcess(pid, started, user, by, now)
         ignored.add(self.store, entry)
         self.ignored[pid] = entry
 
@@ -78,7 +82,7 @@ class MachineView:
                     "started_at": entry.started_at,
                     "added_by": entry.added_by,
                     "added_at": entry.added_at,
-                    "alive": now is not None and entry.is_process(now[1]),
+                    "alive": entry.is_process(now[1] if now else None),
                 }
             )
         return listed
@@ -88,7 +92,7 @@ class MachineView:
         if entry is None:
             return False
         now = host.process_owner_and_start(pid)
-        return now is not None and entry.is_process(now[1])
+        return entry.is_process(now[1] if now else None)
 
     def snapshot(self, running: Sequence[Job]) -> Machine:
         """GPUs with what foreign processes use, and the host RAM new jobs can have."""
