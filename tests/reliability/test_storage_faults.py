@@ -51,11 +51,11 @@ def _fill(directory: Path) -> Path:
     """Write until the filesystem says it is full; return the file to delete for space."""
     filler = directory / "filler"
     chunk = b"\0" * 65536
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file would try the failed bytes again on close, and raise there.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(chunk)
-                f.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC, exc
     # Also take the last few bytes a smaller write could still get.
