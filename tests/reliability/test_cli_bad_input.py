@@ -70,8 +70,8 @@ BY_KIND: dict[str, list[str]] = {
     "_time_limit": ["abc", "-1", "1:90:00", "1:2:3:4", "10y", "1.5.5h", "36601d", "h", "nan",
                     "infh", "1e3", "unlimitedd"],
     "_gpus": ["-1", "1025", "two", "1.5", "3", "a b:1", "x:", "a100:3"],
-    "_dependency": ["abc", "@~0", "afterok:", "afterfoo:1", "0", "-1", "4242", "afterok:1:x",
-                    "@~", "afterok:@~0", "singleton,abc"],
+    "_dependency": ["abc", "@~01", "afterok:", "afterfoo:1", "0", "-1", "4242", "afterok:1:x",
+                    "@~", "afterok:@~01", "singleton,abc"],
     "_nodes": ["2", "0", "abc", "2-4", "-1"],
     "parse_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
 }  # fmt: skip
