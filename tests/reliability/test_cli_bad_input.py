@@ -70,7 +70,7 @@ BY_KIND: dict[str, list[str]] = {
     "_dependency": ["abc", "@~0", "afterok:", "afterfoo:1", "0", "-1", "4242", "afterok:1:x",
                     "@~", "afterok:@~0", "singleton,abc"],
     "_nodes": ["2", "0", "abc", "2-4", "-1"],
-    "parse_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
+    "_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from gflow.cli.common import usage_value
 from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_dependency
@@ -18,7 +18,6 @@ from gflow.core.parse import (
     parse_size_mb,
     parse_time_limit,
 )
-from gflow.core.sbatch import parse_signal
 
 MAX_CPUS = 4096
 GPU_SLOT_FORMS = "IDX:SIZE or any:SIZE, e.g. 0:10G"
@@ -26,20 +25,29 @@ GPU_FORMS = "N or TYPE:N, e.g. 2 or a100:2"
 NO_LIMIT = ("0", "unlimited", "infinite")  # Slurm's spellings of "no time limit"
 
 
-class GpuAsk(NamedTuple):
+# Plain classes, not NamedTuples: these are built on every gbatch's start-up path, and a
+# NamedTuple class costs ~0.5 ms to create.
+class GpuAsk:
     """Every GPU spelling (--gpus, -G, --gres=gpu…, --gpus-per-node/-task) as one request, so
     the command line's spelling wins over the script's, whichever each uses."""
 
-    number: int
-    model: str = ""
-    per_task: bool = False
+    __slots__ = ("model", "number", "per_task")
+
+    def __init__(self, number: int, model: str = "", per_task: bool = False) -> None:
+        self.number, self.model, self.per_task = number, model, per_task
+
+    def per_each_task(self) -> GpuAsk:
+        return GpuAsk(self.number, self.model, True)
 
 
-class MemAsk(NamedTuple):
+class MemAsk:
     """--mem, --mem-per-cpu and --mem-per-gpu: one request (the last given wins, as one)."""
 
-    mb: int  # 0 with per "job": the whole machine (--mem=0)
-    per: str = "job"  # job | cpu | gpu
+    __slots__ = ("mb", "per")
+
+    def __init__(self, mb: int, per: str = "job") -> None:
+        self.mb = mb  # 0 with per "job": the whole machine (--mem=0)
+        self.per = per  # job | cpu | gpu
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -76,7 +84,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     res.add_argument(
         "--gpus-per-task",
         dest="gpus",
-        type=usage_value(lambda t: _gpus(t)._replace(per_task=True)),
+        type=usage_value(lambda t: _gpus(t).per_each_task()),
         help="GPUs per task (times --ntasks)",
     )
     res.add_argument(
@@ -240,7 +248,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     out.add_argument("--open-mode", choices=["append", "truncate"], help="for --output/--error")
     out.add_argument(
         "--signal",
-        type=usage_value(parse_signal),
+        type=usage_value(_signal),
         metavar="[B:]SIG[@SECS]",
         help="send SIG (to the script only with B:) SECS before the time limit",
     )
@@ -357,6 +365,12 @@ def _dependency(text: str) -> tuple[list[Dependency], DependencyMode, bool]:
         return [], DependencyMode.ALL, singleton
     deps, mode = parse_slurm_dependency(separator.join(kept))
     return deps, mode, singleton
+
+
+def _signal(text: str) -> tuple[int, int, bool]:
+    from gflow.core.sbatch import parse_signal  # its table costs every gbatch's start-up
+
+    return parse_signal(text)
 
 
 def _time_limit(text: str) -> int | None:
