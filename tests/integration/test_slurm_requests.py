@@ -114,4 +114,6 @@ def test_ginfo_shows_cpus_and_gjob_shows_all_memory(gflow: Gflow) -> None:
     assert json.loads(gflow.ok("ginfo", "--json"))["cpus"]["jobs"] == {str(job_id): [core]}
     shown = gflow.ok("gjob", "show", str(job_id))
     assert "\nMemory=all\n" in shown and f"\nCPUIDs={core}\n" in shown
+    listed = gflow.ok("gqueue", "-f", "JOBID,CPUS,MEMORY").split()
+    assert listed[-3:] == [str(job_id), "1", "all"]
     gflow.ok("gcancel", str(job_id))
