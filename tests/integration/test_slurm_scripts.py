@@ -132,7 +132,7 @@ def test_srun_runs_each_task_and_args_reach_the_script(gflow: Gflow) -> None:
     job = gflow.wait_state(job_id)
     log = Path(job["log_path"]).read_text()
     assert job["state"] == "Finished", log
-    assert "args: --model x" in log
+    assert "args: --model x master: " in log and "master: \n" not in log
     assert "rank 0 of 2" in log and "rank 1 of 2" in log
 
 

@@ -287,6 +287,8 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
         tasks = args.ntasks_per_gpu * max(1, gpus or 0)
     asked = (args.cpus_per_task, args.ntasks, args.ntasks_per_gpu, args.mincpus, args.cpus_per_gpu)
     cpus = 0  # none asked for: not booked, not pinned
+    if args.cpus_per_gpu is not None and not gpus:
+        raise InvalidInput("--cpus-per-gpu needs GPUs (--gpus N)")
     if any(v is not None for v in asked):
         per_gpu = (args.cpus_per_gpu or 0) * (gpus or 0)
         cpus = max(tasks * (args.cpus_per_task or 1), args.mincpus or 0, per_gpu)

@@ -71,17 +71,18 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
 def ensure_srun(bin_dir: Path) -> str:
     """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
     Checked once per daemon (cached): a launch costs no file reads for it."""
-    shim = bin_dir / "srun"
     text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
-    try:
-        if shim.read_text() == text:
-            return str(bin_dir)
-    except OSError:
-        pass
     bin_dir.mkdir(mode=0o700, exist_ok=True)
-    tmp = bin_dir / f".srun.{os.getpid()}"
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    os.replace(tmp, shim)
+    for name in ("srun", "scontrol"):  # one source: it looks at the name it was run by
+        shim = bin_dir / name
+        try:
+            if shim.read_text() == text:
+                continue
+        except OSError:
+            pass
+        tmp = bin_dir / f".{name}.{os.getpid()}"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, shim)
     return str(bin_dir)
