@@ -61,6 +61,23 @@ def test_signal_comes_before_the_time_limit(gflow: Gflow) -> None:
     assert job["state"] == "Finished" and "got USR1" in log, log
 
 
+def test_signal_without_b_goes_to_the_steps_not_the_batch_shell(gflow: Gflow) -> None:
+    """--signal=USR1@25: srun's step gets it (its trap ends it); the batch shell, which has
+    no trap, is not signalled and ends the job normally, as in Slurm."""
+    name = script(
+        gflow,
+        "steps.sh",
+        "#!/bin/bash\n#SBATCH --time=30s --signal=USR1@25\n"
+        'srun bash -c \'trap "echo step got USR1; exit 0" USR1; '
+        "for i in $(seq 300); do sleep 0.1; done'\n"
+        "echo shell still here\n",
+    )
+    job = gflow.wait_state(gflow.submit(name), timeout=40)
+    log = Path(job["log_path"]).read_text()
+    assert job["state"] == "Finished", log
+    assert "step got USR1" in log and "shell still here" in log
+
+
 def test_error_goes_to_its_own_file(gflow: Gflow) -> None:
     """--output and --error apart: stdout in one, stderr in the other, both in gjob log."""
     name = script(

@@ -250,7 +250,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "--signal",
         type=usage_value(_signal),
         metavar="[B:]SIG[@SECS]",
-        help="send SIG (to the script only with B:) SECS before the time limit",
+        help="send SIG SECS before the time limit to the job's srun steps (B: the script)",
     )
     out.add_argument("--chdir", metavar="DIR", help="the job's working directory")
     p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default

@@ -286,7 +286,8 @@ class Warning_(NamedTuple):
 
 
 def parse_signal(text: str) -> Warning_:
-    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here)."""
+    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here).
+    Without B: it goes to the job's steps (what srun started), not the batch shell."""
     m = re.fullmatch(r"(?:([RB]{1,2}):)?([A-Za-z0-9]+)(?:@([0-9]{1,7}))?", text.strip())
     if not m:
         raise InvalidInput(f"invalid --signal {text!r}", hint=f"use {SIGNAL_FORMS}")

@@ -227,7 +227,7 @@ def _pump_until_exit(
             if warning[2]:
                 _signal_one(child, warning[1])
             else:
-                _signal_tree(os.getpid(), warning[1], child)
+                _signal_steps(os.getpid(), warning[1])
             warning = None
         if err_fd >= 0 and err_fd in ready:
             data = _read(err_fd)
@@ -252,6 +252,18 @@ def _pump_until_exit(
             _, status = os.waitpid(child, 0)
             os.close(pidfd)
             return status
+
+
+def _signal_steps(root: int, signum: int) -> None:
+    """Slurm's --signal without B: every job step, not the batch shell. A step is what
+    srun started: it and its children carry SLURM_STEP_ID in their environment."""
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"\0SLURM_STEP_ID=" in b"\0" + f.read():
+                    os.kill(pid, signum)
+        except OSError:
+            pass
 
 
 def _signal_one(pid: int, signum: int) -> None:
