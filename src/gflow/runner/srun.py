@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
     held_cpus = int(env.get("SLURM_CPUS_ON_NODE") or os.cpu_count() or 1)
     default_tasks = int(env.get("SLURM_NTASKS") or 1) if "ntasks" not in options else 1
     tasks = number(options, "ntasks", default_tasks)
-    per_task = number(options, "cpus-per-task", 1)
+    per_task = number(options, "cpus-per-task", int(env.get("SLURM_CPUS_PER_TASK") or 1))
     if tasks * per_task > held_cpus:
         fail(
             f"More processors requested than permitted: {tasks} task(s) x {per_task} CPU(s)"
