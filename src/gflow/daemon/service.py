@@ -19,11 +19,11 @@ from typing import Any
 
 from gflow import __version__
 from gflow.config import Config
-from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
-from gflow.core.model import Job, JobSpec, display_name
-from gflow.core.policy import earliest_start, schedule
+from gflow.core.model import Job, JobSpec
+from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.daemon import trial
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
@@ -129,72 +129,16 @@ class Service(JobSupervisor):
             deps = tuple(
                 (self._resolve_dependency(caller, dep.job), dep.kind) for dep in spec.dependencies
             )
-            deps += self._singleton_dependencies(caller, spec)
+            deps += trial.singleton_dependencies(self.jobs.values(), caller.uid, spec)
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
         jobs = self.store.insert_jobs(new_jobs, self.clock(), self.paths.logs_dir)
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
 
-    def _singleton_dependencies(
-        self, caller: Caller, spec: JobSpec
-    ) -> tuple[tuple[int, DependencyKind], ...]:
-        """Slurm's --dependency=singleton: after every active job of the caller's with the
-        same name (each later one then waits for this one: one at a time)."""
-        if not spec.singleton:
-            return ()
-        name = display_name(spec.name, spec.command, spec.script)
-        return tuple(
-            (job.id, DependencyKind.AFTER_ANY)
-            for job in sorted(self.jobs.values(), key=lambda j: j.id)
-            if job.uid == caller.uid and job.display_name == name
-        )
-
     def test_submit(self, caller: Caller, specs: list[JobSpec]) -> dict[str, Any]:
-        """`gbatch --dry-run` (sbatch --test-only): could this ever run here, and when would
-        the first job start if submitted now? Nothing is stored."""
-        if not specs:
-            raise InvalidInput("nothing to submit")
-        specs, notes = self.machine.resolve_gpu_models(specs)
-        self.machine.check_feasible(specs)
-        for spec in specs[:1]:
-            for dep in spec.dependencies:
-                self._resolve_dependency(caller, dep.job)
-        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
-        now = self.clock()
-        first = specs[0]
-        probe = Job(
-            id=0, name=first.name, user=caller.user, uid=caller.uid, command=first.command,
-            script=first.script, workdir=first.workdir, state=JobState.QUEUED, reason=None,
-            priority=first.priority, resources=first.resources, time_limit=first.time_limit,
-            dependencies=(), dependency_mode=first.dependency_mode, auto_cancel=True,
-            array_task_id=first.array_task_id, keep_session=False, submitted_at=now,
-            log_path="", begin_at=first.begin_at,
-        )  # fmt: skip
-        machine = self.machine.snapshot(running)
-        # A pass with the queue as it is and the probe last among its priority: does it
-        # start now? If not, when would it, were it first (running jobs' time limits)?
-        queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
-        deps = {dep for job in queued for dep in job.depends_on}
-        dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
-        dep_states.update(self.store.states_of(deps - dep_states.keys()))
-        probe = replace(probe, id=2**62)
-        decision = schedule([*queued, probe], running, dep_states, machine, now)
-        at: float | None = now
-        reason = None
-        if not any(start.job_id == probe.id for start in decision.starts):
-            reason = decision.waiting.get(probe.id)
-            at, _ = earliest_start(probe, running, machine, now)
-        queued_ahead = sum(1 for j in queued if j.priority >= first.priority)
-        return {
-            "could_run": True,
-            "start_at": at,
-            "now": now,
-            "waits_for": str(reason) if reason else None,
-            "queued_ahead": queued_ahead,
-            "has_dependencies": bool(first.dependencies) or first.singleton,
-            "notes": notes,
-        }
+        """`gbatch --dry-run` (sbatch --test-only): see daemon/trial.py."""
+        return trial.answer(self, caller, specs)
 
     def _resolve_dependency(self, caller: Caller, dep: int | str) -> int:
         if isinstance(dep, str):  # '@' or '@~N'
