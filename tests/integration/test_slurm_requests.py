@@ -111,6 +111,19 @@ def test_the_job_sees_slurm_variables(gflow: Gflow) -> None:
     assert "SLURM_ARRAY_TASK_ID" not in env
 
 
+def test_srun_is_found_by_a_login_shell_script(gflow: Gflow) -> None:
+    """#!/bin/bash -l resets PATH from /etc/profile; srun is still found (through BASH_ENV),
+    and the submitter's own BASH_ENV still runs."""
+    user_env = gflow.workdir / "mine.sh"
+    user_env.write_text("echo user-bash-env-ran\n")
+    name = script(gflow, "login.sh", "#!/bin/bash -l\n#SBATCH -n 1\nsrun echo via-srun\n")
+    env = {**gflow.env, "BASH_ENV": str(user_env)}
+    job = gflow.wait_state(int(gflow.ok("gbatch", "--parsable", name, env=env)))
+    log = Path(job["log_path"]).read_text()
+    assert job["state"] == "Finished", log
+    assert "via-srun" in log and "user-bash-env-ran" in log
+
+
 def test_srun_refuses_more_than_the_job_holds(gflow: Gflow) -> None:
     """srun -n 3 in a 1-task, 1-CPU job fails as Slurm's does; -N 2 too."""
     name = script(gflow, "over.sh", "#!/bin/bash\n#SBATCH -n 1\nsrun -n 3 true\n")

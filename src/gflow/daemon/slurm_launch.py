@@ -5,6 +5,7 @@ files and its --signal."""
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import sys
 from dataclasses import replace
@@ -17,6 +18,7 @@ from gflow.core.model import ALL_MEMORY, Job
 from gflow.resources import host
 
 SRUN_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "srun.py"
+BASH_ENV_FILE = "bash_env"
 
 
 def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> list[str]:
@@ -50,7 +52,13 @@ def prepare_batch(
         attempt=job.attempt,
     )
     env.update(slurm_environment(running, _with_dir(batch, job)))
-    env["PATH"] = f"{ensure_srun(bin_dir)}:{env.get('PATH', os.defpath)}"
+    shims = ensure_srun(bin_dir)
+    env["PATH"] = f"{shims}:{env.get('PATH', os.defpath)}"
+    # A login shell (#!/bin/bash -l) resets PATH from /etc/profile; bash reads BASH_ENV
+    # after that, and it puts srun back first (then runs the user's own BASH_ENV, if any).
+    if "BASH_ENV" in env:
+        env["GFLOW_USER_BASH_ENV"] = env["BASH_ENV"]
+    env["BASH_ENV"] = os.path.join(shims, BASH_ENV_FILE)
     extra: dict[str, Any] = {"cpus": list(job.cpu_ids), "append": batch.append}
     for key, pattern in (("output", batch.output), ("error", batch.error)):
         if pattern:
@@ -74,15 +82,22 @@ def ensure_srun(bin_dir: Path) -> str:
     text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
     bin_dir.mkdir(mode=0o700, exist_ok=True)
-    for name in ("srun", "scontrol"):  # one source: it looks at the name it was run by
+    here = shlex.quote(str(bin_dir))
+    bash_env = (
+        "# gflow: srun first on PATH, even after a login shell's /etc/profile reset PATH\n"
+        f'case ":$PATH:" in *:{here}:*) ;; *) PATH={here}:"$PATH" ;; esac\n'
+        'if [ -n "${GFLOW_USER_BASH_ENV:-}" ]; then . "$GFLOW_USER_BASH_ENV"; fi\n'
+    )
+    # one source for srun and scontrol: it looks at the name it was run by
+    for name, content in (("srun", text), ("scontrol", text), (BASH_ENV_FILE, bash_env)):
         shim = bin_dir / name
         try:
-            if shim.read_text() == text:
+            if shim.read_text() == content:
                 continue
         except OSError:
             pass
         tmp = bin_dir / f".{name}.{os.getpid()}"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
+        tmp.write_text(content)
+        tmp.chmod(0o755 if name != BASH_ENV_FILE else 0o644)
         os.replace(tmp, shim)
     return str(bin_dir)
