@@ -75,15 +75,15 @@ def split_directive(text: str) -> list[str]:
     i = 0
     while i < len(text):
         c = text[i]
-        if quote:
+        if c == "\\" and i + 1 < len(text):  # first, as in sbatch: inside quotes too
+            i += 1
+            word = word if word is not None else []
+            word.append(text[i])
+        elif quote:
             if c == quote:
                 quote = ""
             else:
                 word.append(c)  # type: ignore[union-attr]  # started with the quote
-        elif c == "\\" and i + 1 < len(text):
-            i += 1
-            word = word if word is not None else []
-            word.append(text[i])
         elif c in "'\"":
             quote = c
             word = word if word is not None else []
