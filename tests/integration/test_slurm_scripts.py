@@ -191,6 +191,14 @@ def test_script_mode_refuses_what_is_neither_a_file_nor_a_command(gflow: Gflow) 
         assert len(done.stderr.splitlines()) == 1
 
 
+def test_a_script_with_dos_line_breaks_is_refused(gflow: Gflow) -> None:
+    """As sbatch: '\\r\\n' would make the shebang name 'bash\\r'; refused in one line."""
+    (gflow.workdir / "dos.sh").write_bytes(b"#!/bin/bash\r\n#SBATCH -J x\r\necho hi\r\n")
+    done = gflow.run("gbatch", "dos.sh")
+    assert done.returncode == 2 and "DOS line breaks" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 def test_dry_run_asks_the_daemon_and_shows_every_job(gflow: Gflow) -> None:
     """Every array task with its fields, and when it would start."""
     out = gflow.ok("gbatch", "--dry-run", copy(gflow, "array_sweep.sh"))

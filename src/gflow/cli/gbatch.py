@@ -157,6 +157,10 @@ def _read_script(data: bytes, where: str) -> str:
         raise InvalidInput(f"script {where} is not UTF-8 text") from None
     if not text.strip():
         raise InvalidInput(f"script {where} is empty")
+    if "\r\n" in text:  # sbatch refuses these too: the shebang would name 'bash\r'
+        raise InvalidInput(
+            f"script {where} has DOS line breaks (\\r\\n)", hint="convert it: dos2unix FILE"
+        )
     return text
 
 
