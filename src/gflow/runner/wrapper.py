@@ -6,7 +6,10 @@ nothing but the standard library and never calls a gflow command, so a job whose
 gflow still ends correctly. It:
   - starts the command on its own pseudo-terminal, in its own session and process group,
     with the submitter's environment and working directory (JOBDIR/spec.json);
-  - copies the command's output to the log file and to its own stdout (the tmux pane);
+  - copies the command's output to the log file and to its own stdout (the tmux pane),
+    and to Slurm's --output / --error files when the job has them;
+  - pins the command to the CPU cores the scheduler booked for it, and sends Slurm's
+    --signal at its time (to the srun steps, or with B: to the script alone);
   - writes JOBDIR/pid on start and JOBDIR/exit (exit code or signal) at the end, each with
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
   - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
