@@ -61,6 +61,23 @@ def test_signal_comes_before_the_time_limit(gflow: Gflow) -> None:
     assert job["state"] == "Finished" and "got USR1" in log, log
 
 
+def test_signal_without_b_goes_to_the_steps_not_the_batch_shell(gflow: Gflow) -> None:
+    """--signal=USR1@25: srun's step gets it (its trap ends it); the batch shell, which has
+    no trap, is not signalled and ends the job normally, as in Slurm."""
+    name = script(
+        gflow,
+        "steps.sh",
+        "#!/bin/bash\n#SBATCH --time=30s --signal=USR1@25\n"
+        'srun bash -c \'trap "echo step got USR1; exit 0" USR1; '
+        "for i in $(seq 300); do sleep 0.1; done'\n"
+        "echo shell still here\n",
+    )
+    job = gflow.wait_state(gflow.submit(name), timeout=40)
+    log = Path(job["log_path"]).read_text()
+    assert job["state"] == "Finished", log
+    assert "step got USR1" in log and "shell still here" in log
+
+
 def test_error_goes_to_its_own_file(gflow: Gflow) -> None:
     """--output and --error apart: stdout in one, stderr in the other, both in gjob log."""
     name = script(
@@ -94,6 +111,19 @@ def test_the_job_sees_slurm_variables(gflow: Gflow) -> None:
     assert "SLURM_ARRAY_TASK_ID" not in env
 
 
+def test_srun_is_found_by_a_login_shell_script(gflow: Gflow) -> None:
+    """#!/bin/bash -l resets PATH from /etc/profile; srun is still found (through BASH_ENV),
+    and the submitter's own BASH_ENV still runs."""
+    user_env = gflow.workdir / "mine.sh"
+    user_env.write_text("echo user-bash-env-ran\n")
+    name = script(gflow, "login.sh", "#!/bin/bash -l\n#SBATCH -n 1\nsrun echo via-srun\n")
+    env = {**gflow.env, "BASH_ENV": str(user_env)}
+    job = gflow.wait_state(int(gflow.ok("gbatch", "--parsable", name, env=env)))
+    log = Path(job["log_path"]).read_text()
+    assert job["state"] == "Finished", log
+    assert "via-srun" in log and "user-bash-env-ran" in log
+
+
 def test_srun_refuses_more_than_the_job_holds(gflow: Gflow) -> None:
     """srun -n 3 in a 1-task, 1-CPU job fails as Slurm's does; -N 2 too."""
     name = script(gflow, "over.sh", "#!/bin/bash\n#SBATCH -n 1\nsrun -n 3 true\n")
@@ -114,4 +144,6 @@ def test_ginfo_shows_cpus_and_gjob_shows_all_memory(gflow: Gflow) -> None:
     assert json.loads(gflow.ok("ginfo", "--json"))["cpus"]["jobs"] == {str(job_id): [core]}
     shown = gflow.ok("gjob", "show", str(job_id))
     assert "\nMemory=all\n" in shown and f"\nCPUIDs={core}\n" in shown
+    listed = gflow.ok("gqueue", "-f", "JOBID,CPUS,MEMORY").split()
+    assert listed[-3:] == [str(job_id), "1", "all"]
     gflow.ok("gcancel", str(job_id))

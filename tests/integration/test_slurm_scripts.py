@@ -132,7 +132,7 @@ def test_srun_runs_each_task_and_args_reach_the_script(gflow: Gflow) -> None:
     job = gflow.wait_state(job_id)
     log = Path(job["log_path"]).read_text()
     assert job["state"] == "Finished", log
-    assert "args: --model x" in log
+    assert "args: --model x master: " in log and "master: \n" not in log
     assert "rank 0 of 2" in log and "rank 1 of 2" in log
 
 
@@ -189,6 +189,14 @@ def test_script_mode_refuses_what_is_neither_a_file_nor_a_command(gflow: Gflow) 
         done = gflow.run("gbatch", word)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_script_with_dos_line_breaks_is_refused(gflow: Gflow) -> None:
+    """As sbatch: '\\r\\n' would make the shebang name 'bash\\r'; refused in one line."""
+    (gflow.workdir / "dos.sh").write_bytes(b"#!/bin/bash\r\n#SBATCH -J x\r\necho hi\r\n")
+    done = gflow.run("gbatch", "dos.sh")
+    assert done.returncode == 2 and "DOS line breaks" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_dry_run_asks_the_daemon_and_shows_every_job(gflow: Gflow) -> None:

@@ -41,7 +41,7 @@ BY_KIND: dict[str, list[str]] = {
     "_priority": ["-1", "256", "1.5", "high", "0x10"],
     "taskflow_priority": ["-1", "2551", "high", "1.5"],
     "_gpu_count": ["-1", "1025", "two", "1.5", "3"],  # 3: more than the machine has
-    "_gres": ["gpu", "gpu:", "gpu:x", "gpu:-1", "tpu:1", "gpu:99999", "gpu:3"],
+    "parse_gres": ["gpu", "gpu:", "gpu:x", "gpu:-1", "tpu:1", "gpu:99999", "gpu:3"],
     "parse_size_mb": ["0", "-1", "10X", "1.5.5G", "1025T", "G", "nan", "infG", "1e3G"],
     "parse_gpu_slot": ["0", "x:10G", "0:", ":10G", "-1:10G", "1024:1G", "0:0", "any:abc",
                        "0:10G"],  # 0:10G: no GPU 0 here
@@ -67,13 +67,13 @@ BY_KIND: dict[str, list[str]] = {
     "_pid": ["0", "-1", "abc", "1.5", "4194304"],
     "_gpu_list": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "0"],  # 0: no GPU 0 here
     "int_value": ["1.5", "abc", "9999999999"],
-    "_time_limit": ["abc", "-1", "1:90:00", "1:2:3:4", "10y", "1.5.5h", "36601d", "h", "nan",
+    "parse_time_or_none": ["abc", "-1", "1:90:00", "1:2:3:4", "10y", "1.5.5h", "36601d", "h", "nan",
                     "infh", "1e3", "unlimitedd"],
-    "_gpus": ["-1", "1025", "two", "1.5", "3", "a b:1", "x:", "a100:3"],
-    "_dependency": ["abc", "@~01", "afterok:", "afterfoo:1", "0", "-1", "4242", "afterok:1:x",
-                    "@~", "afterok:@~01", "singleton,abc"],
-    "_nodes": ["2", "0", "abc", "2-4", "-1"],
-    "parse_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
+    "parse_gpus": ["-1", "1025", "two", "1.5", "3", "a b:1", "x:", "a100:3"],
+    "parse_dependency_flag": ["abc", "@~01", "afterok:", "afterfoo:1", "0", "-1", "4242",
+                              "afterok:1:x", "@~", "afterok:@~01", "singleton,abc"],
+    "parse_nodes": ["2", "0", "abc", "2-4", "-1"],
+    "parse_signal_flag": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.

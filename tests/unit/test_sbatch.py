@@ -26,6 +26,7 @@ from gflow.core.sbatch import (
         (" -J 'my job' --x=\"a b\"", ["-J", "my job", "--x=a b"]),
         (r" --comment=a\ b\#c", ["--comment=a b#c"]),
         (" --comment='a # b' # c", ["--comment=a # b"]),
+        (r" -J 'it\'s'", ["-J", "it's"]),
         ("#no space", []),
         ("", []),
     ],

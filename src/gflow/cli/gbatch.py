@@ -13,12 +13,10 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.directives import DirectiveParser, given_only, new_script, read_directives
-from gflow.cli.dry_run import dry_run
 from gflow.cli.job_options import add_job_options, job_options
 from gflow.cli.script_mode import script_path
 from gflow.client import Client
 from gflow.core.errors import InvalidInput, NotFound
-from gflow.core.sbatch import array_info, default_output
 from gflow.core.sweep import parse_param, parse_param_csv, substitute, substitute_in_shell, sweep
 from gflow.paths import Paths
 
@@ -159,6 +157,10 @@ def _read_script(data: bytes, where: str) -> str:
         raise InvalidInput(f"script {where} is not UTF-8 text") from None
     if not text.strip():
         raise InvalidInput(f"script {where} is empty")
+    if "\r\n" in text:  # sbatch refuses these too: the shebang would name 'bash\r'
+        raise InvalidInput(
+            f"script {where} has DOS line breaks (\\r\\n)", hint="convert it: dos2unix FILE"
+        )
     return text
 
 
@@ -188,6 +190,8 @@ def expand(spec: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
     if args.array is not None:
         tasks, throttle = args.array
         limit = throttle if throttle is not None else spec["max_concurrent"]
+        from gflow.core.sbatch import array_info
+
         info = array_info(tasks)
         batch = {**spec["batch"], "array": [info.min, info.max, info.tasks, info.step]}
         return [
@@ -233,6 +237,8 @@ def command(argv: Sequence[str]) -> int:
         print(f"gbatch: note: {note}", file=sys.stderr)
     client = Client(Paths.from_env())
     if args.dry_run:
+        from gflow.cli.dry_run import dry_run  # only here: every gbatch starts up
+
         return dry_run(client, specs, args.json)
     answer = client.request("POST", "/jobs", {"jobs": specs})
     for note in answer.get("notes", []):
@@ -262,6 +268,8 @@ def with_directives(
     typed.pop("command", None)
     merged = {**vars(parser.parse_args([])), **found.given, **typed, "command": args.command}
     if found.sbatch and not merged["output"]:  # sbatch's default: slurm-<id>.out
+        from gflow.core.sbatch import default_output
+
         merged["output"] = default_output(merged["array"] is not None)
     return argparse.Namespace(**merged), found.notes
 

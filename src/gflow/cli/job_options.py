@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from gflow.cli.common import usage_value
+from gflow.cli.sbatch_options import (
+    add_batch_options,
+    add_slurm_resources,
+    parse_dependency_flag,
+    parse_gpus,
+    parse_gres,
+    parse_mem,
+    parse_time_or_none,
+    slurm_resources,
+)
 from gflow.core.dependencies import Dependency, DependencyMode, parse_slurm_dependency
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_GPUS, MAX_PRIORITY
@@ -20,28 +29,8 @@ from gflow.core.parse import (
     parse_size_mb,
     parse_time_limit,
 )
-from gflow.core.sbatch import parse_signal
 
-MAX_CPUS = 4096
 GPU_SLOT_FORMS = "IDX:SIZE or any:SIZE, e.g. 0:10G"
-GPU_FORMS = "N or TYPE:N, e.g. 2 or a100:2"
-NO_LIMIT = ("0", "unlimited", "infinite")  # Slurm's spellings of "no time limit"
-
-
-class GpuAsk(NamedTuple):
-    """Every GPU spelling (--gpus, -G, --gres=gpu…, --gpus-per-node/-task) as one request, so
-    the command line's spelling wins over the script's, whichever each uses."""
-
-    number: int
-    model: str = ""
-    per_task: bool = False
-
-
-class MemAsk(NamedTuple):
-    """--mem, --mem-per-cpu and --mem-per-gpu: one request (the last given wins, as one)."""
-
-    mb: int  # 0 with per "job": the whole machine (--mem=0)
-    per: str = "job"  # job | cpu | gpu
 
 
 def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
@@ -53,7 +42,7 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
         "--time",
         "--time-limit",
         dest="time_limit",
-        type=usage_value(_time_limit),
+        type=usage_value(parse_time_or_none),
         help="time limit: N minutes, MM:SS, HH:MM:SS, D-HH:MM:SS, 2h…; 0 or UNLIMITED: none",
     )
     p.add_argument(
@@ -70,18 +59,12 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
         "--gpus",
         "--gpus-per-node",
         dest="gpus",
-        type=usage_value(_gpus),
+        type=usage_value(parse_gpus),
         default=None,
         help="number of whole GPUs (or shared ones with --shared); TYPE:N picks a model",
     )
     res.add_argument(
-        "--gres", type=usage_value(_gres), dest="gpus", help="Slurm form: gpu[:TYPE][:N]"
-    )
-    res.add_argument(
-        "--gpus-per-task",
-        dest="gpus",
-        type=usage_value(lambda t: _gpus(t)._replace(per_task=True)),
-        help="GPUs per task (times --ntasks)",
+        "--gres", type=usage_value(parse_gres), dest="gpus", help="Slurm form: gpu[:TYPE][:N]"
     )
     res.add_argument(
         "--shared",
@@ -112,60 +95,10 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
         "--max-mem",
         "--max-memory",
         dest="memory",
-        type=usage_value(_memory),
+        type=usage_value(parse_mem),
         help="host RAM, e.g. 5G (a bare number is MB; 0: all of it, as in Slurm)",
     )
-    res.add_argument(
-        "--mem-per-cpu",
-        dest="memory",
-        type=usage_value(lambda t: MemAsk(parse_size_mb(t), "cpu")),
-        help="host RAM per CPU core booked",
-    )
-    res.add_argument(
-        "--mem-per-gpu",
-        dest="memory",
-        type=usage_value(lambda t: MemAsk(parse_size_mb(t), "gpu")),
-        help="host RAM per GPU",
-    )
-    res.add_argument(
-        "--cpus-per-task",
-        type=usage_value(lambda t: parse_int(t, "--cpus-per-task", 1, MAX_CPUS)),
-        help="CPU cores per task, booked and pinned (Slurm's -c; on this command line "
-        "-c is --conda-env)",
-    )
-    res.add_argument(
-        "--ntasks",
-        "--ntasks-per-node",
-        dest="ntasks",
-        type=usage_value(lambda t: parse_int(t, "--ntasks", 1, MAX_CPUS)),
-        help="tasks (srun runs this many copies); each gets --cpus-per-task cores",
-    )
-    res.add_argument(
-        "--ntasks-per-gpu",
-        type=usage_value(lambda t: parse_int(t, "--ntasks-per-gpu", 1, MAX_CPUS)),
-        help="tasks per GPU",
-    )
-    res.add_argument(
-        "--cpus-per-gpu",
-        type=usage_value(lambda t: parse_int(t, "--cpus-per-gpu", 1, MAX_CPUS)),
-        help="CPU cores per GPU",
-    )
-    res.add_argument(
-        "--mincpus",
-        type=usage_value(lambda t: parse_int(t, "--mincpus", 1, MAX_CPUS)),
-        help="at least this many CPU cores",
-    )
-    res.add_argument(
-        "--exclusive",
-        action="store_const",
-        const="node",
-        help="every GPU and core of the machine; nothing runs beside it",
-    )
-    res.add_argument(
-        "--nodes",
-        type=usage_value(_nodes),
-        help="must be 1: gflow runs jobs on this one machine",
-    )
+    add_slurm_resources(res)
     deps = p.add_argument_group("dependencies")
     deps.add_argument(
         "-d",
@@ -174,7 +107,7 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
         dest="depends_on",
         action="append",
         default=[],
-        type=usage_value(_dependency),
+        type=usage_value(parse_dependency_flag),
         help="ID, FIRST-LAST, @ (every job of your last submission), @~N (N submissions "
         "before it), singleton, or Slurm's afterok:ID[:ID],afterany:ID,afternotok:ID "
         "('?' = any; there an array's id means all its tasks)",
@@ -236,22 +169,7 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
     p.add_argument(
         "--keep-session", action="store_true", help="keep the job's tmux session open after it ends"
     )
-    out = p.add_argument_group("Slurm batch options")
-    out.add_argument(
-        "--output",
-        metavar="PATTERN",
-        help="also write the job's output here as it runs: %%j id, %%x name, %%A array id, "
-        "%%a task, %%u user, %%N host (relative to the working directory)",
-    )
-    out.add_argument("--error", metavar="PATTERN", help="stderr here instead (same patterns)")
-    out.add_argument("--open-mode", choices=["append", "truncate"], help="for --output/--error")
-    out.add_argument(
-        "--signal",
-        type=usage_value(parse_signal),
-        metavar="[B:]SIG[@SECS]",
-        help="send SIG (to the script only with B:) SECS before the time limit",
-    )
-    out.add_argument("--chdir", metavar="DIR", help="the job's working directory")
+    add_batch_options(p)
     p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default
 
 
@@ -279,31 +197,8 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
-    ask: GpuAsk | None = args.gpus
-    tasks = args.ntasks or 1
-    gpus = None if ask is None else ask.number * (tasks if ask.per_task else 1)
-    if args.ntasks_per_gpu and args.ntasks is None:
-        tasks = args.ntasks_per_gpu * max(1, gpus or 0)
-    asked = (args.cpus_per_task, args.ntasks, args.ntasks_per_gpu, args.mincpus, args.cpus_per_gpu)
-    cpus = 0  # none asked for: not booked, not pinned
-    if any(v is not None for v in asked):
-        per_gpu = (args.cpus_per_gpu or 0) * (gpus or 0)
-        cpus = max(tasks * (args.cpus_per_task or 1), args.mincpus or 0, per_gpu)
-    res: dict[str, Any] = {
-        "gpus": gpus or 0,
-        "memory_mb": _memory_mb(args.memory, cpus, gpus or 0),
-        "cpus": cpus,
-        "exclusive": args.exclusive is not None,
-        "gpu_model": ask.model if ask is not None else "",
-        "batch": {
-            "ntasks": tasks,
-            "cpus_per_task": args.cpus_per_task or 0,
-            "output": args.output or "",
-            "error": args.error or "",
-            "append": args.open_mode == "append",
-            "signal": None if args.signal is None else list(args.signal),
-        },
-    }
+    res = slurm_resources(args)
+    gpus = res["gpus"] if args.gpus is not None else None
     if args.gpu_slots:  # Taskflow's --gpu IDX:SIZE … : shared GPUs by memory
         if gpus is not None or args.gpu_memory is not None:
             raise InvalidInput("--gpu IDX:SIZE replaces --gpus/--gpu-memory; give one form")
@@ -326,14 +221,6 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def _memory_mb(ask: MemAsk | None, cpus: int, gpus: int) -> int | None:
-    if ask is None:
-        return None
-    if ask.per == "gpu" and not gpus:
-        raise InvalidInput("--mem-per-gpu needs GPUs (--gpus N)")
-    return ask.mb * {"job": 1, "cpu": max(1, cpus), "gpu": gpus}[ask.per]
-
-
 def _dependencies(args: argparse.Namespace) -> tuple[list[Dependency], DependencyMode, bool]:
     deps: list[Dependency] = []
     modes: set[DependencyMode] = set()
@@ -354,35 +241,6 @@ def _dependencies(args: argparse.Namespace) -> tuple[list[Dependency], Dependenc
     return deps, (modes.pop() if modes else DependencyMode.ALL), singleton
 
 
-def _dependency(text: str) -> tuple[list[Dependency], DependencyMode, bool]:
-    """Slurm's --dependency, with `singleton` (after my other jobs of this name) taken out."""
-    parts = re.split(r"([,?])", text.strip())
-    kept = [p for p in parts[::2] if p.strip().lower() != "singleton"]
-    singleton = len(kept) < len(parts[::2])
-    separator = "?" if "?" in parts[1::2] else ","
-    if not kept:
-        return [], DependencyMode.ALL, singleton
-    deps, mode = parse_slurm_dependency(separator.join(kept))
-    return deps, mode, singleton
-
-
-def _time_limit(text: str) -> int | None:
-    return None if text.strip().lower() in NO_LIMIT else parse_time_limit(text)
-
-
-def _memory(text: str) -> MemAsk:
-    return MemAsk(0 if text.strip() == "0" else parse_size_mb(text))
-
-
-def _nodes(text: str) -> int:
-    low = text.strip().split("-")[0].split(":")[0]
-    if low != "1":
-        raise InvalidInput(
-            f"--nodes {text!r}: gflow runs a job on one machine", hint="use --nodes=1 or drop it"
-        )
-    return 1
-
-
 def _priority(text: str) -> int:
     return parse_int(text, "priority", 0, MAX_PRIORITY)
 
@@ -393,29 +251,6 @@ def _gpu_count(text: str) -> int:
 
 def _concurrency(text: str) -> int:
     return parse_int(text, "--max-concurrent", 1, 1_000_000)
-
-
-def _gpus(text: str) -> GpuAsk:
-    """--gpus / -G / --gpus-per-node: N or TYPE:N (Slurm's [type:]count)."""
-    model, _, count = text.strip().rpartition(":")
-    if not re.fullmatch(r"[\w.+-]*", model) or not count:
-        raise InvalidInput(f"invalid GPU request {text!r}", hint=f"use {GPU_FORMS}")
-    return GpuAsk(_gpu_count(count), model)
-
-
-def _gres(text: str) -> GpuAsk:
-    """Slurm's --gres=gpu[:type][:count][,other…]: only GPUs are resources here."""
-    found: GpuAsk | None = None
-    for part in text.strip().split(","):
-        m = re.fullmatch(r"(?:gres/)?gpu(?::([A-Za-z_][\w.+-]*))?(?::([0-9]+))?", part.strip())
-        if not m:
-            raise InvalidInput(
-                f"invalid --gres {text!r}: only GPUs are a resource here",
-                hint="use gpu[:TYPE][:N], e.g. gpu:2 or gpu:a100:2",
-            )
-        found = GpuAsk(_gpu_count(m.group(2) or "1"), m.group(1) or "")
-    assert found is not None
-    return found
 
 
 def parse_gpu_slot(text: str) -> tuple[int | None, int]:

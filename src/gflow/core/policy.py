@@ -136,9 +136,10 @@ class _Pool:
         or why it cannot start."""
         if self.exclusive_held or (res.exclusive and self.ours):
             return _WAIT_EXCLUSIVE
-        if not self._memory_fits(res):
+        memory = res.memory_mb  # inline (not _memory_fits): this runs per job per pass
+        if memory is not None and (self.all_memory or memory > self.host_free_mb):
             return _WAIT_MEMORY
-        if res.cpus > len(self.cpus):
+        if res.cpus and res.cpus > len(self.cpus):
             return _WAIT_CPU
         if res.exclusive:
             if not all(g.idle() for g in self.gpus.values()):
@@ -289,7 +290,12 @@ def schedule(
             continue
         avoid = reservation.gpu_ids if reservation is not None else frozenset()
         gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources, avoid)
-        cores = () if isinstance(gpu_ids, Reason) else pool.allocate_cpus(job.resources)
+        res = job.resources
+        cores = (
+            pool.allocate_cpus(res)
+            if (res.cpus or res.exclusive) and not isinstance(gpu_ids, Reason)
+            else ()
+        )
         if isinstance(cores, Reason):
             gpu_ids = cores
         cpu_ids = () if isinstance(cores, Reason) else cores

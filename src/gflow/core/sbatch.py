@@ -75,15 +75,15 @@ def split_directive(text: str) -> list[str]:
     i = 0
     while i < len(text):
         c = text[i]
-        if quote:
+        if c == "\\" and i + 1 < len(text):  # first, as in sbatch: inside quotes too
+            i += 1
+            word = word if word is not None else []
+            word.append(text[i])
+        elif quote:
             if c == quote:
                 quote = ""
             else:
                 word.append(c)  # type: ignore[union-attr]  # started with the quote
-        elif c == "\\" and i + 1 < len(text):
-            i += 1
-            word = word if word is not None else []
-            word.append(text[i])
         elif c in "'\"":
             quote = c
             word = word if word is not None else []
@@ -286,7 +286,8 @@ class Warning_(NamedTuple):
 
 
 def parse_signal(text: str) -> Warning_:
-    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here)."""
+    """Slurm's --signal=[{R|B}:]<sig_num>[@sig_time] (R, requeue, means nothing here).
+    Without B: it goes to the job's steps (what srun started), not the batch shell."""
     m = re.fullmatch(r"(?:([RB]{1,2}):)?([A-Za-z0-9]+)(?:@([0-9]{1,7}))?", text.strip())
     if not m:
         raise InvalidInput(f"invalid --signal {text!r}", hint=f"use {SIGNAL_FORMS}")

@@ -22,9 +22,10 @@ from gflow.config import Config
 from gflow.core.dependencies import Dependency, DependencyKind
 from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
-from gflow.core.model import Job, JobSpec, display_name, exec_size_problem
-from gflow.core.policy import earliest_start, schedule
+from gflow.core.model import Job, JobSpec, exec_size_problem
+from gflow.core.policy import schedule
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.daemon import trial
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
@@ -163,7 +164,7 @@ class Service(JobSupervisor):
                 deps = shared[spec.dependencies] = resolve_dependencies(
                     self.store, self.jobs, caller.uid, spec.dependencies, cache
                 )
-            deps += self._singleton_dependencies(caller, spec)
+            deps += trial.singleton_dependencies(self.jobs.values(), caller.uid, spec)
             new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
         return new_jobs
 
@@ -180,63 +181,9 @@ class Service(JobSupervisor):
             if problem:
                 raise InvalidInput(problem, hint="unset what the job does not need, then submit")
 
-    def _singleton_dependencies(
-        self, caller: Caller, spec: JobSpec
-    ) -> tuple[tuple[int, DependencyKind], ...]:
-        """Slurm's --dependency=singleton: after every active job of the caller's with the
-        same name (each later one then waits for this one: one at a time)."""
-        if not spec.singleton:
-            return ()
-        name = display_name(spec.name, spec.command, spec.script)
-        return tuple(
-            (job.id, DependencyKind.AFTER_ANY)
-            for job in sorted(self.jobs.values(), key=lambda j: j.id)
-            if job.uid == caller.uid and job.display_name == name
-        )
-
     def test_submit(self, caller: Caller, specs: list[JobSpec]) -> dict[str, Any]:
-        """`gbatch --dry-run` (sbatch --test-only): could this ever run here, and when would
-        the first job start if submitted now? Nothing is stored."""
-        if not specs:
-            raise InvalidInput("nothing to submit")
-        specs, notes = self.machine.resolve_gpu_models(specs)
-        self.machine.check_feasible(specs)
-        resolve_dependencies(self.store, self.jobs, caller.uid, specs[0].dependencies)
-        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
-        now = self.clock()
-        first = specs[0]
-        probe = Job(
-            id=0, name=first.name, user=caller.user, uid=caller.uid, command=first.command,
-            script=first.script, workdir=first.workdir, state=JobState.QUEUED, reason=None,
-            priority=first.priority, resources=first.resources, time_limit=first.time_limit,
-            dependencies=(), dependency_mode=first.dependency_mode, auto_cancel=True,
-            array_task_id=first.array_task_id, keep_session=False, submitted_at=now,
-            log_path="", begin_at=first.begin_at,
-        )  # fmt: skip
-        machine = self.machine.snapshot(running)
-        # A pass with the queue as it is and the probe last among its priority: does it
-        # start now? If not, when would it, were it first (running jobs' time limits)?
-        queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
-        deps = {dep for job in queued for dep in job.depends_on}
-        dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
-        dep_states.update(self.store.states_of(deps - dep_states.keys()))
-        probe = replace(probe, id=2**62)
-        decision = schedule([*queued, probe], running, dep_states, machine, now)
-        at: float | None = now
-        reason = None
-        if not any(start.job_id == probe.id for start in decision.starts):
-            reason = decision.waiting.get(probe.id)
-            at, _ = earliest_start(probe, running, machine, now)
-        queued_ahead = sum(1 for j in queued if j.priority >= first.priority)
-        return {
-            "could_run": True,
-            "start_at": at,
-            "now": now,
-            "waits_for": str(reason) if reason else None,
-            "queued_ahead": queued_ahead,
-            "has_dependencies": bool(first.dependencies) or first.singleton,
-            "notes": notes,
-        }
+        """`gbatch --dry-run` (sbatch --test-only): see daemon/trial.py."""
+        return trial.answer(self, caller, specs)
 
     def resolve(self, caller: Caller, ref: str) -> list[int]:
         """'@' / '@~N' as the ids of the caller's submission it names."""

@@ -5,6 +5,7 @@ files and its --signal."""
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import sys
 from dataclasses import replace
@@ -18,6 +19,7 @@ from gflow.resources import host
 from gflow.safefs import ensure_private_subdir, read_small_file, write_private_file
 
 SRUN_SOURCE = Path(__file__).resolve().parent.parent / "runner" / "srun.py"
+BASH_ENV_FILE = "bash_env"
 
 
 def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> list[str]:
@@ -51,7 +53,13 @@ def prepare_batch(
         attempt=job.attempt,
     )
     env.update(slurm_environment(running, _with_dir(batch, job)))
-    env["PATH"] = f"{ensure_srun(bin_dir)}:{env.get('PATH', os.defpath)}"
+    shims = ensure_srun(bin_dir)
+    env["PATH"] = f"{shims}:{env.get('PATH', os.defpath)}"
+    # A login shell (#!/bin/bash -l) resets PATH from /etc/profile; bash reads BASH_ENV
+    # after that, and it puts srun back first (then runs the user's own BASH_ENV, if any).
+    if "BASH_ENV" in env:
+        env["GFLOW_USER_BASH_ENV"] = env["BASH_ENV"]
+    env["BASH_ENV"] = os.path.join(shims, BASH_ENV_FILE)
     extra: dict[str, Any] = {"cpus": list(job.cpu_ids), "append": batch.append}
     for key, pattern in (("output", batch.output), ("error", batch.error)):
         if pattern:
@@ -72,10 +80,19 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
 def ensure_srun(bin_dir: Path) -> str:
     """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
     Checked once per daemon (cached): a launch costs no file reads for it."""
-    shim = bin_dir / "srun"
     text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
     ensure_private_subdir(bin_dir.parent, bin_dir.name)  # a real directory of ours
-    if read_small_file(shim, 1 << 20) != text.encode():
-        write_private_file(shim, text.encode(), mode=0o700)
+    here = shlex.quote(str(bin_dir))
+    bash_env = (
+        "# gflow: srun first on PATH, even after a login shell's /etc/profile reset PATH\n"
+        f'case ":$PATH:" in *:{here}:*) ;; *) PATH={here}:"$PATH" ;; esac\n'
+        'if [ -n "${GFLOW_USER_BASH_ENV:-}" ]; then . "$GFLOW_USER_BASH_ENV"; fi\n'
+    )
+    # one source for srun and scontrol: it looks at the name it was run by
+    for name, content in (("srun", text), ("scontrol", text), (BASH_ENV_FILE, bash_env)):
+        shim = bin_dir / name
+        if read_small_file(shim, 1 << 20) != content.encode():
+            mode = 0o700 if name != BASH_ENV_FILE else 0o600
+            write_private_file(shim, content.encode(), mode=mode)
     return str(bin_dir)

@@ -6,6 +6,10 @@ allocation the job's SLURM_* variables describe: more tasks x CPUs than the job 
 GPUs, or more than one node is refused as Slurm refuses it. `-n N` runs N copies with
 SLURM_PROCID / SLURM_LOCALID 0..N-1 and exits with the highest exit status; one task is
 exec'd, so signals and the exit code are the command's own.
+
+Copied as <state>/bin/scontrol too, for the one thing launcher scripts ask of it inside a
+job: `scontrol show hostnames [LIST]` (torchrun's MASTER_ADDR). Anything else goes to a
+real scontrol further along PATH, if there is one.
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ def main(argv: list[str]) -> int:
     held_cpus = int(env.get("SLURM_CPUS_ON_NODE") or os.cpu_count() or 1)
     default_tasks = int(env.get("SLURM_NTASKS") or 1) if "ntasks" not in options else 1
     tasks = number(options, "ntasks", default_tasks)
-    per_task = number(options, "cpus-per-task", 1)
+    per_task = number(options, "cpus-per-task", int(env.get("SLURM_CPUS_PER_TASK") or 1))
     if tasks * per_task > held_cpus:
         fail(
             f"More processors requested than permitted: {tasks} task(s) x {per_task} CPU(s)"
@@ -159,5 +163,22 @@ def run_tasks(command: list[str], base: dict[str, str], tasks: int, label: bool)
     return worst
 
 
+def scontrol(argv: list[str]) -> int:
+    if argv[:2] == ["show", "hostnames"]:
+        names = argv[2] if len(argv) > 2 else os.environ.get("SLURM_JOB_NODELIST", "")
+        for name in filter(None, names.split(",")):
+            print(name)
+        return 0
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder, "scontrol")
+        if os.path.abspath(folder) != here and os.access(candidate, os.X_OK):
+            os.execv(candidate, [candidate, *argv])
+    sys.stderr.write("scontrol: inside a gflow job only `scontrol show hostnames` is known\n")
+    return 1
+
+
 if __name__ == "__main__":
+    if os.path.basename(sys.argv[0]) == "scontrol":
+        sys.exit(scontrol(sys.argv[1:]))
     sys.exit(main(sys.argv[1:]))

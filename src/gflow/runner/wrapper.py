@@ -7,7 +7,10 @@ gflow still ends correctly. It:
   - starts the command on its own pseudo-terminal, in its own session and process group,
     with the submitter's environment, working directory and umask (JOBDIR/spec.marshal,
     read as a regular file without following a link);
-  - copies the command's output to the log file and to its own stdout (the tmux pane);
+  - copies the command's output to the log file and to its own stdout (the tmux pane),
+    and to Slurm's --output / --error files when the job has them;
+  - pins the command to the CPU cores the scheduler booked for it, and sends Slurm's
+    --signal at its time (to the srun steps, or with B: to the script alone);
   - writes JOBDIR/pid on start and JOBDIR/exit (exit code or signal) at the end, each with
     write-temp, fsync, rename, so the daemon can read the truth even after a crash;
   - forwards SIGTERM/SIGINT/SIGHUP to every process of the job, and when the command ends
@@ -298,7 +301,7 @@ def _pump_until_exit(
             if warning[2]:
                 _signal_one(child, warning[1])
             else:
-                _signal_tree(os.getpid(), warning[1], child)
+                _signal_steps(os.getpid(), warning[1])
             warning = None
         if err_fd >= 0 and err_fd in ready:
             data = _read(err_fd)
@@ -328,6 +331,18 @@ def _pump_until_exit(
 def _soonest(a: float | None, b: float | None) -> float | None:
     """The sooner of two select() timeouts (None: no timeout)."""
     return b if a is None else a if b is None else min(a, b)
+
+
+def _signal_steps(root: int, signum: int) -> None:
+    """Slurm's --signal without B: every job step, not the batch shell. A step is what
+    srun started: it and its children carry SLURM_STEP_ID in their environment."""
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"\0SLURM_STEP_ID=" in b"\0" + f.read():
+                    os.kill(pid, signum)
+        except OSError:
+            pass
 
 
 def _signal_one(pid: int, signum: int) -> None:
