@@ -23,8 +23,10 @@ from gflow.core.limits import (
 )
 from gflow.core.parse import parse_dependency_ref
 from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.usage import Usage
 
 MAX_CONCURRENT = 1_000_000
+NO_USAGE = Usage()
 MAX_RETRIES = 100
 MAX_CPUS = 4096
 ALL_MEMORY = 0  # memory_mb of --mem=0: the whole machine's RAM, as in Slurm
@@ -409,6 +411,7 @@ class Job:
     # The first job's id of the submission this job came in (an array's or sweep's id, for
     # '@'); None on jobs read from before schema 8 had it.
     submission: int | None = None
+    usage: Usage = NO_USAGE  # what it used, as seen so far (core/usage.py)
 
     @property
     def gpus(self) -> int:
@@ -479,6 +482,10 @@ class Job:
             "cpu_ids": list(self.cpu_ids),
             "array_job_id": self.array_job_id,
             "submission": self.submission or self.id,
+            "max_rss_mb": self.usage.max_rss_mb,
+            "cpu_seconds": self.usage.cpu_seconds,
+            "gpu_mem_peak_mb": self.usage.gpu_mem_peak_mb,
+            "gpu_usage": [gpu.to_dict() for gpu in self.usage.gpus],
         }
 
 
@@ -501,6 +508,8 @@ class GpuInfo:
     total_mb: int
     used_mb: int = 0
     processes: tuple[tuple[int, int], ...] = ()  # (pid, used MB) of compute processes
+    utilization: int | None = None  # percent, the whole device
+    process_util: tuple[tuple[int, int], ...] = ()  # (pid, percent), where the driver says
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -509,6 +518,7 @@ class GpuInfo:
             "total_mb": self.total_mb,
             "used_mb": self.used_mb,
             "processes": [{"pid": pid, "used_mb": used} for pid, used in self.processes],
+            "utilization": self.utilization,
         }
 
 

@@ -31,6 +31,7 @@ from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
+from gflow.daemon.usage import UsageRecorder
 from gflow.paths import Paths
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
 from gflow.safefs import remove_entry
@@ -93,6 +94,7 @@ class Service(JobSupervisor):
         super().__init__(paths, config, store, executor, clock, job_umask)
         self.machine = machine
         self.exec_limit = exec_limit()
+        self.usage = UsageRecorder(store)
         self._big_submission = asyncio.Lock()
         self.started_at = clock()
         self._pass_requested = False
@@ -457,8 +459,9 @@ class Service(JobSupervisor):
         self.loop.call_later(TICK, self._tick)
         try:
             self._record_groups([j.id for j in self.jobs.values() if j.state is JobState.RUNNING])
+            self.usage.tick(self.jobs, self._processes, self.machine.gpus, self.boot)
             if self.config.enforce_memory:
-                self._enforce_memory_limits()
+                self._enforce_memory_limits(self.usage.rss_mb)
             if any(j.state is JobState.QUEUED for j in self.jobs.values()):
                 self.request_pass()
             if self._release_memory:

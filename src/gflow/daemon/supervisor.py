@@ -27,7 +27,6 @@ from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
 from gflow.daemon.slurm_launch import prepare_batch, script_argv
 from gflow.paths import Paths
-from gflow.resources import host
 from gflow.runner.control import (
     boot_id,
     identify,
@@ -367,12 +366,14 @@ class JobSupervisor:
             record is not None and record.launch_failed,
         )
         finished_at = record.ended_at if record else self.clock()
+        usage = job.usage.ended(record.cpu_seconds, record.max_rss_kb) if record else job.usage
         ended = self._transition(
             job,
             state,
             "ended",
             str(reason),
             reason=reason,
+            usage=usage,
             exit_code=exit_code,
             signal=signum,
             finished_at=finished_at,
@@ -385,15 +386,16 @@ class JobSupervisor:
         self._commit(changes, retry_of)
         self.request_pass()
 
-    def _enforce_memory_limits(self) -> None:
+    def _enforce_memory_limits(self, rss_mb: dict[int, int]) -> None:
+        """Stop a job whose processes use more RAM than its --mem (`rss_mb`: this tick's
+        look at every running job)."""
         for job in list(self.jobs.values()):
             limit = job.resources.memory_mb
             if (
                 job.state is JobState.RUNNING
                 and limit
-                and job.pid is not None
                 and job.stop_reason is None
-                and host.descendants_rss_mb(job.pid) > limit
+                and rss_mb.get(job.id, 0) > limit
             ):
                 log.info("job %d exceeded its memory limit of %d MB", job.id, limit)
                 self._stop(job, ReasonKind.MEMORY_LIMIT)

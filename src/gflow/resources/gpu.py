@@ -42,28 +42,42 @@ class FakeGpuBackend:
 
     def gpus(self) -> list[GpuInfo]:
         usage = self._read_usage()
-        found = []
-        for gpu in self._gpus:
-            used, pids = usage.get(gpu.index, (0, ()))
-            share = used // len(pids) if pids else 0
-            found.append(replace(gpu, used_mb=used, processes=tuple((p, share) for p in pids)))
-        return found
+        return [
+            replace(gpu, **usage[gpu.index]) if gpu.index in usage else gpu for gpu in self._gpus
+        ]
 
-    def _read_usage(self) -> dict[int, tuple[int, tuple[int, ...]]]:
+    def _read_usage(self) -> dict[int, dict[str, Any]]:
+        """Each GPU's processes from fake_gpus.json: {"0": {"used": "20G", "pids": [4242]}}
+        (the memory shared among the pids), or per pid, {"0": {"processes": {"4242":
+        {"used": "6G", "util": 80}}}}."""
         if self._usage_file is None:
             return {}
         raw = read_small_file(self._usage_file, USAGE_FILE_LIMIT)  # no link, no FIFO
         if raw is None:
             return {}
         try:
-            data = json.loads(raw)
-            return {
-                int(index): (_used_mb(entry.get("used", 0)), tuple(map(int, entry.get("pids", []))))
-                for index, entry in data.items()
-            }
+            return {int(index): _fake_use(entry) for index, entry in json.loads(raw).items()}
         except (OSError, ValueError, TypeError, AttributeError, InvalidInput) as exc:
             log.warning("ignoring malformed fake GPU usage file %s: %s", self._usage_file, exc)
             return {}
+
+
+def _fake_use(entry: dict[str, Any]) -> dict[str, Any]:
+    """One GPU's entry of fake_gpus.json as GpuInfo fields."""
+    if "processes" in entry:
+        per_pid = {int(pid): p for pid, p in entry["processes"].items()}
+        processes = tuple((pid, _used_mb(p.get("used", 0))) for pid, p in per_pid.items())
+        util = tuple((pid, int(p["util"])) for pid, p in per_pid.items() if "util" in p)
+        return {
+            "used_mb": sum(used for _, used in processes),
+            "processes": processes,
+            "process_util": util,
+            "utilization": min(100, sum(u for _, u in util)) if util else None,
+        }
+    used = _used_mb(entry.get("used", 0))
+    pids = tuple(map(int, entry.get("pids", [])))
+    share = used // len(pids) if pids else 0
+    return {"used_mb": used, "processes": tuple((p, share) for p in pids)}
 
 
 def parse_fake_gpus(spec: str) -> list[GpuInfo]:
@@ -127,6 +141,8 @@ class NvmlGpuBackend:
                         total_mb=int(memory.total) // MB,
                         used_mb=int(memory.used) // MB,
                         processes=processes,
+                        utilization=self._device_util(handle),
+                        process_util=self._process_util(handle),
                     )
                 )
             self._warned = False
@@ -136,6 +152,26 @@ class NvmlGpuBackend:
                 log.warning("NVML query failed (%s); reporting no GPUs until it works", exc)
                 self._warned = True
             return []
+
+    def _device_util(self, handle: Any) -> int | None:
+        try:
+            return int(self._nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception:  # NVMLError_NotSupported on some boards: no figure, not a failure
+            return None
+
+    def _process_util(self, handle: Any) -> tuple[tuple[int, int], ...]:
+        """Per-process SM utilisation over the last few seconds, where the driver keeps it
+        (accounting mode); () where it does not: the device figure stands in, said so."""
+        try:
+            samples = self._nvml.nvmlDeviceGetProcessUtilization(handle, 0)
+        except Exception:  # not supported, or no samples yet
+            return ()
+        latest: dict[int, tuple[int, int]] = {}
+        for sample in samples:
+            pid, stamp = int(sample.pid), int(sample.timeStamp)
+            if pid not in latest or stamp > latest[pid][0]:
+                latest[pid] = (stamp, int(sample.smUtil))
+        return tuple((pid, util) for pid, (_, util) in latest.items())
 
 
 def make_gpu_backend(fake_spec: str, usage_file: Path | None = None) -> GpuBackend:

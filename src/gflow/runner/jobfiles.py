@@ -39,6 +39,8 @@ class ExitRecord:
     hangup: bool = False  # the wrapper's terminal went away (the tmux server was killed)
     timed_out: bool = False  # the wrapper stopped the job at its time limit
     launch_failed: bool = False  # the command never started (its working directory is gone)
+    cpu_seconds: float | None = None  # what every reaped process used, as the wrapper saw
+    max_rss_kb: int | None = None  # the largest reaped process's peak
 
 
 RECORD_LIMIT = 4096  # bytes: a pid or exit record is ~100; anything bigger is not one
@@ -96,6 +98,8 @@ def read_exit(jobdir: Path) -> ExitRecord | None:
             bool(data.get("hangup", False)),
             data.get("timed_out") is True,
             data.get("launch_failed") is True,
+            _non_negative(data.get("cpu_seconds"), float),
+            _non_negative(data.get("max_rss_kb"), int),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -118,3 +122,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _non_negative(value: Any, kind: type[float] | type[int]) -> Any:
+    """A count the job's own record gives: a non-negative number, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**53:
+        return None
+    return kind(value)

@@ -120,6 +120,7 @@ def main(jobdir: str) -> int:
         "ended_at": time.time(),
         "hangup": hangup,
         "timed_out": limit.reached,
+        **_children_usage(),
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
     return 0
@@ -326,6 +327,16 @@ def _pump_until_exit(
             _, status = os.waitpid(child, 0)
             os.close(pidfd)
             return status
+
+
+def _children_usage() -> dict[str, Any]:
+    """What every process the wrapper reaped used (the command, and with it whatever it left
+    behind): CPU seconds, and the largest one's peak RSS. Counts short-lived processes the
+    daemon's once-a-second look never saw. Imported here: not on every job's start path."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_seconds": used.ru_utime + used.ru_stime, "max_rss_kb": used.ru_maxrss}
 
 
 def _soonest(a: float | None, b: float | None) -> float | None:

@@ -13,8 +13,9 @@ from typing import Any
 from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
-from gflow.core.model import Event, Job, JobProcesses
+from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
 from gflow.core.states import ENDED_STATES, JobState, ReasonKind
+from gflow.core.usage import Usage
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -404,6 +405,14 @@ class Store:
         )
         return dict(rows.fetchall())
 
+    def save_usage(self, usages: Iterable[tuple[int, Usage]]) -> None:
+        """What running jobs used so far: figures, not state changes, so no event."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE jobs SET usage = ? WHERE id = ?",
+                [(json.dumps(usage.to_dict()), job_id) for job_id, usage in usages],
+            )
+
     def set_reasons(self, reasons: Iterable[tuple[int, str | None]]) -> None:
         """Why queued jobs wait: shown to users, but not a state change, so no event."""
         with self.transaction() as conn:
@@ -470,6 +479,7 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "cpu_ids": json.dumps(job.cpu_ids),
         "pid": job.pid,
         "stop_reason": job.stop_reason.value if job.stop_reason else None,
+        "usage": "{}" if job.usage is NO_USAGE else json.dumps(job.usage.to_dict()),
         "session": job.session,
         "begin_at": job.begin_at,
         "max_concurrent": job.max_concurrent,

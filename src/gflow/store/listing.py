@@ -44,6 +44,13 @@ _FIELD_SQL = {
     "reason": "NULLIF(reason, '')",
     "first_attempt": "COALESCE(first_attempt, id)",
     "submission": "COALESCE(submission, id)",
+    # What the job used (core/usage.py), from its usage JSON; 0 before anything was seen.
+    "max_rss_mb": "COALESCE(json_extract(usage, '$.max_rss_mb'), 0)",
+    "cpu_seconds": (
+        "json(printf('%!.17g', COALESCE(json_extract(usage, '$.cpu_seconds'), 0.0)))"
+    ),
+    "gpu_mem_peak_mb": "COALESCE(json_extract(usage, '$.gpu_mem_peak_mb'), 0)",
+    "gpu_usage": "COALESCE(json_extract(usage, '$.gpus'), json('[]'))",
     "gpu_pin": "json(gpu_pin)",
     "gpu_ids": "json(gpu_ids)",
     "cpu_ids": "json(cpu_ids)",

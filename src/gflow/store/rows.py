@@ -9,8 +9,9 @@ from functools import lru_cache
 from typing import Any
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import Job, Resources
+from gflow.core.model import NO_USAGE, Job, Resources
 from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.usage import Usage
 
 JOB_COLUMNS = (
     "id, name, user, uid, command, script, workdir, state, reason, priority, gpus, shared,"
@@ -18,7 +19,8 @@ JOB_COLUMNS = (
     " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
-    " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id, submission"
+    " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id, submission,"
+    " usage"
 )
 
 
@@ -33,6 +35,10 @@ def _json_list(text: str) -> list[Any]:
 _share = lru_cache(maxsize=4096)(str)  # returns the first equal string it was given
 _STATES = {state.value: state for state in JobState}
 _MODES = {mode.value: mode for mode in DependencyMode}
+
+
+def _usage(text: str) -> Usage:
+    return NO_USAGE if text == "{}" else Usage.from_dict(json.loads(text))  # "{}": not run
 
 
 @lru_cache(maxsize=1024)
@@ -110,6 +116,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         cpu_ids,
         array_job_id,
         submission,
+        usage,
     ) = row
     return Job(
         id=job_id,
@@ -154,4 +161,5 @@ def row_to_job(row: Sequence[Any]) -> Job:
         cpu_ids=tuple(_json_list(cpu_ids)),
         array_job_id=array_job_id,
         submission=submission,
+        usage=_usage(usage),
     )

@@ -144,6 +144,11 @@ MIGRATIONS: list[str] = [
         added_at REAL NOT NULL
     );
     """,
+    # 9: what each job really used (peak RSS, CPU time, GPU memory and utilisation), as JSON
+    # (core/usage.py), saved as it runs and at its end
+    """
+    ALTER TABLE jobs ADD COLUMN usage TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
