@@ -44,11 +44,12 @@ class Sizes:
     policy_repeat: int  # scheduling passes timed
     peer_cap: float  # seconds a peer burst may take before it is cut off
     huge: int = 100_000  # jobs in the array submitted while the API is timed
+    sampled: int = 100  # running jobs whose processes one tick looks at
 
 
 def sizes_for(runs: int, quick: bool, peer_cap: float) -> Sizes:
     if quick:
-        return Sizes(runs, runs, 20, 200, 2, 3, peer_cap, huge=5_000)
+        return Sizes(runs, runs, 20, 200, 2, 3, peer_cap, huge=5_000, sampled=10)
     # gqueue and cold starts are short and noisy on a shared machine: more samples, steadier
     # medians.
     return Sizes(runs, max(5, runs), 1000, 10_000, 15, 30, peer_cap)

@@ -44,6 +44,7 @@ from bench.common import (
     wall_times,
 )
 from bench.policy import time_passes
+from bench.sampling import time_sampling
 from gflow.client import Client
 from gflow.core.errors import GflowError
 from gflow.paths import Paths
@@ -317,4 +318,7 @@ def measure_ours(sizes: Sizes, log: Callable[[str], None]) -> Figures:
         figures.update(measure_huge_submission(daemon, sizes.huge))
     passes = time_passes(sizes.big, 100, sizes.policy_repeat)
     figures["policy_pass"] = median_ms(passes, "core.policy.schedule, 100 running, in-process")
+    looks = time_sampling(sizes.sampled, sizes.policy_repeat)
+    note = "runner.sampling.sample_all, shells with a child each, 2 fake GPUs, in-process"
+    figures["sampling_tick"] = median_ms(looks, note)
     return figures

@@ -37,6 +37,19 @@ def _exit(job: Row) -> str:
     return "-" if job["exit_code"] is None else str(job["exit_code"])
 
 
+def _cpu_efficiency(job: Row) -> str:
+    """CPU time over cores × run time, as seff's CPU Efficiency (so far, while running)."""
+    if job["started_at"] is None:
+        return "-"
+    wall = (job["finished_at"] or time.time()) - job["started_at"]
+    cores = job["cpus"] or len(job["cpu_ids"]) or 1
+    return f"{job['cpu_seconds'] / (cores * wall):.0%}" if wall > 0 else "-"
+
+
+def _used_mb(key: str) -> Callable[[Row], str]:
+    return lambda j: format_size_mb(j[key]) if j["started_at"] is not None and j[key] else "-"
+
+
 FIELDS: dict[str, Callable[[Row], str]] = {
     "JOBID": lambda j: str(j["id"]),
     "NAME": lambda j: j["name"],
@@ -59,6 +72,9 @@ FIELDS: dict[str, Callable[[Row], str]] = {
     "SUBMITTED": lambda j: _clock(j["submitted_at"]),
     "STARTED": lambda j: _clock(j["started_at"]),
     "ENDED": lambda j: _clock(j["finished_at"]),
+    "MAXRSS": _used_mb("max_rss_mb"),
+    "CPUEFF": _cpu_efficiency,
+    "GPUMEMPEAK": _used_mb("gpu_mem_peak_mb"),
 }
 # The job fields each column reads. gqueue asks the daemon for only these: a full job is
 # ~800 bytes of JSON, so 10,000 of them would take longer to send and decode than to show.
@@ -84,6 +100,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "SUBMITTED": ("submitted_at",),
     "STARTED": ("started_at",),
     "ENDED": ("finished_at",),
+    "MAXRSS": ("started_at", "max_rss_mb"),
+    "CPUEFF": ("started_at", "finished_at", "cpu_seconds", "cpus", "cpu_ids"),
+    "GPUMEMPEAK": ("started_at", "gpu_mem_peak_mb"),
 }
 # The lifecycle order (Queued, Hold, Running, Finished, Failed, Cancelled, Timeout), as gflow.
 _STATE_ORDER = {state.value: n for n, state in enumerate(JobState)}

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
+from gflow.cli.efficiency import efficiency_of, seff, show_lines, usage_of
 from gflow.cli.job_options import add_update_options, describe_update, update_fields
 from gflow.cli.joblog import attach, show_log
 from gflow.cli.refs import parse_job_ref, parse_job_refs, resolve, resolve_one
@@ -50,6 +51,9 @@ def build_parser() -> Parser:
     update = sub.add_parser("update", aliases=["u"], help="change what a waiting job asks for")
     update.add_argument("ids", type=usage_value(parse_job_refs), help="ids: 5, 1,2, 4-9, @, @~N")
     add_update_options(update)
+    eff = sub.add_parser("eff", help="what the job used of what it asked for (as seff)")
+    eff.add_argument("id", type=usage_value(parse_job_ref), help="job id, @ or @~N")
+    eff.add_argument("--json", action="store_true", help="print JSON")
     redo = sub.add_parser("redo", help="submit an ended job again")
     redo.add_argument("id", type=usage_value(parse_job_ref), help="job id, @ or @~N")
     redo.add_argument("--cascade", action="store_true",
@@ -140,6 +144,7 @@ def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> i
             ("Executor", job["executor"]),
             ("Session", job["session"] or "-"),
             ("Log", job["log_path"]),
+            *show_lines(job, now),
         ]
         for key, value in lines:
             print(f"{key}={value}")
@@ -148,6 +153,21 @@ def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> i
             detail = f" ({event['detail']})" if event["detail"] else ""
             print(f"  {_when(event['at'])}  {event['kind']}  {event['state']}{detail}")
     return status
+
+
+def report_efficiency(client: Client, job_id: int, as_json: bool) -> int:
+    """`gjob eff ID`: Slurm's `seff` report (with --json, the figures it is made of)."""
+    job = client.show_job(job_id)["job"]
+    if job["started_at"] is None:
+        raise InvalidState(f"job {job_id} is {job['state']}: it has not run yet")
+    now = time.time()
+    if as_json:
+        eff = efficiency_of(job, now)
+        usage = usage_of(job).to_dict()
+        print_json({"id": job_id, "state": job["state"], **usage, **eff.__dict__})
+        return EXIT_OK
+    print(seff(job, now))
+    return EXIT_OK
 
 
 def act(client: Client, ids: list[int], action: str, at: float | None = None) -> int:
@@ -175,6 +195,8 @@ def command(argv: Sequence[str]) -> int:
         return show_log(client, resolve_one(client, args.id), args.first, args.last, args.follow)
     if action == "attach":
         return attach(client, resolve_one(client, args.id))
+    if action == "eff":
+        return report_efficiency(client, resolve_one(client, args.id), args.json)
     if action == "redo":
         return redo(client, resolve_one(client, args.id), args.cascade, update_fields(args))
     if action in ("update", "u"):

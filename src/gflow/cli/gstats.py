@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from statistics import mean
 from typing import Any
 
-from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
+from gflow.cli.common import EXIT_OK, Parser, print_json, print_table, run, usage_value
 from gflow.client import Client
 from gflow.core.parse import SINCE_FORMS, format_duration, parse_since
 from gflow.core.states import ENDED_STATES, JobState
@@ -58,6 +58,11 @@ def build_parser() -> Parser:
     p.add_argument(
         "-t", "--since", type=usage_value(_since), help=f"jobs submitted since: {SINCE_FORMS}"
     )
+    p.add_argument(
+        "--efficiency",
+        action="store_true",
+        help="asked against used (GPU-hours, memory) per user and project; the most unused",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -68,6 +73,8 @@ def command(argv: Sequence[str]) -> int:
     jobs = Client(Paths.from_env()).list_jobs(all="1", user=user)
     if args.since is not None:
         jobs = [job for job in jobs if job["submitted_at"] >= args.since]
+    if args.efficiency:
+        return print_efficiency(jobs, args.json)
     stats = summarize(jobs)
     if args.json:
         print_json(stats)
@@ -86,6 +93,41 @@ def command(argv: Sequence[str]) -> int:
             print(f"  {job['id']:>6}  {format_duration(job['runtime_seconds'])}  "
                   f"{job['gpus']} GPU(s)  {job['name']}")  # fmt: skip
     return EXIT_OK
+
+
+def print_efficiency(jobs: list[dict[str, Any]], as_json: bool) -> int:
+    import time
+
+    from gflow.cli.efficiency import efficiency_report
+
+    report = efficiency_report(jobs, time.time())
+    if as_json:
+        print_json(report)
+        return EXIT_OK
+    for by, title in (("by_user", "User"), ("by_project", "Project")):
+        rows = [
+            [name, str(t["jobs"]), f"{t['gpu_hours_asked']:.2f}", f"{t['gpu_hours_used']:.2f}",
+             _share(t["gpu_hours_used"], t["gpu_hours_asked"]),
+             f"{t['memory_gb_hours_asked']:.2f}", f"{t['memory_gb_hours_used']:.2f}",
+             _share(t["memory_gb_hours_used"], t["memory_gb_hours_asked"])]
+            for name, t in report[by].items()
+        ]  # fmt: skip
+        heads = [title.upper(), "JOBS", "GPU-H ASKED", "GPU-H USED", "GPU EFF",
+                 "MEM GB-H ASKED", "MEM GB-H USED", "MEM EFF"]  # fmt: skip
+        print_table(heads, rows)
+        print()
+    if report["most_unused"]:
+        print("Most left unused:")
+        for job in report["most_unused"]:
+            asked = job["memory_mb_asked"]
+            memory = f"mem {job['max_rss_mb']}M of {asked}M" if asked else "no --mem"
+            print(f"  {job['id']:>6}  {job['user']}  GPU-h {job['gpu_hours_used']:.2f} of "
+                  f"{job['gpu_hours_asked']:.2f}  {memory}  {job['name']}")  # fmt: skip
+    return EXIT_OK
+
+
+def _share(used: float, asked: float) -> str:
+    return f"{used / asked:.0%}" if asked else "-"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,9 +55,7 @@ def look_at(procs: JobProcesses, boot: str) -> ProcessTree | None:
     return ProcessTree(frozenset(pids), int(rss_pages * PAGE_MB), cpu_ticks / TICKS)
 
 
-def sample(
-    tree: ProcessTree, gpus: Iterable[GpuInfo], held: Iterable[int]
-) -> Sample:
+def sample(tree: ProcessTree, gpus: Iterable[GpuInfo], held: Iterable[int]) -> Sample:
     """One look at a job: its processes' use of each GPU they are on (or that it holds)."""
     held = set(held)
     seen = []
