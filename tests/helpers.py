@@ -114,6 +114,17 @@ class Gflow:
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not psutil.pid_exists(pid) or _zombie(pid), what="daemon to die")
 
+    def crash_leaving_a_dead_job(self, job_id: int) -> None:
+        """kill -9 the daemon, then the job's wrapper and everything under it: a running
+        job whose processes vanished while no daemon watched (its records stay)."""
+        wait_for(lambda: self.job_processes(job_id), what=f"job {job_id}'s processes")
+        record = json.loads((self.paths.jobs_dir / str(job_id) / "pid").read_text())
+        self.kill_daemon()
+        wrapper = psutil.Process(record["wrapper_pid"])
+        for proc in [*wrapper.children(recursive=True), wrapper]:
+            proc.send_signal(signal.SIGKILL)
+        psutil.wait_procs([wrapper], timeout=10)
+
     def job_processes(self, job_id: int) -> list[psutil.Process]:
         """The job's wrapper's descendants (its command and everything that forked from it)."""
         try:

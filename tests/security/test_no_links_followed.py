@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 from pathlib import Path
-
-import psutil
 
 from tests.helpers import Gflow, wait_for
 
@@ -48,13 +44,7 @@ def test_a_fifo_in_place_of_an_exit_record_is_not_waited_on(gflow: Gflow) -> Non
     would have hung its start for ever."""
     job = gflow.submit("sleep", "300")
     gflow.wait_state(job, "Running")
-    wait_for(lambda: gflow.job_processes(job), what="the job's processes")
-    record = json.loads((gflow.paths.jobs_dir / str(job) / "pid").read_text())
-    gflow.kill_daemon()
-    wrapper = psutil.Process(record["wrapper_pid"])
-    for proc in [*wrapper.children(recursive=True), wrapper]:
-        proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs([wrapper], timeout=10)
+    gflow.crash_leaving_a_dead_job(job)
     exit_file = gflow.paths.jobs_dir / str(job) / "exit"
     exit_file.unlink(missing_ok=True)
     os.mkfifo(exit_file)

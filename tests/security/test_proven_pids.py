@@ -4,11 +4,9 @@ nothing the daemon will kill."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Iterator
 
-import psutil
 import pytest
 
 from gflow.runner.wrapper import start_ticks
@@ -38,13 +36,7 @@ def test_restart_after_the_wrapper_died_kills_no_stranger(
     daemon used to SIGKILL whatever process group the pid file named."""
     job = gflow.submit("sleep", "300")
     gflow.wait_state(job, "Running")
-    wait_for(lambda: gflow.job_processes(job), what="the job's processes")
-    record = json.loads((gflow.paths.jobs_dir / str(job) / "pid").read_text())
-    gflow.kill_daemon()
-    wrapper = psutil.Process(record["wrapper_pid"])
-    for proc in [*wrapper.children(recursive=True), wrapper]:
-        proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs([wrapper], timeout=10)
+    gflow.crash_leaving_a_dead_job(job)
     forge_pid_file(gflow, job, stranger.pid)
     gflow.start()
     ended = gflow.wait_state(job)

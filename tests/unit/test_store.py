@@ -27,15 +27,6 @@ def new_job(command: str = "echo hi", **spec: Any) -> NewJob:
     return NewJob(JobSpec(**fields), user="alice", uid=1000, dependencies=(), executor="tmux")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "gflow.db")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def count(path: Path, table: str) -> int:
     """Rows in a table, read through a separate connection (what is really on disk)."""
     conn = sqlite3.connect(path)

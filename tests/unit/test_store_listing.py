@@ -4,7 +4,6 @@ exactly what `Job.to_dict()` says, for the jobs `list_jobs` finds (SPEC §8, §1
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,6 @@ from gflow.core.model import Event, Job, JobSpec, Resources
 from gflow.core.states import ACTIVE_STATES, JobState, Reason, ReasonKind
 from gflow.store.db import JobFilter, NewJob, Store
 from gflow.store.listing import LIST_FIELDS
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "gflow.db")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _new(user: str = "alice", uid: int = 1000, deps: Any = (), **spec: Any) -> NewJob:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gflow.core.model import JobSpec
 from gflow.core.states import ACTIVE_STATES
@@ -25,15 +22,6 @@ def new_jobs(count: int) -> list[NewJob]:
         )
         for _ in range(count)
     ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "gflow.db")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_a_staged_submission_is_invisible_until_published(store: Store, tmp_path: Path) -> None:
