@@ -88,9 +88,11 @@ class OursDaemon:
         )
 
     def close(self) -> None:
-        """Cancel what is left, stop the daemon, kill its tmux server, remove the directory."""
+        """Stop what still runs, stop the daemon, kill its tmux server, remove the directory.
+        Waiting jobs are left to go with the directory (the 100,000 held ones, one cancel
+        each, would take minutes)."""
         try:
-            for job in self.client.list_jobs():
+            for job in self.client.list_jobs(states="Running"):
                 self.client.job_action(job["id"], "cancel")
         except (GflowError, OSError):
             pass
