@@ -57,7 +57,30 @@ def build_parser() -> Parser:
         help="a job of the group (submitted with --max-concurrent)",
     )
     limit.add_argument("limit", type=usage_value(lambda t: parse_int(t, "limit", 1, 10**6)))
+    quota = sub.add_parser("quota", help="quotas: gctl quota show [--user U]")
+    quota.add_argument("quota_action", choices=["show"])
+    quota.add_argument("-u", "--user", default="", help="whose (default: yours; others: admin)")
+    quota.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def show_quota(client: Client, user: str, as_json: bool) -> None:
+    info = client.request("GET", "/quota", query={"user": user} if user else None)
+    if as_json:
+        print_json(info)
+        return
+    limits = info["limits"] or {}
+
+    def of(used: float, key: str, fmt: str = "{:g}") -> str:
+        cap = limits.get(key)
+        return fmt.format(used) + (f" of {cap:g}" if cap is not None else " (no cap)")
+
+    print(f"User:          {info['user']}")
+    print(f"Running jobs:  {of(info['running_jobs'], 'max_running_jobs')}")
+    print(f"Running GPUs:  {of(info['running_gpus'], 'max_running_gpus')}")
+    print(f"Queued jobs:   {of(info['queued_jobs'], 'max_queued_jobs')}")
+    hours = of(info["gpu_hours_today"], "max_gpu_hours_per_day", "{:.2f}")
+    print(f"GPU-hours/day: {hours} (the last 24 h)")
 
 
 def _pid(text: str) -> int:
@@ -110,6 +133,8 @@ def command(argv: Sequence[str]) -> int:
     elif args.action == "purge":
         purged = client.request("POST", "/purge", {"older_than": args.before})["purged"]
         print(f"Purged {purged} ended job(s) older than {format_duration(args.before)}.")
+    elif args.action == "quota":
+        show_quota(client, args.user, args.json)
     elif args.action == "set-limit":
         body = {"max_concurrent": args.limit}
         changed = client.request("POST", f"/jobs/{args.job}/group-limit", body)["updated_jobs"]

@@ -55,6 +55,7 @@ def build_parser() -> Parser:
     p = Parser("gstats", "Job accounting.")
     p.add_argument("-a", "--all-users", action="store_true", help="every user's jobs")
     p.add_argument("-u", "--user", default="", help="this user's jobs (default: yours)")
+    p.add_argument("-P", "--project", default="", help="only this project's jobs")
     p.add_argument(
         "-t", "--since", type=usage_value(_since), help=f"jobs submitted since: {SINCE_FORMS}"
     )
@@ -70,7 +71,7 @@ def build_parser() -> Parser:
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
-    jobs = Client(Paths.from_env()).list_jobs(all="1", user=user)
+    jobs = Client(Paths.from_env()).list_jobs(all="1", user=user, project=args.project)
     if args.since is not None:
         jobs = [job for job in jobs if job["submitted_at"] >= args.since]
     if args.efficiency:

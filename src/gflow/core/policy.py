@@ -19,6 +19,13 @@ from operator import attrgetter
 
 from gflow.core.dependencies import Verdict, dependency_verdict
 from gflow.core.model import ALL_MEMORY, Job, Resources
+from gflow.core.sharing import (
+    NO_RULES,
+    RunningCounts,
+    SharingRules,
+    fair_share_order,
+    quota_reason,
+)
 from gflow.core.states import JobState, Reason, ReasonKind
 
 
@@ -233,11 +240,13 @@ def schedule(
     dependency_states: Mapping[int, JobState],
     machine: Machine,
     now: float,
+    rules: SharingRules = NO_RULES,
 ) -> Decision:
     """Decide one pass.
 
     `queued` are the jobs in state Queued; `dependency_states` gives the state of every job
-    they depend on that is not itself in `queued`.
+    they depend on that is not itself in `queued`; `rules` are the team's quotas and
+    fair-share (core/sharing.py).
     """
     decision = Decision()
     states = dict(dependency_states)
@@ -274,7 +283,14 @@ def schedule(
     # The pool only fills up during a pass, so a request that did not fit will not fit
     # later in the same pass: remember it (a queue of 10,000 alike jobs is common).
     cannot_fit: dict[Resources, Reason] = {}
-    for job in in_queue_order(queued):
+    quotas = bool(rules.user_quotas or rules.project_quotas)
+    counts = RunningCounts.of(running) if quotas else RunningCounts()
+    ordered = (
+        fair_share_order(queued, rules.fair_share_usage)
+        if rules.fair_share
+        else in_queue_order(queued)
+    )
+    for job in ordered:
         if job.id in decision.cancels:
             continue
         if job.dependencies and job.id not in dependencies_met:
@@ -287,6 +303,10 @@ def schedule(
         limit = job.max_concurrent
         if limit is not None and group_running.get(job.group_id or 0, 0) >= limit:
             decision.waiting[job.id] = _WAIT_GROUP
+            continue
+        over = quota_reason(job, rules, counts) if quotas else None
+        if over is not None:
+            decision.waiting[job.id] = over
             continue
         avoid = reservation.gpu_ids if reservation is not None else frozenset()
         gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources, avoid)
@@ -321,6 +341,8 @@ def schedule(
         if job.group_id is not None:
             group_running[job.group_id] = group_running.get(job.group_id, 0) + 1
         decision.starts.append(Start(job.id, gpu_ids, cpu_ids))
+        if quotas:
+            counts.add(job)
     return replace(decision, next_begin=next_begin)
 
 

@@ -377,6 +377,11 @@ async def set_group_limit(request: web.Request) -> web.Response:
     return web.json_response({"updated_jobs": changed})
 
 
+async def quota(request: web.Request) -> web.Response:
+    user = request.query.get("user") or None
+    return web.json_response(request.app[SERVICE].quota(caller_of(request), user))
+
+
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
     if caller.uid not in (0, os.getuid()):
@@ -409,5 +414,6 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_post("/api/v1/gpus", set_gpus)
     app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
     app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
+    app.router.add_get("/api/v1/quota", quota)
     app.router.add_post("/api/v1/shutdown", shutdown)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pwd
 import resource
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from typing import Any
 from gflow import __version__
 from gflow.config import Config
 from gflow.core.dependencies import Dependency, DependencyKind
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState
+from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
@@ -30,6 +31,7 @@ from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, re
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
+from gflow.daemon.sharing import RulesCache, check_submission, quota_status, rules_for
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.daemon.usage import UsageRecorder
 from gflow.paths import Paths
@@ -95,6 +97,7 @@ class Service(JobSupervisor):
         self.machine = machine
         self.exec_limit = exec_limit()
         self.usage = UsageRecorder(store)
+        self._rules = RulesCache()
         self._big_submission = asyncio.Lock()
         self.started_at = clock()
         self._pass_requested = False
@@ -155,6 +158,7 @@ class Service(JobSupervisor):
         specs, _ = self.machine.resolve_gpu_models(specs)
         self.machine.check_feasible(specs)
         self._check_exec_sizes(specs)
+        check_submission(self.config, self.jobs.values(), caller.user, caller.uid, specs)
         new_jobs = []
         cache: dict[tuple[int | str, bool], list[int]] = {}
         # Jobs of an array that ask for the same dependencies share one resolved tuple: a
@@ -385,6 +389,17 @@ class Service(JobSupervisor):
             )
         return job
 
+    def quota(self, caller: Caller, user: str | None) -> dict[str, Any]:
+        """`gctl quota show [--user U]`: your own, or (admin) anyone's."""
+        name = user or caller.user
+        if name != caller.user:
+            self._admin(caller, "see another user's quota")
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            raise NotFound(f"unknown user {name!r}") from None
+        return quota_status(self.config, self.jobs.values(), self.store, name, uid)
+
     def status(self) -> dict[str, object]:
         return {
             "pid": os.getpid(),
@@ -422,7 +437,13 @@ class Service(JobSupervisor):
         dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
         dep_states.update(self.store.states_of(deps - dep_states.keys()))
         now = self.clock()
-        decision = schedule(queued, running, dep_states, self.machine.snapshot(running), now)
+        names = {job.uid: job.user for job in self.jobs.values()}
+        rules = rules_for(
+            self.config, self.store, queued, running, now, self._rules,
+            lambda uid: names.get(uid, str(uid)),
+        )  # fmt: skip
+        machine = self.machine.snapshot(running)
+        decision = schedule(queued, running, dep_states, machine, now, rules)
         self._wake_at(decision.next_begin)
 
         self._commit(

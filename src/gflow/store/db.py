@@ -405,6 +405,18 @@ class Store:
         )
         return dict(rows.fetchall())
 
+    def gpu_spans(self, ended_since: float) -> list[tuple[int, str, float, float, int]]:
+        """(uid, project, started, ended, GPUs) of every GPU job that ended since then: the
+        history quotas per day and fair-share count."""
+        visible, hidden = self._visible()
+        rows = self._conn.execute(
+            "SELECT uid, project, started_at, finished_at, json_array_length(gpu_ids)"
+            " FROM jobs WHERE finished_at >= ? AND started_at IS NOT NULL"
+            f" AND gpu_ids != '[]' AND {visible}",
+            (ended_since, *hidden),
+        )
+        return [(int(u), str(p), float(s), float(e), int(g)) for u, p, s, e, g in rows]
+
     def save_usage(self, usages: Iterable[tuple[int, Usage]]) -> None:
         """What running jobs used so far: figures, not state changes, so no event."""
         with self.transaction() as conn:
