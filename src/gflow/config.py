@@ -50,6 +50,8 @@ class Config:
     quotas: Quotas = field(default_factory=Quotas)
     fair_share: bool = False  # [fair_share] enabled: within a priority, less used first
     fair_share_half_life: float = 7 * 86400.0  # seconds
+    users_may_reserve: bool = False  # [reservations]: users may reserve GPUs for themselves
+    max_reservation_gpu_hours: float | None = None  # … up to this many GPU-hours each
 
 
 # section -> key -> type: the single list of accepted keys ([quota] is read on its own).
@@ -59,6 +61,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "projects": {"known_projects": list, "require_project": bool},
     "fair_share": {"enabled": bool, "half_life": str},
     "quota": {},
+    "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
 }
 
 
@@ -86,6 +89,8 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         quotas=_quotas(values.get("quota", {}), paths.config_file),
         fair_share=fair.get("enabled", False),
         fair_share_half_life=_half_life(fair.get("half_life"), paths.config_file),
+        users_may_reserve=values.get("reservations", {}).get("users_may_reserve", False),
+        max_reservation_gpu_hours=values.get("reservations", {}).get("max_gpu_hours"),
     )
     if config.executor not in EXECUTORS:
         line = _line_of(paths.config_file, "executor")

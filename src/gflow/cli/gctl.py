@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from gflow.cli import gflowd
+from gflow.cli import gflowd, reserve
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.ginfo import age_text, gpu_state, holders
 from gflow.client import Client
@@ -57,6 +57,7 @@ def build_parser() -> Parser:
         help="a job of the group (submitted with --max-concurrent)",
     )
     limit.add_argument("limit", type=usage_value(lambda t: parse_int(t, "limit", 1, 10**6)))
+    reserve.add_parser(sub)
     quota = sub.add_parser("quota", help="quotas: gctl quota show [--user U]")
     quota.add_argument("quota_action", choices=["show"])
     quota.add_argument("-u", "--user", default="", help="whose (default: yours; others: admin)")
@@ -133,6 +134,8 @@ def command(argv: Sequence[str]) -> int:
     elif args.action == "purge":
         purged = client.request("POST", "/purge", {"older_than": args.before})["purged"]
         print(f"Purged {purged} ended job(s) older than {format_duration(args.before)}.")
+    elif args.action == "reserve":
+        return reserve.command(client, args)
     elif args.action == "quota":
         show_quota(client, args.user, args.json)
     elif args.action == "set-limit":

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gflow.core.model import Job
+from gflow.core.reservations import Reservation
 from gflow.core.states import Reason, ReasonKind
 
 QUOTA_KEYS = ("max_running_jobs", "max_running_gpus", "max_queued_jobs", "max_gpu_hours_per_day")
@@ -43,6 +44,7 @@ class SharingRules:
     project_gpu_hours_today: Mapping[str, float] = field(default_factory=dict)
     fair_share_usage: Mapping[int, float] = field(default_factory=dict)  # decayed GPU-hours
     fair_share: bool = False
+    reservations: tuple[Reservation, ...] = ()  # not yet over
 
 
 NO_RULES = SharingRules()

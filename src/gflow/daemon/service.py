@@ -25,12 +25,14 @@ from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
+from gflow.core.reservations import next_boundary
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon import trial
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
+from gflow.daemon.reservations import Request, ReservationBook
 from gflow.daemon.sharing import RulesCache, check_submission, quota_status, rules_for
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.daemon.usage import UsageRecorder
@@ -98,6 +100,7 @@ class Service(JobSupervisor):
         self.exec_limit = exec_limit()
         self.usage = UsageRecorder(store)
         self._rules = RulesCache()
+        self.reservations = ReservationBook(store, clock)
         self._big_submission = asyncio.Lock()
         self.started_at = clock()
         self._pass_requested = False
@@ -389,6 +392,41 @@ class Service(JobSupervisor):
             )
         return job
 
+    # ---- reservations (daemon/reservations.py) -------------------------------------------
+
+    def reserve(self, caller: Caller, request: Request) -> dict[str, Any]:
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        gpus = [g.index for g in self.machine.gpus()]
+        made, warnings = self.reservations.create(
+            self.config, caller.user, self._is_admin(caller), request, gpus, running
+        )
+        log.info("%s made %s", caller.user, made.describe())
+        self.request_pass()
+        return {"reservation": made.to_dict(), "warnings": warnings}
+
+    def cancel_reservation(self, caller: Caller, reservation_id: int) -> dict[str, Any]:
+        gone = self.reservations.cancel(reservation_id, caller.user, self._is_admin(caller))
+        self.request_pass()
+        return {"reservation": gone.to_dict()}
+
+    def reservation_view(self) -> dict[str, Any]:
+        """Every reservation not over, the GPUs, and running jobs' expected ends (for the
+        timeline)."""
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return {
+            "reservations": [r.to_dict() for r in self.reservations.current()],
+            "gpus": [g.index for g in self.machine.gpus()],
+            "running": [
+                {"id": j.id, "user": j.user, "gpu_ids": list(j.gpu_ids), "ends_by": j.ends_by()}
+                for j in running
+                if j.gpu_ids
+            ],
+            "now": self.clock(),
+        }
+
+    def _is_admin(self, caller: Caller) -> bool:
+        return caller.uid in (0, os.getuid())
+
     def quota(self, caller: Caller, user: str | None) -> dict[str, Any]:
         """`gctl quota show [--user U]`: your own, or (admin) anyone's."""
         name = user or caller.user
@@ -438,13 +476,15 @@ class Service(JobSupervisor):
         dep_states.update(self.store.states_of(deps - dep_states.keys()))
         now = self.clock()
         names = {job.uid: job.user for job in self.jobs.values()}
+        reservations = self.reservations.current()
         rules = rules_for(
             self.config, self.store, queued, running, now, self._rules,
-            lambda uid: names.get(uid, str(uid)),
+            lambda uid: names.get(uid, str(uid)), reservations,
         )  # fmt: skip
         machine = self.machine.snapshot(running)
         decision = schedule(queued, running, dep_states, machine, now, rules)
-        self._wake_at(decision.next_begin)
+        wakes = [t for t in (decision.next_begin, next_boundary(reservations, now)) if t]
+        self._wake_at(min(wakes, default=None))
 
         self._commit(
             [

@@ -15,6 +15,7 @@ from typing import Any
 from gflow.config import Config
 from gflow.core.errors import Forbidden
 from gflow.core.model import Job, JobSpec
+from gflow.core.reservations import Reservation
 from gflow.core.sharing import (
     NO_RULES,
     Quota,
@@ -101,11 +102,12 @@ def rules_for(
     now: float,
     cache: RulesCache,
     names: Callable[[int], str],
+    reservations: tuple[Reservation, ...] = (),
 ) -> SharingRules:
     """What this pass needs of the rules, for the users and projects of these jobs."""
     quotas = config.quotas
     if not quotas.any and not config.fair_share:
-        return NO_RULES
+        return SharingRules(reservations=reservations) if reservations else NO_RULES
     jobs = [*queued, *running]
     user_quotas: dict[int, Quota] = {}
     for uid in {j.uid for j in jobs}:
@@ -132,6 +134,7 @@ def rules_for(
         },
         fair_share_usage=cache.usage,
         fair_share=config.fair_share,
+        reservations=reservations,
     )
 
 
