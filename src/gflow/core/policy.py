@@ -304,6 +304,8 @@ def schedule(
     cannot_fit: dict[Resources | tuple[Resources, KeptFrom], Reason] = {}
     quotas = bool(rules.user_quotas or rules.project_quotas)
     counts = RunningCounts.of(running) if quotas else RunningCounts()
+    quota_seen: dict[tuple[int, str, int], Reason | None] = {}
+    kept_seen: dict[tuple[int, int | None], KeptFrom] = {}
     ordered = (
         fair_share_order(queued, rules.fair_share_usage)
         if rules.fair_share
@@ -323,15 +325,23 @@ def schedule(
         if limit is not None and group_running.get(job.group_id or 0, 0) >= limit:
             decision.waiting[job.id] = _WAIT_GROUP
             continue
-        over = quota_reason(job, rules, counts) if quotas else None
-        if over is not None:
-            decision.waiting[job.id] = over
-            continue
+        if quotas:
+            # The counts change only when a job starts: one answer per kind of job till then.
+            quota_key = (job.uid, job.project, job.gpus)
+            if quota_key not in quota_seen:
+                quota_seen[quota_key] = quota_reason(job, rules, counts)
+            over = quota_seen[quota_key]
+            if over is not None:
+                decision.waiting[job.id] = over
+                continue
         avoid = reservation.gpu_ids if reservation is not None else frozenset()
         kept = NOTHING_KEPT
         if rules.reservations and (job.resources.gpus or job.resources.exclusive):
-            ends = now + job.time_limit if job.time_limit else math.inf
-            kept = kept_from(rules.reservations, job.uid, now, ends)
+            kept_key = (job.uid, job.time_limit)
+            if kept_key not in kept_seen:
+                ends = now + job.time_limit if job.time_limit else math.inf
+                kept_seen[kept_key] = kept_from(rules.reservations, job.uid, now, ends)
+            kept = kept_seen[kept_key]
         fit_key = (job.resources, kept) if kept.anything else job.resources
         gpu_ids = cannot_fit.get(fit_key) or pool.allocate(job.resources, avoid, kept)
         res = job.resources
@@ -367,6 +377,7 @@ def schedule(
         decision.starts.append(Start(job.id, gpu_ids, cpu_ids))
         if quotas:
             counts.add(job)
+            quota_seen.clear()
     return replace(decision, next_begin=next_begin)
 
 

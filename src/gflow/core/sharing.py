@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from gflow.core.model import Job
 from gflow.core.reservations import Reservation
@@ -117,8 +118,10 @@ def never_allowed(gpus: int, quotas: Iterable[tuple[str, Quota]]) -> str | None:
 
 def fair_share_order(jobs: Sequence[Job], usage: Mapping[int, float]) -> list[Job]:
     """Higher priority first; within a priority, users who used fewer GPU-hours recently
-    first; then submission order."""
-    return sorted(jobs, key=lambda j: (-j.priority, usage.get(j.uid, 0.0), j.id))
+    first; then submission order. Three stable sorts, two of them keyed in C."""
+    by_id = sorted(jobs, key=attrgetter("id"))
+    by_usage = sorted(by_id, key=lambda j: usage.get(j.uid, 0.0))
+    return sorted(by_usage, key=attrgetter("priority"), reverse=True)
 
 
 def decayed_gpu_hours(
