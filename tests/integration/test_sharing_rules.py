@@ -66,3 +66,19 @@ def test_a_malformed_quota_stops_the_daemon_naming_file_line_and_key(
     done = gflow.run("gflowd", "start")
     assert done.returncode == 2
     assert "gflow.toml:2: unknown key quota.default_user.max_runing_jobs" in done.stderr
+
+
+def test_fair_share_usage_is_shown_per_user(make_gflow: type[Gflow]) -> None:
+    gflow = make_gflow(config='[fair_share]\nenabled = true\nhalf_life = "7d"\n', fake_gpus="1x24G")
+    gflow.start()
+    job = gflow.submit("--gpus", "1", "sleep", "60")
+    gflow.wait_state(job, "Running")
+    wait_for(lambda: gflow.job(job)["started_at"], what="a start time")
+    listed = gflow.ok("gqueue", "-f", "JOBID,USER,FAIRSHARE")
+    assert "h (100%)" in listed  # the only user with GPU time
+    stats = json.loads(gflow.ok("gstats", "--json"))["fair_share"]
+    assert stats["enabled"] is True and stats["half_life"] == 7 * 86400
+    (only,) = stats["users"].values()
+    assert only["share"] == 1.0 and only["usage_gpu_hours"] > 0
+    assert "Fair-share (on; half-life" in gflow.ok("gstats")
+    gflow.ok("gcancel", str(job))

@@ -429,6 +429,10 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     return web.json_response(done)
 
 
+async def fair_share(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICE].fair_share())
+
+
 async def quota(request: web.Request) -> web.Response:
     user = request.query.get("user") or None
     return web.json_response(request.app[SERVICE].quota(caller_of(request), user))
@@ -467,6 +471,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
     app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
     app.router.add_get("/api/v1/quota", quota)
+    app.router.add_get("/api/v1/fairshare", fair_share)
     app.router.add_get("/api/v1/reservations", reservations)
     app.router.add_post("/api/v1/reservations", reserve)
     app.router.add_get("/api/v1/reservations/{reservation_id}", show_reservation)

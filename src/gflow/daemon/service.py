@@ -21,7 +21,7 @@ from typing import Any
 from gflow import __version__
 from gflow.config import Config
 from gflow.core.dependencies import Dependency, DependencyKind
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
@@ -33,7 +33,13 @@ from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.reservations import Request, ReservationBook
-from gflow.daemon.sharing import RulesCache, check_submission, quota_status, rules_for
+from gflow.daemon.sharing import (
+    RulesCache,
+    check_submission,
+    fair_share_report,
+    quota_status,
+    rules_for,
+)
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.daemon.usage import UsageRecorder
 from gflow.paths import Paths
@@ -71,6 +77,13 @@ def exec_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return MAX_ARG_MAX
     return max(MIN_ARG_MAX, min(MAX_ARG_MAX, soft // 4))
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 @dataclass(frozen=True)
@@ -424,6 +437,13 @@ class Service(JobSupervisor):
             "now": self.clock(),
         }
 
+    def fair_share(self) -> dict[str, Any]:
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return fair_share_report(
+            self.config, self.store, running, self.clock(), self.config.fair_share_half_life,
+            _user_name,
+        )  # fmt: skip
+
     def _is_admin(self, caller: Caller) -> bool:
         return caller.uid in (0, os.getuid())
 
@@ -434,8 +454,8 @@ class Service(JobSupervisor):
             self._admin(caller, "see another user's quota")
         try:
             uid = pwd.getpwnam(name).pw_uid
-        except KeyError:
-            raise NotFound(f"unknown user {name!r}") from None
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            raise InvalidInput(f"unknown user {name!r}", hint="give a user name") from None
         return quota_status(self.config, self.jobs.values(), self.store, name, uid)
 
     def status(self) -> dict[str, object]:

@@ -183,3 +183,31 @@ def quota_status(
         "queued_jobs": sum(1 for j in jobs if j.state in (JobState.QUEUED, JobState.HOLD)),
         "gpu_hours_today": gpu_hours_since(spans, now - DAY, now).get(uid, 0.0),
     }
+
+
+def fair_share_report(
+    config: Config,
+    store: Store,
+    running: Sequence[Job],
+    now: float,
+    half_life: float,
+    names: Callable[[int], str],
+) -> dict[str, Any]:
+    """Each user's decayed GPU-hours and share of the total (`gqueue -f FAIRSHARE`,
+    `gstats`), whether or not fair-share orders the queue."""
+    spans = store.gpu_spans(now - 8 * half_life)
+    spans += [
+        (j.uid, j.project, j.started_at, now, len(j.gpu_ids))
+        for j in running
+        if j.started_at is not None
+    ]
+    usage = decayed_gpu_hours(((u, s, e, g) for u, _, s, e, g in spans), now, half_life)
+    total = sum(usage.values())
+    return {
+        "enabled": config.fair_share,
+        "half_life": half_life,
+        "users": {
+            names(uid): {"usage_gpu_hours": hours, "share": hours / total if total else 0.0}
+            for uid, hours in sorted(usage.items())
+        },
+    }
