@@ -320,6 +320,9 @@ def measure_ours(sizes: Sizes, log: Callable[[str], None]) -> Figures:
         figures.update(measure_huge_submission(daemon, sizes.huge))
     passes = time_passes(sizes.big, 100, sizes.policy_repeat)
     figures["policy_pass"] = median_ms(passes, "core.policy.schedule, 100 running, in-process")
+    team = time_passes(sizes.big, 100, sizes.policy_repeat, team=True)
+    note = "20 users, quotas per user and project, fair-share, 3 reservations"
+    figures["policy_pass_team"] = median_ms(team, note)
     looks = time_sampling(sizes.sampled, sizes.policy_repeat)
     note = "runner.sampling.sample_all, shells with a child each, 2 fake GPUs, in-process"
     figures["sampling_tick"] = median_ms(looks, note)

@@ -16,10 +16,13 @@ import json
 import random
 import statistics
 import time
+from dataclasses import replace
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.model import Job, Resources
 from gflow.core.policy import GpuState, Machine, schedule
+from gflow.core.reservations import Reservation
+from gflow.core.sharing import NO_RULES, Quota, SharingRules
 from gflow.core.states import JobState
 
 NOW = 1_800_000_000.0
@@ -60,17 +63,46 @@ def make_job(job_id: int, state: JobState, rng: random.Random, gpus: int) -> Job
     )
 
 
-def time_passes(queued: int, running: int, repeat: int, gpus: int = 8) -> list[float]:
-    """Seconds taken by each of `repeat` schedule() calls over the same big queue."""
+USERS = 20  # with --team: the jobs spread over this many users and their projects
+
+
+def team_rules(users: int) -> SharingRules:
+    """Quotas for every user and project, fair-share, and three reservations."""
+    return SharingRules(
+        user_quotas={1000 + u: Quota(max_running_jobs=8, max_running_gpus=4) for u in range(users)},
+        project_quotas={f"p{u % 5}": Quota(max_running_gpus=6) for u in range(users)},
+        fair_share_usage={1000 + u: float(u) for u in range(users)},
+        fair_share=True,
+        reservations=(
+            Reservation(1, "u0", 1000, NOW - 60, NOW + 3600, gpu_ids=(0, 1)),
+            Reservation(2, "u1", 1001, NOW + 1800, NOW + 7200, gpus=2),
+            Reservation(3, "u2", 1002, NOW + 86400, NOW + 90000, gpu_ids=(7,)),
+        ),
+    )
+
+
+def time_passes(
+    queued: int, running: int, repeat: int, gpus: int = 8, team: bool = False
+) -> list[float]:
+    """Seconds taken by each of `repeat` schedule() calls over the same big queue; with
+    `team`, from 20 users under quotas, fair-share and reservations."""
     rng = random.Random(42)
     running_jobs = [make_job(i + 1, JobState.RUNNING, rng, gpus) for i in range(running)]
     queued_jobs = [make_job(running + i + 1, JobState.QUEUED, rng, gpus) for i in range(queued)]
+    rules = NO_RULES
+    if team:
+        spread = [
+            replace(j, uid=1000 + j.id % USERS, user=f"u{j.id % USERS}", project=f"p{j.id % 5}")
+            for j in running_jobs + queued_jobs
+        ]
+        running_jobs, queued_jobs = spread[:running], spread[running:]
+        rules = team_rules(USERS)
     machine = Machine(tuple(GpuState(i, 81920) for i in range(gpus)), host_free_mb=256_000)
     states = {job.id: JobState.RUNNING for job in running_jobs}
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
-        schedule(queued_jobs, running_jobs, states, machine, NOW)
+        schedule(queued_jobs, running_jobs, states, machine, NOW, rules)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -80,8 +112,10 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=10_000)
     parser.add_argument("--running", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--team", action="store_true", help="20 users, quotas, reservations")
     args = parser.parse_args()
-    samples = sorted(s * 1000 for s in time_passes(args.queued, args.running, args.repeat))
+    passes = time_passes(args.queued, args.running, args.repeat, team=args.team)
+    samples = sorted(s * 1000 for s in passes)
     print(
         json.dumps(
             {

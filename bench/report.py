@@ -37,6 +37,13 @@ ROWS = (
     Row("cold_gqueue", "`gqueue` cold start, small queue", "ms", 80, "≤ 80 ms"),
     Row("cold_gbatch", "`gbatch --dry-run true` cold start", "ms", 80, "≤ 80 ms"),
     Row("policy_pass", "one scheduling pass, {big} queued", "ms", 20, "≤ 20 ms"),
+    Row(
+        "policy_pass_team",
+        "… from 20 users, with quotas, fair-share, reservations",
+        "ms",
+        20,
+        "≤ 20 ms",
+    ),
     Row("rss_big", "daemon RSS with {big} jobs", "MB", 80, "≤ 80 MB"),
     Row(
         "api_during_huge_p95",

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import Gflow
+from tests.users import LocalUser, local_user
 
 
 @pytest.fixture
@@ -35,3 +36,10 @@ def make_gflow() -> Iterator[type[Gflow]]:
     finally:
         for installation in made:
             installation.cleanup()
+
+
+@pytest.fixture
+def eve() -> Iterator[LocalUser]:
+    """Another local user, without sudo (for isolation tests, and as the other user)."""
+    with local_user("gfeve") as user:
+        yield user

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gflow.core.errors import InvalidInput
+from gflow.core.sharing import QUOTA_KEYS, Quota
 from gflow.paths import Paths
 
 EXECUTORS = ("tmux", "process")
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """[quota.default_user], [quota.users.NAME], [quota.default_project],
+    [quota.projects.NAME]: who may run and queue how much (core/sharing.py)."""
+
+    default_user: Quota | None = None
+    users: Mapping[str, Quota] = field(default_factory=dict)
+    default_project: Quota | None = None
+    projects: Mapping[str, Quota] = field(default_factory=dict)
+
+    def of_user(self, name: str) -> Quota | None:
+        return self.users.get(name, self.default_user)
+
+    def of_project(self, name: str) -> Quota | None:
+        return self.projects.get(name, self.default_project) if name else None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.default_user or self.users or self.default_project or self.projects)
 
 
 @dataclass(frozen=True)
@@ -22,12 +45,23 @@ class Config:
     kill_grace: float = 30.0  # seconds between SIGTERM and SIGKILL
     enforce_memory: bool = True  # stop a job whose processes use more RAM than its --mem
     fake_gpus: str = ""  # e.g. "2x24G,1x80G"; empty = real GPUs through NVML
+    known_projects: tuple[str, ...] = ()  # [projects]: when set, only these names
+    require_project: bool = False  # every job must name a project
+    quotas: Quotas = field(default_factory=Quotas)
+    fair_share: bool = False  # [fair_share] enabled: within a priority, less used first
+    fair_share_half_life: float = 7 * 86400.0  # seconds
+    users_may_reserve: bool = False  # [reservations]: users may reserve GPUs for themselves
+    max_reservation_gpu_hours: float | None = None  # … up to this many GPU-hours each
 
 
-# section -> key -> (type, check) ; the single list of accepted keys.
+# section -> key -> type: the single list of accepted keys ([quota] is read on its own).
 _SCHEMA: dict[str, dict[str, type]] = {
     "daemon": {"executor": str, "kill_grace": float, "enforce_memory": bool},
     "gpu": {"fake": str},
+    "projects": {"known_projects": list, "require_project": bool},
+    "fair_share": {"enabled": bool, "half_life": str},
+    "quota": {},
+    "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
 }
 
 
@@ -38,13 +72,26 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     if paths.config_file.exists():
         values = _read_toml(paths.config_file)
     daemon = values.get("daemon", {})
+    where = f"{paths.config_file}"
+    projects = values.get("projects", {})
+    known = projects.get("known_projects", [])
+    if not all(isinstance(p, str) and p.strip() for p in known):
+        line = _line_of(paths.config_file, "known_projects")
+        raise InvalidInput(f"{where}:{line}: projects.known_projects must be a list of names")
+    fair = values.get("fair_share", {})
     config = Config(
         executor=daemon.get("executor", Config.executor),
         kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
         enforce_memory=daemon.get("enforce_memory", Config.enforce_memory),
         fake_gpus=env.get("GFLOW_FAKE_GPUS") or values.get("gpu", {}).get("fake", ""),
+        known_projects=tuple(p.strip() for p in known),
+        require_project=projects.get("require_project", False),
+        quotas=_quotas(values.get("quota", {}), paths.config_file),
+        fair_share=fair.get("enabled", False),
+        fair_share_half_life=_half_life(fair.get("half_life"), paths.config_file),
+        users_may_reserve=values.get("reservations", {}).get("users_may_reserve", False),
+        max_reservation_gpu_hours=values.get("reservations", {}).get("max_gpu_hours"),
     )
-    where = f"{paths.config_file}"
     if config.executor not in EXECUTORS:
         line = _line_of(paths.config_file, "executor")
         raise InvalidInput(
@@ -69,6 +116,66 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     return config
 
 
+def _quotas(table: dict[str, Any], path: Path) -> Quotas:
+    """[quota.default_user] / [quota.users.NAME] / [quota.default_project] /
+    [quota.projects.NAME], each of QUOTA_KEYS with a number of 0 or more."""
+
+    def quota(name: str, caps: Any) -> Quota:
+        if not isinstance(caps, dict):
+            raise InvalidInput(f"{path}:{_line_of(path, name)}: quota.{name} must be a table")
+        for key, value in caps.items():
+            if key not in QUOTA_KEYS:
+                raise InvalidInput(
+                    f"{path}:{_line_of(path, key)}: unknown key quota.{name}.{key}",
+                    hint=f"known keys: {', '.join(QUOTA_KEYS)}",
+                )
+            integral = key != "max_gpu_hours_per_day"
+            number = isinstance(value, int) if integral else isinstance(value, int | float)
+            if isinstance(value, bool) or not number or value < 0:
+                raise InvalidInput(
+                    f"{path}:{_line_of(path, key)}: quota.{name}.{key} must be "
+                    f"{'a whole number' if integral else 'a number'} of 0 or more"
+                )
+        return Quota(**caps)
+
+    def named(kind: str) -> dict[str, Quota]:
+        tables = table.get(kind, {})
+        if not isinstance(tables, dict):
+            raise InvalidInput(f"{path}:{_line_of(path, kind)}: quota.{kind} must be tables")
+        return {name: quota(f"{kind}.{name}", caps) for name, caps in tables.items()}
+
+    unknown = set(table) - {"default_user", "users", "default_project", "projects"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise InvalidInput(
+            f"{path}:{_line_of(path, key)}: unknown key quota.{key}",
+            hint="use [quota.default_user], [quota.users.NAME], [quota.default_project], "
+            "[quota.projects.NAME]",
+        )
+    return Quotas(
+        default_user=quota("default_user", table["default_user"])
+        if "default_user" in table
+        else None,
+        users=named("users"),
+        default_project=quota("default_project", table["default_project"])
+        if "default_project" in table
+        else None,
+        projects=named("projects"),
+    )
+
+
+def _half_life(text: str | None, path: Path) -> float:
+    if text is None:
+        return Config.fair_share_half_life
+    from gflow.core.parse import parse_time_limit
+
+    try:
+        return float(parse_time_limit(text))
+    except InvalidInput as exc:
+        line = _line_of(path, "half_life")
+        raise InvalidInput(f"{path}:{line}: fair_share.half_life: {exc.message}") from None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib
 
@@ -87,6 +194,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 f"{path}:{_line_of(path, section)}: unknown section {section!r}",
                 hint=f"known sections: {', '.join(_SCHEMA)}",
             )
+        if section == "quota":
+            continue  # nested tables, checked by _quotas
         for key, value in table.items():
             kind = _SCHEMA[section].get(key)
             if kind is None:

@@ -60,6 +60,12 @@ ROUTES = [
     ("GET", "/resolve"),
     ("GET", "/gpus/ignored"),
     ("POST", "/gpus/ignored"),
+    ("GET", "/quota"),
+    ("GET", "/fairshare"),
+    ("GET", "/reservations"),
+    ("POST", "/reservations"),
+    ("GET", "/reservations/{id}"),
+    ("POST", "/reservations/{id}/cancel"),
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 BAD_IDS = [

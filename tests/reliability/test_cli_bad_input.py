@@ -74,6 +74,8 @@ BY_KIND: dict[str, list[str]] = {
                               "afterok:1:x", "@~", "afterok:@~01", "singleton,abc"],
     "parse_nodes": ["2", "0", "abc", "2-4", "-1"],
     "parse_signal_flag": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
+    "_start": ["abc", "25:00", "now+", "2026-13-01", "now+999999999d", "yesterday", "+-1"],
+    "_gpu_ids": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "9"],  # 9: no GPU 9 here
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.
@@ -86,6 +88,9 @@ BY_DEST: dict[tuple[str, str], list[str]] = {
     ("gctl set-limit", "job"): ["0", "-1", "abc", "99999999999999999"],
     ("gctl set-limit", "limit"): ["0", "-1", "1000001", "abc"],
     ("taskflow run", "delay"): ["-1", "86401", "abc", "1.5"],
+    ("gctl reserve create", "gpus"): ["0", "-1", "1025", "abc", "1.5", "1"],  # 1: none here
+    **{(f"gctl reserve {a}", "id"): ["0", "-1", "abc", "99999999999999999"]
+       for a in ("show", "cancel")},
     **{(cmd, "gpus"): ["-1", "1025", "two", "1.5", "3", "gpu:x"] for cmd in ("gbatch", "grun")},
     **{(cmd, "memory"): ["-1", "10X", "1025T", "G", "nan"] for cmd in ("gbatch", "grun")},
     **{(cmd, dest): ["0", "-1", "4097", "abc", "1.5", "99"]  # 99: more than the machine
@@ -105,6 +110,8 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     ("gqueue", "user"): ["no_such_user_hopefully", "\udcff", "a\nb"],
     ("gcancel", "user"): ["no_such_user_hopefully", "a\nb"],
     ("gstats", "user"): ["no_such_user_hopefully", "a\nb"],
+    ("gctl reserve create", "user"): ["no_such_user_hopefully", "a\nb"],
+    ("gctl quota", "user"): ["no_such_user_hopefully", "a\nb"],
     **{(cmd, flag): ["no/such/dir/%j.out", "a\nb"]
        for cmd in ("gbatch", "grun") for flag in ("output", "error")},
     **{(cmd, "chdir"): ["/nonexistent-dir", ""] for cmd in ("gbatch", "grun")},
@@ -116,6 +123,7 @@ FREE_ANY = {
     ("gqueue", "names"): "a filter of exact names (only an empty list is refused: NAMES_EDGES)",
     ("gcancel", "name"): "a filter: a name no job has cancels nothing (exit 1, one line)",
     ("gflowd slurm-aliases", "dir"): "any folder is a place to install the front doors into",
+    ("gstats", "project"): "a filter: a project no job has counts no jobs",
 }
 
 NAMES_EDGES = [",", " , ", "--"]
@@ -179,6 +187,7 @@ POSITIONALS: dict[str, list[str]] = {
     "gjob redo": ["1"],
     "gctl set-gpus": ["all"],
     "gctl set-limit": ["1", "2"],
+    "gctl quota": ["show"],
     "taskflow show": ["1"],
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BIN, Gflow
-from tests.security.conftest import LocalUser
+from tests.users import LocalUser
 
 
 @pytest.fixture

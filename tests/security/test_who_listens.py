@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Gflow, wait_for
-from tests.security.conftest import SYSTEM_PYTHON, LocalUser
+from tests.users import SYSTEM_PYTHON, LocalUser
 
 # Eve's fake gflowd: records whatever it is sent, answers "Submitted batch job 4242".
 FAKE_DAEMON = r"""

@@ -73,6 +73,7 @@ FIELDS: dict[str, Callable[[Row], str]] = {
     "STARTED": lambda j: _clock(j["started_at"]),
     "ENDED": lambda j: _clock(j["finished_at"]),
     "MAXRSS": _used_mb("max_rss_mb"),
+    "FAIRSHARE": lambda j: j.get("fairshare", "-"),
     "CPUEFF": _cpu_efficiency,
     "GPUMEMPEAK": _used_mb("gpu_mem_peak_mb"),
 }
@@ -101,6 +102,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "STARTED": ("started_at",),
     "ENDED": ("finished_at",),
     "MAXRSS": ("started_at", "max_rss_mb"),
+    "FAIRSHARE": ("user",),  # filled from GET /fairshare (gqueue.fetch)
     "CPUEFF": ("started_at", "finished_at", "cpu_seconds", "cpus", "cpu_ids"),
     "GPUMEMPEAK": ("started_at", "gpu_mem_peak_mb"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from gflow.cli import gflowd
+from gflow.cli import gflowd, reserve
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.ginfo import age_text, gpu_state, holders
 from gflow.client import Client
@@ -57,7 +57,31 @@ def build_parser() -> Parser:
         help="a job of the group (submitted with --max-concurrent)",
     )
     limit.add_argument("limit", type=usage_value(lambda t: parse_int(t, "limit", 1, 10**6)))
+    reserve.add_parser(sub)
+    quota = sub.add_parser("quota", help="quotas: gctl quota show [--user U]")
+    quota.add_argument("quota_action", choices=["show"])
+    quota.add_argument("-u", "--user", default="", help="whose (default: yours; others: admin)")
+    quota.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def show_quota(client: Client, user: str, as_json: bool) -> None:
+    info = client.request("GET", "/quota", query={"user": user} if user else None)
+    if as_json:
+        print_json(info)
+        return
+    limits = info["limits"] or {}
+
+    def of(used: float, key: str, fmt: str = "{:g}") -> str:
+        cap = limits.get(key)
+        return fmt.format(used) + (f" of {cap:g}" if cap is not None else " (no cap)")
+
+    print(f"User:          {info['user']}")
+    print(f"Running jobs:  {of(info['running_jobs'], 'max_running_jobs')}")
+    print(f"Running GPUs:  {of(info['running_gpus'], 'max_running_gpus')}")
+    print(f"Queued jobs:   {of(info['queued_jobs'], 'max_queued_jobs')}")
+    hours = of(info["gpu_hours_today"], "max_gpu_hours_per_day", "{:.2f}")
+    print(f"GPU-hours/day: {hours} (the last 24 h)")
 
 
 def _pid(text: str) -> int:
@@ -110,6 +134,10 @@ def command(argv: Sequence[str]) -> int:
     elif args.action == "purge":
         purged = client.request("POST", "/purge", {"older_than": args.before})["purged"]
         print(f"Purged {purged} ended job(s) older than {format_duration(args.before)}.")
+    elif args.action == "reserve":
+        return reserve.command(client, args)
+    elif args.action == "quota":
+        show_quota(client, args.user, args.json)
     elif args.action == "set-limit":
         body = {"max_concurrent": args.limit}
         changed = client.request("POST", f"/jobs/{args.job}/group-limit", body)["updated_jobs"]

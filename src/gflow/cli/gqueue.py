@@ -173,6 +173,13 @@ def fetch(client: Client, args: argparse.Namespace) -> list[Row]:
     }
     fields = needed_fields(args)
     found = client.list_fields(fields, **query) if fields else client.list_jobs(**query)
+    if "FAIRSHARE" in (args.format or ()):
+        shares = client.request("GET", "/fairshare")["users"]
+        for job in found:
+            share = shares.get(job["user"])
+            job["fairshare"] = (
+                f"{share['usage_gpu_hours']:.1f}h ({share['share']:.0%})" if share else "0.0h (0%)"
+            )
     jobs = sorted(found, key=SORT_KEYS[args.sort])
     if args.limit > 0:
         jobs = jobs[: args.limit]

@@ -55,6 +55,7 @@ def build_parser() -> Parser:
     p = Parser("gstats", "Job accounting.")
     p.add_argument("-a", "--all-users", action="store_true", help="every user's jobs")
     p.add_argument("-u", "--user", default="", help="this user's jobs (default: yours)")
+    p.add_argument("-P", "--project", default="", help="only this project's jobs")
     p.add_argument(
         "-t", "--since", type=usage_value(_since), help=f"jobs submitted since: {SINCE_FORMS}"
     )
@@ -70,12 +71,14 @@ def build_parser() -> Parser:
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
-    jobs = Client(Paths.from_env()).list_jobs(all="1", user=user)
+    client = Client(Paths.from_env())
+    jobs = client.list_jobs(all="1", user=user, project=args.project)
     if args.since is not None:
         jobs = [job for job in jobs if job["submitted_at"] >= args.since]
     if args.efficiency:
         return print_efficiency(jobs, args.json)
     stats = summarize(jobs)
+    stats["fair_share"] = shares = client.request("GET", "/fairshare")
     if args.json:
         print_json(stats)
         return EXIT_OK
@@ -87,6 +90,11 @@ def command(argv: Sequence[str]) -> int:
     print(f"GPU-hours:     {stats['gpu_hours']:.2f}")
     rate = stats["success_rate"]
     print(f"Success rate:  {'-' if rate is None else f'{rate:.0%}'}")
+    if shares["users"]:
+        state = "on" if shares["enabled"] else "off (shown only)"
+        print(f"Fair-share ({state}; half-life {format_duration(shares['half_life'])}):")
+        for name, share in shares["users"].items():
+            print(f"  {name:<12} {share['usage_gpu_hours']:8.2f} GPU-h  {share['share']:.0%}")
     if stats["top_jobs"]:
         print("Longest runs:")
         for job in stats["top_jobs"]:

@@ -19,6 +19,14 @@ from operator import attrgetter
 
 from gflow.core.dependencies import Verdict, dependency_verdict
 from gflow.core.model import ALL_MEMORY, Job, Resources
+from gflow.core.reservations import NOTHING_KEPT, KeptFrom, kept_from
+from gflow.core.sharing import (
+    NO_RULES,
+    RunningCounts,
+    SharingRules,
+    fair_share_order,
+    quota_reason,
+)
 from gflow.core.states import JobState, Reason, ReasonKind
 
 
@@ -91,6 +99,7 @@ def gpu_matches(model: str, name: str) -> bool:
 
 
 _WAIT_EXCLUSIVE = Reason(ReasonKind.RESOURCES, "Exclusive")
+_WAIT_RESERVATION = Reason(ReasonKind.RESERVATION)
 _WAIT_CPU = Reason(ReasonKind.RESOURCES, "CPU")
 _WAIT_MEMORY = Reason(ReasonKind.RESOURCES, "HostMemory")
 
@@ -130,10 +139,20 @@ class _Pool:
         return res.memory_mb == ALL_MEMORY or res.memory_mb <= self.host_free_mb
 
     def allocate(
-        self, res: Resources, avoid: frozenset[int] = frozenset()
+        self, res: Resources, avoid: frozenset[int] = frozenset(), kept: KeptFrom = NOTHING_KEPT
     ) -> tuple[int, ...] | Reason:
         """The GPUs this request would get now (lowest index first, those in `avoid` last),
-        or why it cannot start."""
+        or why it cannot start. `kept`: what others' reservations keep from it."""
+        if kept.anything:
+            got = self._allocate(res, avoid, kept)
+            if isinstance(got, Reason) and not isinstance(self._allocate(res, avoid), Reason):
+                return _WAIT_RESERVATION  # it would fit, but on GPUs reserved for another
+            return got
+        return self._allocate(res, avoid)
+
+    def _allocate(
+        self, res: Resources, avoid: frozenset[int] = frozenset(), kept: KeptFrom = NOTHING_KEPT
+    ) -> tuple[int, ...] | Reason:
         if self.exclusive_held or (res.exclusive and self.ours):
             return _WAIT_EXCLUSIVE
         memory = res.memory_mb  # inline (not _memory_fits): this runs per job per pass
@@ -142,7 +161,7 @@ class _Pool:
         if res.cpus and res.cpus > len(self.cpus):
             return _WAIT_CPU
         if res.exclusive:
-            if not all(g.idle() for g in self.gpus.values()):
+            if kept.anything or not all(g.idle() for g in self.gpus.values()):
                 return Reason(ReasonKind.RESOURCES, "GPU")
             return tuple(sorted(self.gpus))
         if res.gpus == 0:
@@ -152,6 +171,8 @@ class _Pool:
             if res.gpu_pin
             else (list(self.gpus.values()))
         )
+        if kept.gpu_ids:
+            candidates = [g for g in candidates if g.index not in kept.gpu_ids]
         if res.gpu_model:
             candidates = [g for g in candidates if gpu_matches(res.gpu_model, g.name)]
         need = res.gpu_memory_mb or 0
@@ -165,7 +186,12 @@ class _Pool:
             return Reason(ReasonKind.RESOURCES, short)
         if avoid:
             fit.sort(key=lambda g: g.index in avoid)  # stable: index order otherwise
-        return tuple(g.index for g in fit[: res.gpus])
+        chosen = fit[: res.gpus]
+        if kept.keep_idle:
+            idle = sum(1 for g in self.gpus.values() if g.idle() and g.index not in kept.gpu_ids)
+            if idle - sum(1 for g in chosen if g.idle()) < kept.keep_idle:
+                return Reason(ReasonKind.RESOURCES, short)
+        return tuple(g.index for g in chosen)
 
     def fits_at(self, res: Resources, gpu_ids: Iterable[int], cpu_ids: Iterable[int] = ()) -> bool:
         """Would this job, holding exactly these GPUs and cores, fit in this pool?"""
@@ -233,11 +259,13 @@ def schedule(
     dependency_states: Mapping[int, JobState],
     machine: Machine,
     now: float,
+    rules: SharingRules = NO_RULES,
 ) -> Decision:
     """Decide one pass.
 
     `queued` are the jobs in state Queued; `dependency_states` gives the state of every job
-    they depend on that is not itself in `queued`.
+    they depend on that is not itself in `queued`; `rules` are the team's quotas and
+    fair-share (core/sharing.py).
     """
     decision = Decision()
     states = dict(dependency_states)
@@ -273,8 +301,17 @@ def schedule(
 
     # The pool only fills up during a pass, so a request that did not fit will not fit
     # later in the same pass: remember it (a queue of 10,000 alike jobs is common).
-    cannot_fit: dict[Resources, Reason] = {}
-    for job in in_queue_order(queued):
+    cannot_fit: dict[Resources | tuple[Resources, KeptFrom], Reason] = {}
+    quotas = bool(rules.user_quotas or rules.project_quotas)
+    counts = RunningCounts.of(running) if quotas else RunningCounts()
+    quota_seen: dict[tuple[int, str, int], Reason | None] = {}
+    kept_seen: dict[tuple[int, int | None], KeptFrom] = {}
+    ordered = (
+        fair_share_order(queued, rules.fair_share_usage)
+        if rules.fair_share
+        else in_queue_order(queued)
+    )
+    for job in ordered:
         if job.id in decision.cancels:
             continue
         if job.dependencies and job.id not in dependencies_met:
@@ -288,8 +325,25 @@ def schedule(
         if limit is not None and group_running.get(job.group_id or 0, 0) >= limit:
             decision.waiting[job.id] = _WAIT_GROUP
             continue
+        if quotas:
+            # The counts change only when a job starts: one answer per kind of job till then.
+            quota_key = (job.uid, job.project, job.gpus)
+            if quota_key not in quota_seen:
+                quota_seen[quota_key] = quota_reason(job, rules, counts)
+            over = quota_seen[quota_key]
+            if over is not None:
+                decision.waiting[job.id] = over
+                continue
         avoid = reservation.gpu_ids if reservation is not None else frozenset()
-        gpu_ids = cannot_fit.get(job.resources) or pool.allocate(job.resources, avoid)
+        kept = NOTHING_KEPT
+        if rules.reservations and (job.resources.gpus or job.resources.exclusive):
+            kept_key = (job.uid, job.time_limit)
+            if kept_key not in kept_seen:
+                ends = now + job.time_limit if job.time_limit else math.inf
+                kept_seen[kept_key] = kept_from(rules.reservations, job.uid, now, ends)
+            kept = kept_seen[kept_key]
+        fit_key = (job.resources, kept) if kept.anything else job.resources
+        gpu_ids = cannot_fit.get(fit_key) or pool.allocate(job.resources, avoid, kept)
         res = job.resources
         cores = (
             pool.allocate_cpus(res)
@@ -300,7 +354,7 @@ def schedule(
             gpu_ids = cores
         cpu_ids = () if isinstance(cores, Reason) else cores
         if isinstance(gpu_ids, Reason):
-            cannot_fit[job.resources] = gpu_ids
+            cannot_fit[fit_key] = gpu_ids
             decision.waiting[job.id] = gpu_ids
             if reservation is None and reserve_tries > 0:
                 reserve_tries -= 1
@@ -321,6 +375,9 @@ def schedule(
         if job.group_id is not None:
             group_running[job.group_id] = group_running.get(job.group_id, 0) + 1
         decision.starts.append(Start(job.id, gpu_ids, cpu_ids))
+        if quotas:
+            counts.add(job)
+            quota_seen.clear()
     return replace(decision, next_begin=next_begin)
 
 

@@ -85,6 +85,8 @@ class ReasonKind(StrEnum):
     BEGIN_TIME = "BeginTime"
     GROUP_LIMIT = "GroupLimit"
     PRIORITY = "Priority"  # could run, but would delay the reserved higher-priority job
+    QUOTA = "Quota"  # detail: running_jobs, running_gpus or gpu_hours_per_day
+    RESERVATION = "Reservation"  # its GPUs are reserved for someone else
     HELD = "Held"
     # running
     STOPPING = "Stopping"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pwd
 import resource
 import time
 from collections.abc import Callable, Iterable
@@ -24,12 +25,21 @@ from gflow.core.errors import Forbidden, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
+from gflow.core.reservations import next_boundary
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon import trial
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
+from gflow.daemon.reservations import Request, ReservationBook
+from gflow.daemon.sharing import (
+    RulesCache,
+    check_submission,
+    fair_share_report,
+    quota_status,
+    rules_for,
+)
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.daemon.usage import UsageRecorder
 from gflow.paths import Paths
@@ -69,6 +79,13 @@ def exec_limit() -> int:
     return max(MIN_ARG_MAX, min(MAX_ARG_MAX, soft // 4))
 
 
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who sent a request: from the socket's peer credentials, never from $USER."""
@@ -95,6 +112,8 @@ class Service(JobSupervisor):
         self.machine = machine
         self.exec_limit = exec_limit()
         self.usage = UsageRecorder(store)
+        self._rules = RulesCache()
+        self.reservations = ReservationBook(store, clock)
         self._big_submission = asyncio.Lock()
         self.started_at = clock()
         self._pass_requested = False
@@ -155,6 +174,7 @@ class Service(JobSupervisor):
         specs, _ = self.machine.resolve_gpu_models(specs)
         self.machine.check_feasible(specs)
         self._check_exec_sizes(specs)
+        check_submission(self.config, self.jobs.values(), caller.user, caller.uid, specs)
         new_jobs = []
         cache: dict[tuple[int | str, bool], list[int]] = {}
         # Jobs of an array that ask for the same dependencies share one resolved tuple: a
@@ -385,6 +405,59 @@ class Service(JobSupervisor):
             )
         return job
 
+    # ---- reservations (daemon/reservations.py) -------------------------------------------
+
+    def reserve(self, caller: Caller, request: Request) -> dict[str, Any]:
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        gpus = [g.index for g in self.machine.gpus()]
+        made, warnings = self.reservations.create(
+            self.config, caller.user, self._is_admin(caller), request, gpus, running
+        )
+        log.info("%s made %s", caller.user, made.describe())
+        self.request_pass()
+        return {"reservation": made.to_dict(), "warnings": warnings}
+
+    def cancel_reservation(self, caller: Caller, reservation_id: int) -> dict[str, Any]:
+        gone = self.reservations.cancel(reservation_id, caller.user, self._is_admin(caller))
+        self.request_pass()
+        return {"reservation": gone.to_dict()}
+
+    def reservation_view(self) -> dict[str, Any]:
+        """Every reservation not over, the GPUs, and running jobs' expected ends (for the
+        timeline)."""
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return {
+            "reservations": [r.to_dict() for r in self.reservations.current()],
+            "gpus": [g.index for g in self.machine.gpus()],
+            "running": [
+                {"id": j.id, "user": j.user, "gpu_ids": list(j.gpu_ids), "ends_by": j.ends_by()}
+                for j in running
+                if j.gpu_ids
+            ],
+            "now": self.clock(),
+        }
+
+    def fair_share(self) -> dict[str, Any]:
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        return fair_share_report(
+            self.config, self.store, running, self.clock(), self.config.fair_share_half_life,
+            _user_name,
+        )  # fmt: skip
+
+    def _is_admin(self, caller: Caller) -> bool:
+        return caller.uid in (0, os.getuid())
+
+    def quota(self, caller: Caller, user: str | None) -> dict[str, Any]:
+        """`gctl quota show [--user U]`: your own, or (admin) anyone's."""
+        name = user or caller.user
+        if name != caller.user:
+            self._admin(caller, "see another user's quota")
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            raise InvalidInput(f"unknown user {name!r}", hint="give a user name") from None
+        return quota_status(self.config, self.jobs.values(), self.store, name, uid)
+
     def status(self) -> dict[str, object]:
         return {
             "pid": os.getpid(),
@@ -422,8 +495,16 @@ class Service(JobSupervisor):
         dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
         dep_states.update(self.store.states_of(deps - dep_states.keys()))
         now = self.clock()
-        decision = schedule(queued, running, dep_states, self.machine.snapshot(running), now)
-        self._wake_at(decision.next_begin)
+        names = {job.uid: job.user for job in self.jobs.values()}
+        reservations = self.reservations.current()
+        rules = rules_for(
+            self.config, self.store, queued, running, now, self._rules,
+            lambda uid: names.get(uid, str(uid)), reservations,
+        )  # fmt: skip
+        machine = self.machine.snapshot(running)
+        decision = schedule(queued, running, dep_states, machine, now, rules)
+        wakes = [t for t in (decision.next_begin, next_boundary(reservations, now)) if t]
+        self._wake_at(min(wakes, default=None))
 
         self._commit(
             [

@@ -14,8 +14,10 @@ from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
+from gflow.core.reservations import Reservation
 from gflow.core.states import ENDED_STATES, JobState, ReasonKind
 from gflow.core.usage import Usage
+from gflow.store import reservations
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -404,6 +406,34 @@ class Store:
             f"SELECT state, COUNT(*) FROM jobs WHERE {visible} GROUP BY state", hidden
         )
         return dict(rows.fetchall())
+
+    # ---- reservations (store/reservations.py) ---------------------------------------------
+
+    def insert_reservation(self, new: Reservation) -> Reservation:
+        with self.transaction() as conn:
+            return reservations.insert(conn, new)
+
+    def reservations_not_over(self, now: float) -> list[Reservation]:
+        return reservations.not_over(self._conn, now)
+
+    def get_reservation(self, reservation_id: int) -> Reservation | None:
+        return reservations.get(self._conn, reservation_id)
+
+    def cancel_reservation(self, reservation_id: int, now: float) -> None:
+        with self.transaction() as conn:
+            reservations.cancel(conn, reservation_id, now)
+
+    def gpu_spans(self, ended_since: float) -> list[tuple[int, str, float, float, int]]:
+        """(uid, project, started, ended, GPUs) of every GPU job that ended since then: the
+        history quotas per day and fair-share count."""
+        visible, hidden = self._visible()
+        rows = self._conn.execute(
+            "SELECT uid, project, started_at, finished_at, json_array_length(gpu_ids)"
+            " FROM jobs WHERE finished_at >= ? AND started_at IS NOT NULL"
+            f" AND gpu_ids != '[]' AND {visible}",
+            (ended_since, *hidden),
+        )
+        return [(int(u), str(p), float(s), float(e), int(g)) for u, p, s, e, g in rows]
 
     def save_usage(self, usages: Iterable[tuple[int, Usage]]) -> None:
         """What running jobs used so far: figures, not state changes, so no event."""

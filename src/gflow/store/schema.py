@@ -149,6 +149,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN usage TEXT NOT NULL DEFAULT '{}';
     """,
+    # 10: GPU reservations (gctl reserve): GPUs kept for one user for a while
+    """
+    CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        gpu_ids TEXT NOT NULL,
+        gpus INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        cancelled_at REAL
+    );
+    CREATE INDEX reservations_by_end ON reservations(end);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

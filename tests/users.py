@@ -1,6 +1,7 @@
-"""A second local user for the security tests: created with useradd, removed afterwards.
+"""Other local users for the tests: created with useradd, removed afterwards.
 
-CI runs as root, so these run there; elsewhere they skip with the reason."""
+CI runs as root, so these run there; elsewhere they skip with the reason. The `eve`
+fixture (tests/conftest.py) is one of them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -45,14 +47,14 @@ class LocalUser:
         )
 
 
-@pytest.fixture
-def eve() -> Iterator[LocalUser]:
-    """Another local user, without sudo: the one who tries to get in."""
+@contextmanager
+def local_user(prefix: str) -> Iterator[LocalUser]:
+    """A new local user without sudo, removed (home, processes) afterwards."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create a second Unix user (CI runs as root)")
     if not shutil.which("useradd") or not shutil.which("runuser"):
         pytest.skip("useradd/runuser not installed")
-    name = f"gfeve{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
     entry = pwd.getpwnam(name)
     try:
