@@ -60,6 +60,7 @@ ROUTES = [
     ("GET", "/resolve"),
     ("GET", "/gpus/ignored"),
     ("POST", "/gpus/ignored"),
+    ("POST", "/jobs/cancel"),
     ("GET", "/quota"),
     ("GET", "/fairshare"),
     ("GET", "/reservations"),

@@ -12,7 +12,7 @@ from typing import Any
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, run, usage_value
 from gflow.cli.gqueue import parse_states
 from gflow.client import Client
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from gflow.core.errors import ERRORS_BY_CODE, GflowError, InvalidInput, InvalidState, NotFound
 from gflow.core.parse import format_id_list, parse_id_list
 from gflow.paths import Paths
 
@@ -119,6 +119,30 @@ def dry_run(client: Client, jobs: list[dict[str, Any]], missing: list[int]) -> i
     return status
 
 
+CANCEL_CHUNK = 20_000  # ids per request: a 20,000-job array is one transaction
+
+
+def said(result: dict[str, Any], gone: set[int], kill: bool) -> bool:
+    """Print what happened to one job; False for a refusal."""
+    job_id, error = result["id"], result["error"]
+    if error is None:
+        if result["state"] == "Running":
+            sent = "SIGKILL sent" if kill else "SIGTERM sent; SIGKILL follows if it ignores it"
+            print(f"Job {job_id} is stopping ({sent}).")
+        else:
+            print(f"Job {job_id} cancelled.")
+        gone.add(job_id)
+        return True
+    blocker = (result.get("reason") or "").removeprefix("DependencyFailed:")
+    if error["code"] == InvalidState.code and blocker.isdigit() and int(blocker) in gone:
+        print(f"Job {job_id} cancelled (its dependency, job {blocker}, was).")
+        gone.add(job_id)
+        return True
+    cls = ERRORS_BY_CODE.get(error["code"], GflowError)
+    fail("gcancel", cls(error["message"], error["hint"]))
+    return False
+
+
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     client = Client(Paths.from_env())
@@ -132,29 +156,13 @@ def command(argv: Sequence[str]) -> int:
     # A dependent the daemon already cancelled with its parent is not an error when named
     # too (ids ascend, so the parent was handled first).
     gone: set[int] = set()
-    for job_id in [job["id"] for job in jobs]:
-        try:
-            result = client.job_action(job_id, "cancel", {"kill": True} if args.kill else None)
-        except InvalidState as exc:
-            reason = client.show_job(job_id)["job"]["reason"] or ""
-            blocker = reason.removeprefix("DependencyFailed:")
-            if blocker.isdigit() and int(blocker) in gone:
-                print(f"Job {job_id} cancelled (its dependency, job {blocker}, was).")
-                gone.add(job_id)
-                continue
-            fail("gcancel", exc)
-            status = EXIT_FAILED
-            continue
-        except (NotFound, Forbidden) as exc:
-            fail("gcancel", exc)
-            status = EXIT_FAILED
-            continue
-        if result["state"] == "Running":
-            sent = "SIGKILL sent" if args.kill else "SIGTERM sent; SIGKILL follows if it ignores it"
-            print(f"Job {job_id} is stopping ({sent}).")
-        else:
-            print(f"Job {job_id} cancelled.")
-        gone.add(job_id)
+    ids = [job["id"] for job in jobs]
+    for start in range(0, len(ids), CANCEL_CHUNK):  # one request (one transaction) each
+        chunk = format_id_list(ids[start : start + CANCEL_CHUNK])
+        body = {"ids": chunk, "kill": args.kill}
+        for result in client.request("POST", "/jobs/cancel", body)["results"]:
+            if not said(result, gone, args.kill):
+                status = EXIT_FAILED
     return status
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVICE = web.AppKey("service", Service)
 STOP = web.AppKey("stop", asyncio.Event)
 MAX_JOBS_PER_REQUEST = 100_000
+MAX_CANCEL = 100_000  # ids per cancel request
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -310,6 +311,19 @@ async def job_action(request: web.Request) -> web.Response:
     return web.json_response({"job": job.to_dict()})
 
 
+async def cancel_jobs(request: web.Request) -> web.Response:
+    """POST /jobs/cancel {"ids": "1-20000,20005", "kill": false}: many at once."""
+    body = await object_body(request, frozenset({"ids", "kill"}), required=False)
+    ids, kill = body.get("ids"), body.get("kill", False)
+    if not isinstance(ids, str) or not isinstance(kill, bool):
+        raise InvalidInput('expected {"ids": "1,3-5", "kill": true|false}')
+    chosen = parse_id_list(ids)
+    if len(chosen) > MAX_CANCEL:
+        raise InvalidInput(f"at most {MAX_CANCEL:,} jobs per request")
+    results = await request.app[SERVICE].cancel_many(caller_of(request), chosen, kill)
+    return web.json_response({"results": results})
+
+
 async def update_job(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
@@ -458,6 +472,7 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_post("/api/v1/jobs", submit)
     app.router.add_post("/api/v1/jobs/test", test_submit)
+    app.router.add_post("/api/v1/jobs/cancel", cancel_jobs)  # before /jobs/{job_id}
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)

@@ -13,7 +13,7 @@ import os
 import pwd
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from gflow import __version__
 from gflow.config import Config
 from gflow.core.dependencies import Dependency, DependencyKind
-from gflow.core.errors import Forbidden, InvalidInput, InvalidState
+from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
@@ -241,6 +241,43 @@ class Service(JobSupervisor):
         )
         self.request_pass()  # its dependents may now be impossible
         return self.get_job(job_id)
+
+    async def cancel_many(
+        self, caller: Caller, ids: Sequence[int], kill: bool = False
+    ) -> list[dict[str, Any]]:
+        """`gcancel 1-20000`: every waiting job named is cancelled in one transaction, every
+        running one is stopped; each id answers its new state, or the refusal in words."""
+        results: dict[int, dict[str, Any]] = {}
+        waiting: list[Job] = []
+        running: list[Job] = []
+        for job_id in ids:
+            try:
+                job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
+            except GflowError as exc:
+                found = self.jobs.get(job_id) or self.store.get_job(job_id)
+                results[job_id] = {
+                    "id": job_id,
+                    "error": {"code": exc.code, "message": exc.message, "hint": exc.hint},
+                    "reason": str(found.reason) if found and found.reason else None,
+                }
+                continue
+            (running if job.state is JobState.RUNNING else waiting).append(job)
+        reason = Reason(ReasonKind.CANCELLED_BY_USER)
+        self._commit(
+            [self._transition(j, JobState.CANCELLED, "cancelled", reason=reason) for j in waiting]
+        )
+        for job in running:
+            if job.stop_reason is None:
+                self._stop(job, ReasonKind.CANCELLED_BY_USER)
+            if kill:
+                self._kill(job.id)
+        await asyncio.gather(*(self.wait_until_ended(j.id, CANCEL_ANSWER_WAIT) for j in running))
+        if waiting:
+            self.request_pass()  # their dependents may now be impossible
+        for job in [*waiting, *running]:
+            now = self.get_job(job.id)
+            results[job.id] = {"id": job.id, "state": now.state.value, "error": None}
+        return [results[i] for i in ids if i in results]
 
     def hold(self, caller: Caller, job_id: int) -> Job:
         job = self._owned(caller, job_id, "hold", {JobState.QUEUED})
