@@ -22,11 +22,26 @@ class Config:
     kill_grace: float = 30.0  # seconds between SIGTERM and SIGKILL
     enforce_memory: bool = True  # stop a job whose processes use more RAM than its --mem
     fake_gpus: str = ""  # e.g. "2x24G,1x80G"; empty = real GPUs through NVML
+    # Who may act on every job and change the daemon (root always may): user names, and
+    # "@group" for a group's members.
+    admins: tuple[str, ...] = ()
+    # System mode: the socket only this group may use (0660); empty = every local user.
+    socket_group: str = ""
+    # System mode: the interpreter that runs the job's wrapper as its user (stdlib only);
+    # empty = the daemon's own, if every user can run it.
+    wrapper_python: str = ""
 
 
 # section -> key -> (type, check) ; the single list of accepted keys.
 _SCHEMA: dict[str, dict[str, type]] = {
-    "daemon": {"executor": str, "kill_grace": float, "enforce_memory": bool},
+    "daemon": {
+        "executor": str,
+        "kill_grace": float,
+        "enforce_memory": bool,
+        "admins": list,
+        "socket_group": str,
+        "wrapper_python": str,
+    },
     "gpu": {"fake": str},
 }
 
@@ -43,8 +58,24 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
         enforce_memory=daemon.get("enforce_memory", Config.enforce_memory),
         fake_gpus=env.get("GFLOW_FAKE_GPUS") or values.get("gpu", {}).get("fake", ""),
+        admins=tuple(daemon.get("admins", ())),
+        socket_group=daemon.get("socket_group", ""),
+        wrapper_python=daemon.get("wrapper_python", ""),
     )
     where = f"{paths.config_file}"
+    for admin in config.admins:
+        if not isinstance(admin, str) or not re.fullmatch(r"@?[A-Za-z0-9_.][A-Za-z0-9_.-]*", admin):
+            line = _line_of(paths.config_file, "admins")
+            raise InvalidInput(
+                f"{where}:{line}: daemon.admins: {admin!r} is not a user or @group name",
+                hint='e.g. admins = ["alice", "@gpu-admins"]',
+            )
+    if config.wrapper_python and not config.wrapper_python.startswith("/"):
+        line = _line_of(paths.config_file, "wrapper_python")
+        raise InvalidInput(
+            f"{where}:{line}: daemon.wrapper_python must be an absolute path",
+            hint='e.g. wrapper_python = "/usr/bin/python3"',
+        )
     if config.executor not in EXECUTORS:
         line = _line_of(paths.config_file, "executor")
         raise InvalidInput(

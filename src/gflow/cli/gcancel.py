@@ -121,7 +121,7 @@ def dry_run(client: Client, jobs: list[dict[str, Any]], missing: list[int]) -> i
 
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     jobs, missing = select(client, args)
     if args.dry_run:
         return dry_run(client, jobs, missing)

@@ -154,7 +154,7 @@ def foreground(args: argparse.Namespace) -> int:
     if args.array is not None:
         raise InvalidInput("grun runs one job; submit arrays with gbatch --array")
     spec = build_spec(args, load_script(args, stdin_is_tty=True))
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     job_id = int(client.submit([spec])[0]["id"])
     if args.no_wait:
         print(f"Submitted batch job {job_id}")

@@ -65,7 +65,7 @@ def build_parser() -> Parser:
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
-    jobs = Client(Paths.from_env()).list_jobs(all="1", user=user)
+    jobs = Client(Paths.for_client()).list_jobs(all="1", user=user)
     if args.since is not None:
         jobs = [job for job in jobs if job["submitted_at"] >= args.since]
     stats = summarize(jobs)

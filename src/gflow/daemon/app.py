@@ -12,7 +12,6 @@ import os
 import pwd
 import re
 import socket
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,12 +23,14 @@ from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
-from gflow.daemon.service import Caller, Service
+from gflow.daemon.identity import AccessPolicy, Caller, caller_from_socket, require_admin
+from gflow.daemon.service import Service
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", Service)
+POLICY = web.AppKey("policy", AccessPolicy)
 STOP = web.AppKey("stop", asyncio.Event)
 MAX_JOBS_PER_REQUEST = 100_000
 
@@ -72,19 +73,13 @@ async def release_memory_after_big(request: web.Request, handler: Handler) -> we
 
 
 def caller_of(request: web.Request) -> Caller:
-    """The peer's uid from SO_PEERCRED: the kernel says who is calling, not the client."""
+    """Who is calling, as the kernel says (daemon/identity.py), never as the client says."""
     sock: socket.socket | None = (
         request.transport.get_extra_info("socket") if request.transport else None
     )
     if sock is None or sock.family != socket.AF_UNIX:
         raise GflowError("requests must come over the Unix socket")
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-    return Caller(uid=uid, user=name)
+    return caller_from_socket(sock, request.app[POLICY])
 
 
 async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
@@ -378,17 +373,21 @@ async def set_group_limit(request: web.Request) -> web.Response:
 
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
-    if caller.uid not in (0, os.getuid()):
-        raise Forbidden("only the daemon's owner can stop it")
+    if request.app[POLICY].system and caller.uid != 0:
+        raise Forbidden("only root can stop the system daemon")
+    require_admin(caller, "stop the daemon")
     request.app[STOP].set()
     return web.json_response({"status": "stopping", "pid": os.getpid()})
 
 
-def make_app(service: Service, stop: asyncio.Event) -> web.Application:
+def make_app(
+    service: Service, stop: asyncio.Event, policy: AccessPolicy | None = None
+) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
     )
     app[SERVICE] = service
+    app[POLICY] = policy or AccessPolicy(owner_uid=os.getuid())
     app[STOP] = stop
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)

@@ -21,13 +21,14 @@ from typing import Any
 
 from gflow.config import Config
 from gflow.core.batch import NO_BATCH, BatchOptions
-from gflow.core.errors import InvalidState, NotFound, Unavailable
+from gflow.core.errors import Forbidden, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
 from gflow.daemon.slurm_launch import prepare_batch, script_argv
 from gflow.paths import Paths
 from gflow.resources import host
+from gflow.runner.as_user import RunAs, ensure_user_dir, hand_over, job_env, submitted_umask
 from gflow.runner.control import (
     boot_id,
     identify,
@@ -46,6 +47,7 @@ from gflow.runner.jobfiles import (
     write_script,
     write_spec,
 )
+from gflow.safefs import remove_entry
 from gflow.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ class JobSupervisor:
                 if procs is not None:  # the wrapper died; its command must not live on
                     signal_job(procs, signal.SIGKILL, self.boot)
                 else:  # the crash came mid-launch: a wrapper may be starting right now
-                    self.executor.abandon(job.id)
+                    self.executor.abandon(job.id, self._run_as(job))
                 self._end_job(job, None)
 
     def _legacy_processes(self, job: Job) -> JobProcesses | None:
@@ -264,9 +266,29 @@ class JobSupervisor:
         extra = prepare_batch(job, batch, env, self.paths.state_dir / "bin", self.clock())
         return PreparedLaunch(job, env, script_body, batch, extra)
 
+    def _run_as(self, job: Job) -> RunAs | None:
+        """System mode: who the job runs as (its submitter); personal mode: the daemon's
+        own user, as before."""
+        if not self.paths.system:
+            return None
+        try:
+            return RunAs.of_uid(job.uid)
+        except Forbidden:
+            return None
+
     def _launch(self, prepared: PreparedLaunch) -> Launched:
-        """In a launcher thread: write the job's files and start its wrapper."""
+        """In a launcher thread: write the job's files and start its wrapper (in system
+        mode as the job's submitter: its uid, gid, groups and umask)."""
         job = prepared.job
+        run_as = RunAs.of_uid(job.uid) if self.paths.system else None
+        env, umask = prepared.env, self.job_umask
+        if run_as is not None:
+            env = job_env(env, run_as)
+            umask = submitted_umask(env)
+            remove_entry(self.paths.jobs_dir, str(job.id))  # a fresh one, root's until handed over
+            log_dir = Path(job.log_path).parent
+            if log_dir.parent == self.paths.logs_dir and log_dir.name == str(job.uid):
+                ensure_user_dir(self.paths.logs_dir, log_dir.name, run_as)
         jobdir = make_jobdir(self.paths.jobs_dir, job.id)
         if job.script:
             script = write_script(jobdir, prepared.script_body)
@@ -282,9 +304,11 @@ class JobSupervisor:
             "time_limit": job.time_limit,
             "kill_grace": float(self.config.kill_grace),
         }
-        spec = LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask, extra)
+        spec = LaunchSpec(argv, env, job.workdir, job.log_path, umask, extra)
         write_spec(jobdir, spec)
-        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
+        if run_as is not None:
+            hand_over(jobdir, run_as)
+        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session, run_as))
         # Read at once, while the pid is surely the wrapper tmux just reported.
         return Launched(identify(pid, self.boot), session, self.clock())
 
@@ -297,7 +321,7 @@ class JobSupervisor:
             return
         try:
             launched = done.result()
-        except (LaunchError, OSError) as exc:
+        except (LaunchError, OSError, Forbidden) as exc:
             log.error("job %d could not start: %s", job_id, exc)
             self._record_launch_failure(job_id, str(exc))
             return
