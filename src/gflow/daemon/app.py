@@ -6,6 +6,7 @@ Errors are answered as {"error": {"code", "message", "hint"}} with the status ma
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -17,14 +18,23 @@ from typing import Any
 
 from aiohttp import web
 
-from gflow.core.errors import Forbidden, GflowError, InvalidInput
+from gflow.core.errors import Forbidden, GflowError, InvalidInput, Unavailable
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
-from gflow.daemon.identity import AccessPolicy, Caller, caller_from_socket, require_admin
+from gflow.daemon.identity import (
+    AccessPolicy,
+    Caller,
+    authorize_owner,
+    authorize_read,
+    caller_from_socket,
+    require_admin,
+)
+from gflow.daemon.joblogs import read_log
 from gflow.daemon.service import Service
+from gflow.runner.as_user import RunAs
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
@@ -274,7 +284,42 @@ async def show_job(request: web.Request) -> web.Response:
     job = service.get_job(job_id)
     events = [event.to_dict() for event in service.store.events_of(job_id)]
     attempts = service.store.attempts_of(job.first_attempt or job.id)
-    return web.json_response({"job": job.to_dict(), "events": events, "attempts": attempts})
+    shown = {**job.to_dict(), "job_dir": str(service.jobdir(job_id))}
+    return web.json_response({"job": shown, "events": events, "attempts": attempts})
+
+
+async def job_log(request: web.Request) -> web.Response:
+    """`?offset=N`: the job's log from byte N (at most MAX_CHUNK), for its owner and
+    admins only: {"data": base64, "offset": N, "size": bytes now, "state": ...}."""
+    service = request.app[SERVICE]
+    job = service.get_job(job_id_of(request))
+    authorize_read(caller_of(request), job)
+    raw = request.query.get("offset")
+    offset = parse_int(raw, "offset", 0, 2**50) if raw else 0
+    owner = job.uid if request.app[POLICY].system else None
+    data, size = await asyncio.to_thread(read_log, job, offset, owner)
+    return web.json_response(
+        {
+            "data": base64.b64encode(data).decode(),
+            "offset": offset,
+            "size": size,
+            "state": job.state.value,
+        }
+    )
+
+
+async def job_attach(request: web.Request) -> web.Response:
+    """The command that attaches the job's owner (only them) to its tmux session."""
+    service = request.app[SERVICE]
+    job = service.get_job(job_id_of(request))
+    authorize_owner(caller_of(request), "attach to", job)
+    if not job.session:
+        raise Unavailable(f"job {job.id} has no tmux session", hint="use: gjob log -f")
+    run_as = RunAs.of_uid(job.uid) if request.app[POLICY].system else None
+    argv = service.executor.attach_command(job.session, run_as)
+    if not argv:
+        raise Unavailable(f"job {job.id} has no tmux session", hint="use: gjob log -f")
+    return web.json_response({"argv": argv})
 
 
 async def job_action(request: web.Request) -> web.Response:
@@ -399,6 +444,8 @@ def make_app(
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
     # Before {action}, which would take it (routes match in the order they are added).
     app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
+    app.router.add_get("/api/v1/jobs/{job_id}/log", job_log)
+    app.router.add_get("/api/v1/jobs/{job_id}/attach", job_attach)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
     app.router.add_get("/api/v1/resolve", resolve)
     app.router.add_post("/api/v1/purge", purge)

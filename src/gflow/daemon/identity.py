@@ -24,7 +24,7 @@ from gflow.core.model import Job
 
 # Python 3.11 names neither; Linux's values (asm-generic/socket.h).
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
-_GROUPS_BUFFER = 65536 * 4  # NGROUPS_MAX gids of 4 bytes
+_GROUPS_BUFFER = 1024  # the most Python's getsockopt takes: 256 groups
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ def caller_from_socket(sock: socket.socket, policy: AccessPolicy) -> Caller:
 
 
 def peer_groups(sock: socket.socket) -> tuple[int, ...]:
-    """The peer's supplementary groups (SO_PEERGROUPS, Linux 4.13+); () where unknown."""
+    """The peer's supplementary groups when it connected (SO_PEERGROUPS, Linux 4.13+);
+    () where the kernel cannot say (or past 256 groups): then only named admins count."""
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, _GROUPS_BUFFER)
     except OSError:
@@ -101,6 +102,11 @@ def authorize_owner(caller: Caller, action: str, job: Job) -> None:
     would run commands in the user's session as root)."""
     if caller.uid != job.uid:
         raise Forbidden(f"job {job.id} belongs to {job.user}; you cannot {action} it")
+
+
+def authorize_read(caller: Caller, job: Job) -> None:
+    """Logs are the job owner's (and admins'): others see the queue, not the output."""
+    authorize(caller, "read the log of", job)
 
 
 def require_admin(caller: Caller, what: str) -> None:

@@ -142,7 +142,7 @@ def runnable_by_all(path: Path) -> str:
     """'' if every local user can run `path` (an interpreter) or read it (a package
     directory); else the first path on the way that stops them."""
     real = Path(os.path.realpath(path))
-    for ancestor in reversed(real.parents):
+    for ancestor in [*reversed(path.absolute().parents), *reversed(real.parents)]:
         if not os.stat(ancestor).st_mode & stat.S_IXOTH:
             return str(ancestor)
     try:

@@ -1,0 +1,231 @@
+"""One machine, several people: the system daemon, with real users made by useradd.
+
+alice and bob are two throwaway users; root runs `gflowd start --system` in a private
+GFLOW_SYSTEM_ROOT, so the real /etc/gflow, /var/lib/gflow and /run/gflow are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import psutil
+
+from tests.helpers import wait_for
+from tests.security.system import SystemGflow, Users, group_names, system, users
+
+__all__ = ["system", "users"]  # fixtures
+
+PROBE = (
+    "import os; g = sorted(os.getgroups());"
+    "print('ID', os.getuid(), os.getgid(), ','.join(map(str, g)),"
+    " os.environ['HOME'], os.environ['USER'], os.environ['LOGNAME'], oct(os.umask(0)))\n"
+    "try:\n    os.setuid(0); print('ROOT regained')\n"
+    "except PermissionError: print('ROOT refused')\n"
+    "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')]\n"
+    "print('CAPS', *caps)"
+)
+
+
+def _start(system: type[SystemGflow], config: str = "") -> SystemGflow:
+    installation = system(config)
+    installation.start()
+    return installation
+
+
+def test_users_find_the_system_daemon_and_status_says_so(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice = users.user("alice")
+    gf = _start(system)
+    done = gf.as_user(alice, "gflowd", "status")
+    assert done.returncode == 0, done.stderr
+    assert f"Mode:     system ({gf.paths.socket})" in done.stdout
+    info = json.loads(gf.as_user(alice, "gflowd", "status", "--json").stdout)
+    assert info["mode"] == "system" and "system daemon" in info["why"]
+    # The socket is everyone's to connect to; the state is root's.
+    assert stat.S_IMODE(os.stat(gf.paths.socket).st_mode) == 0o666
+    assert os.stat(gf.paths.state_dir).st_uid == 0
+    # GFLOW_HOME names one daemon and never falls back to the system one.
+    lonely = gf.as_user(alice, "gqueue", env={"GFLOW_HOME": f"{alice.home}/gf"})
+    assert lonely.returncode == 1
+    assert "gflowd is not running" in lonely.stderr and f"{alice.home}/gf" in lonely.stderr
+
+
+def test_a_job_runs_as_its_submitter_and_its_files_are_theirs(
+    system: type[SystemGflow], users: Users
+) -> None:
+    team = users.group("team")
+    bob = users.user("bob", groups=(team,))
+    gf = _start(system)
+    # USER/LOGNAME in the request say alice: the job is still bob's, named from passwd.
+    job = gf.submit(
+        bob, "python3", "-c", PROBE, env={"USER": "alice", "LOGNAME": "alice", "TMUX": "x"}
+    )
+    shown = gf.wait_state(job)
+    assert shown["state"] == "Finished", shown
+    assert shown["user"] == bob.name and shown["uid"] == bob.uid
+    log = Path(shown["log_path"])
+    out = log.read_text()
+    ident = next(line for line in out.splitlines() if line.startswith("ID "))
+    _, uid, gid, groups, home, user, logname, _umask = ident.split()
+    assert (int(uid), int(gid)) == (bob.uid, bob.gid)
+    assert group_names([int(g) for g in groups.split(",")]) == {bob.name, team}
+    assert (home, user, logname) == (bob.home, bob.name, bob.name)
+    assert "ROOT refused" in out
+    caps = next(line for line in out.splitlines() if line.startswith("CAPS")).split()[1:]
+    assert set(caps[:3]) == {"0000000000000000"}  # CapInh, CapPrm, CapEff
+    assert caps[4] == "0000000000000000"  # CapAmb
+    # Its directory and log are bob's, private, inside root's directories.
+    job_dir = Path(shown["job_dir"])
+    for path, mode in ((job_dir, 0o700), (log, 0o600), (log.parent, 0o700)):
+        st = os.lstat(path)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (bob.uid, mode), path
+    for path in (job_dir.parent, log.parent.parent, gf.paths.state_dir):
+        assert os.lstat(path).st_uid == 0
+
+
+def test_alice_cannot_touch_bobs_job_and_user_bob_changes_nothing(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice, bob = users.user("alice"), users.user("bob")
+    gf = _start(system)
+    running = gf.submit(bob, "sleep", "300")
+    gf.wait_state(running, "Running")
+    held = gf.submit(bob, "--hold", "sleep", "1")
+    ended = gf.submit(bob, "echo", "secret-of-bob")
+    gf.wait_state(ended)
+    fake = {"USER": bob.name, "LOGNAME": bob.name}
+    attempts = [
+        ("gcancel", str(running)),
+        ("gjob", "hold", str(running)),
+        ("gjob", "release", str(held)),
+        ("gjob", "update", str(held), "--priority", "99"),
+        ("gjob", "redo", str(ended)),
+        ("gjob", "log", str(ended)),
+        ("gjob", "attach", str(running)),
+    ]
+    for argv in attempts:
+        done = gf.as_user(alice, *argv, env=fake)
+        assert done.returncode == 1, (argv, done.stdout, done.stderr)
+        assert f"belongs to {bob.name}" in done.stderr, (argv, done.stderr)
+        assert "secret-of-bob" not in done.stdout
+    assert gf.job(running)["state"] == "Running"
+    assert gf.job(held)["state"] == "Hold" and gf.job(held)["priority"] != 99
+    # Everyone sees the queue, command lines included.
+    listed = gf.as_user(alice, "gqueue", "-u", "all", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {j["id"] for j in json.loads(listed.stdout)["jobs"]} >= {running, held}
+    # bob himself may read his log through the daemon, and attach names his own server.
+    mine = gf.as_user(bob, "gjob", "log", str(ended))
+    assert mine.returncode == 0 and "secret-of-bob" in mine.stdout, mine.stderr
+    # alice's tmux cannot reach bob's server: the directory is his, 0700.
+    bob_socket = gf.paths.user_tmux_socket(bob.uid)
+    peek = subprocess.run(
+        ["runuser", "-u", alice.name, "--", "tmux", "-S", str(bob_socket), "list-sessions"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert peek.returncode != 0
+    assert os.stat(bob_socket.parent).st_uid == bob.uid
+    gf.as_user(bob, "gcancel", str(running), str(held))
+
+
+def test_admins_act_on_all_and_gctl_is_theirs_only(system: type[SystemGflow], users: Users) -> None:
+    admins = users.group("adm")
+    alice, bob, carol = users.user("alice"), users.user("bob"), users.user("carol", (admins,))
+    gf = _start(system, f'admins = ["{alice.name}", "@{admins}"]\n')
+    first = gf.submit(bob, "sleep", "300")
+    second = gf.submit(bob, "sleep", "300")
+    gf.wait_state(first, "Running")
+    refused = gf.as_user(bob, "gctl", "set-gpus", "0")
+    assert refused.returncode == 1 and "only an admin" in refused.stderr
+    done = gf.as_user(alice, "gcancel", str(first))
+    assert done.returncode == 0, done.stderr
+    done = gf.as_user(carol, "gcancel", str(second))
+    assert done.returncode == 0, done.stderr
+    assert gf.wait_state(first)["state"] == "Cancelled"
+    assert gf.wait_state(second)["state"] == "Cancelled"
+    # A redo by an admin keeps the job bob's.
+    redo = gf.as_user(alice, "gjob", "redo", str(first))
+    assert redo.returncode == 0, redo.stderr
+    new = int(redo.stdout.split("as job ")[1].split()[0].rstrip("."))
+    assert gf.job(new)["uid"] == bob.uid
+    gf.as_user(bob, "gcancel", str(new))
+    # Only root stops the system daemon.
+    stop = gf.as_user(alice, "gflowd", "stop", "--system")
+    assert stop.returncode == 1
+
+
+def test_a_forged_pid_record_signals_nothing_of_anyone_else(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice, bob = users.user("alice"), users.user("bob")
+    gf = _start(system)
+    victim = gf.submit(bob, "sleep", "300")
+    gf.wait_state(victim, "Running")
+    bobs = [p for p in _processes_of(bob.uid) if "sleep" in " ".join(p.cmdline())]
+    job = gf.submit(alice, "sleep", "300")
+    shown = gf.wait_state(job, "Running")
+    job_dir = Path(shown["job_dir"])
+    forged = json.dumps({"wrapper_pid": bobs[0].pid, "pgid": bobs[0].pid, "start_ticks": None})
+    subprocess.run(  # alice can write her own job's record; she says bob's sleep is hers
+        ["runuser", "-u", alice.name, "--", "sh", "-c", f"printf '%s' '{forged}' > {job_dir}/pid"],
+        check=True,
+    )
+    gf.kill_daemon()
+    gf.start()
+    assert gf.as_user(alice, "gcancel", str(job)).returncode == 0
+    assert gf.wait_state(job)["state"] == "Cancelled"
+    assert gf.job(victim)["state"] == "Running"
+    assert all(p.is_running() for p in bobs)
+    gf.as_user(bob, "gcancel", str(victim))
+
+
+def test_kill_9_of_the_system_daemon_readopts_every_users_jobs(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice, bob = users.user("alice"), users.user("bob")
+    gf = _start(system)
+    a = gf.submit(alice, "sh", "-c", "sleep 2; echo alice-done")
+    b = gf.submit(bob, "sh", "-c", "sleep 2; echo bob-done")
+    gf.wait_state(a, "Running")
+    gf.wait_state(b, "Running")
+    gf.kill_daemon()
+    gf.start()
+    for job, user, word in ((a, alice, "alice-done"), (b, bob, "bob-done")):
+        shown = gf.wait_state(job)
+        assert shown["state"] == "Finished" and shown["uid"] == user.uid, shown
+        assert word in Path(shown["log_path"]).read_text()
+        events = [e["kind"] for e in shown["events"]]
+        assert events.count("launched") == 1  # nothing ran twice
+
+
+def test_start_refuses_an_interpreter_other_users_cannot_run(
+    system: type[SystemGflow], users: Users, tmp_path: Path
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    python = private / "python3"
+    python.symlink_to("/usr/bin/python3")
+    gf = system()
+    gf.paths.config_file.write_text(f'[daemon]\nwrapper_python = "{python}"\n')
+    done = gf.root_run("gflowd", "start", "--system", check=False)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert str(private) in lines[0] or str(python) in lines[0], done.stderr
+    assert not gf.paths.socket.exists()
+
+
+def _processes_of(uid: int) -> list[psutil.Process]:
+    def mine() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"] and p.info["uids"].real == uid and p.info["status"] != "zombie"
+        ]
+
+    found: list[psutil.Process] = wait_for(mine, what=f"processes of uid {uid}")
+    return found
