@@ -229,3 +229,28 @@ def _processes_of(uid: int) -> list[psutil.Process]:
 
     found: list[psutil.Process] = wait_for(mine, what=f"processes of uid {uid}")
     return found
+
+
+def test_service_install_writes_units_and_enables_nothing(tmp_path: Path) -> None:
+    from tests.helpers import BIN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GFLOW_", "XDG_"))}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [str(BIN / "gflowd"), "service", "install"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    unit = tmp_path / ".config/systemd/user/gflowd.service"
+    assert "KillMode=process" in unit.read_text() and "--system" not in unit.read_text()
+    assert "systemctl --user daemon-reload && systemctl --user enable --now" in done.stdout
+    if os.geteuid() == 0:
+        env["GFLOW_SYSTEM_ROOT"] = str(tmp_path / "root")
+        done = subprocess.run(
+            [str(BIN / "gflowd"), "service", "install", "--system"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        text = (tmp_path / "root/etc/systemd/system/gflowd.service").read_text()
+        assert "Delegate=yes" in text and "KillMode=process" in text
+        assert "-m gflow.daemon --system" in text
+        assert "systemctl enable --now gflowd.service" in done.stdout

@@ -42,6 +42,9 @@ def build_parser(prog: str = "gflowd") -> Parser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--system", action="store_true", help=system_help)
     sub.add_parser("init", help="write a commented default config file")
+    service = sub.add_parser("service", help="write a systemd unit (enables nothing)")
+    service.add_argument("service_action", choices=["install"])
+    service.add_argument("--system", action="store_true", help="the system daemon's unit")
     aliases = sub.add_parser(
         "slurm-aliases", help="install sbatch/squeue/scancel/sacct/scontrol front doors"
     )
@@ -259,6 +262,10 @@ def command(argv: Sequence[str]) -> int:
     if args.action is None:
         parser.print_help()
         return EXIT_OK
+    if args.action == "service":
+        from gflow.cli.service_unit import install
+
+        return install(args.system)
     if args.action == "slurm-aliases":
         from gflow.cli.slurm_front import aliases_command
 
