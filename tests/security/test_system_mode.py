@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.helpers import wait_for
 from tests.security.system import SystemGflow, Users, group_names, system, users
@@ -254,3 +255,22 @@ def test_service_install_writes_units_and_enables_nothing(tmp_path: Path) -> Non
         assert "Delegate=yes" in text and "KillMode=process" in text
         assert "-m gflow.daemon --system" in text
         assert "systemctl enable --now gflowd.service" in done.stdout
+
+
+def test_a_mem_hog_is_killed_by_the_kernel_and_recorded_memory_limit(
+    system: type[SystemGflow], users: Users
+) -> None:
+    bob = users.user("bob")
+    gf = _start(system)
+    status = gf.root_run("gflowd", "status", "--system").stdout
+    line = next(x for x in status.splitlines() if x.startswith("Memory limits:"))
+    if line.endswith("rss polling"):
+        pytest.skip("no memory cgroup can be written here: the kernel cannot enforce --mem")
+    assert "cgroup v" in line, status
+    hog = "import signal; data = bytearray(400 * 1024 * 1024); data[::4096] = b'x' * len(data[::4096]); signal.pause()"  # noqa: E501
+    job = gf.submit(bob, "--mem", "100M", "python3", "-c", hog)
+    shown = gf.wait_state(job)
+    assert (shown["state"], shown["reason"]) == ("Failed", "MemoryLimit"), shown
+    assert shown["signal"] == 9  # the kernel's SIGKILL, not the RSS poll's SIGTERM
+    fine = gf.submit(bob, "--mem", "100M", "python3", "-c", "print('small')")
+    assert gf.wait_state(fine)["state"] == "Finished"

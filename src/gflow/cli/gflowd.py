@@ -172,6 +172,7 @@ def status(paths: Paths, as_json: bool) -> int:
     print(f"State:    {info['state_dir']}")
     free = sum(1 for g in gpus if g["allowed"] and not g["jobs"] and not g["foreign_pids"])
     print(f"GPUs:     {len(gpus)} ({info['gpu_backend']}), {free} idle")
+    print(f"Memory limits: {info.get('memory_limits', 'rss polling')}")
     print("Jobs:     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import io
 import logging
 import os
@@ -25,6 +26,7 @@ from gflow.daemon.identity import AccessPolicy
 from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
+from gflow.resources import cgroups
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
@@ -100,7 +102,11 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     )
     gpus = make_gpu_backend(config.fake_gpus, paths.fake_gpu_usage)
     machine = MachineView(gpus, store)
-    service = Service(paths, config, store, executor, machine, job_umask=job_umask)
+    memory = None
+    if config.enforce_memory:
+        tag = hashlib.sha1(str(paths.state_dir).encode()).hexdigest()[:10]
+        memory = cgroups.detect(tag)
+    service = Service(paths, config, store, executor, machine, job_umask=job_umask, memory=memory)
     policy = AccessPolicy.from_config(os.geteuid(), paths.system, config.admins)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,6 +150,8 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
         executor.close()
+        if memory is not None:
+            memory.close()
         store.close()
 
 

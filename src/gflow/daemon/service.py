@@ -32,6 +32,7 @@ from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.paths import Paths
+from gflow.resources.cgroups import RSS_POLLING, CgroupMemory
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
 from gflow.safefs import remove_entry
 from gflow.store.db import JobFilter, NewJob, Store
@@ -81,8 +82,9 @@ class Service(JobSupervisor):
         machine: MachineView,
         clock: Callable[[], float] = time.time,
         job_umask: int = 0o022,
+        memory: CgroupMemory | None = None,
     ) -> None:
-        super().__init__(paths, config, store, executor, clock, job_umask)
+        super().__init__(paths, config, store, executor, clock, job_umask, memory)
         self.machine = machine
         self.exec_limit = exec_limit()
         self._big_submission = asyncio.Lock()
@@ -444,6 +446,11 @@ class Service(JobSupervisor):
             "executor": self.executor.name,
             "state_dir": str(self.paths.state_dir),
             "mode": self.paths.mode,
+            "memory_limits": self.memory.describe()
+            if self.memory is not None
+            else RSS_POLLING
+            if self.config.enforce_memory
+            else "off",
             "socket": str(self.paths.socket),
             "gpu_backend": self.machine.backend.name,
             "gpus": self.gpu_status(),

@@ -28,7 +28,15 @@ from gflow.core.states import JobState, Reason, ReasonKind, can_transition
 from gflow.daemon.slurm_launch import prepare_batch, script_argv
 from gflow.paths import Paths
 from gflow.resources import host
-from gflow.runner.as_user import RunAs, ensure_user_dir, hand_over, job_env, submitted_umask
+from gflow.resources.cgroups import CgroupMemory
+from gflow.runner.as_user import (
+    RunAs,
+    ensure_user_dir,
+    hand_over,
+    job_env,
+    runs_as,
+    submitted_umask,
+)
 from gflow.runner.control import (
     boot_id,
     identify,
@@ -88,7 +96,9 @@ class JobSupervisor:
         executor: TmuxExecutor | ProcessExecutor,
         clock: Callable[[], float],
         job_umask: int = 0o022,
+        memory: CgroupMemory | None = None,
     ) -> None:
+        self.memory = memory  # kernel memory limits; None: RSS polling
         self.paths = paths
         self.config = config
         self.store = store
@@ -304,13 +314,31 @@ class JobSupervisor:
             "time_limit": job.time_limit,
             "kill_grace": float(self.config.kill_grace),
         }
+        limited = self._kernel_limited(job)
+        if self.memory is not None and limited:
+            self.memory.create(job.id, job.resources.memory_mb or 0)
+            extra["cgroup"] = self.memory.member_name(job.id)  # the wrapper waits for it
         spec = LaunchSpec(argv, env, job.workdir, job.log_path, umask, extra)
         write_spec(jobdir, spec)
         if run_as is not None:
             hand_over(jobdir, run_as)
         pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session, run_as))
         # Read at once, while the pid is surely the wrapper tmux just reported.
-        return Launched(identify(pid, self.boot), session, self.clock())
+        processes = identify(pid, self.boot)
+        if run_as is not None and not runs_as(pid, run_as.uid):
+            # The pane pid comes from the user's own tmux server: a claim, checked.
+            raise LaunchError(f"the reported wrapper pid {pid} is not {run_as.name}'s process")
+        if self.memory is not None and limited:
+            self.memory.add(job.id, pid)
+        return Launched(processes, session, self.clock())
+
+    def _kernel_limited(self, job: Job) -> bool:
+        """The job's --mem is the kernel's to enforce (its own memory cgroup)."""
+        return (
+            self.memory is not None
+            and bool(job.resources.memory_mb)
+            and bool(self.config.enforce_memory)
+        )
 
     def _launched(self, job_id: int, done: asyncio.Future[Launched]) -> None:
         """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
@@ -380,6 +408,11 @@ class JobSupervisor:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
         stop_reason = job.stop_reason
+        if self.memory is not None and self._kernel_limited(job):
+            if stop_reason is None and self.memory.oom_killed(job.id):
+                log.info("job %d was killed by the kernel at its memory limit", job.id)
+                stop_reason = ReasonKind.MEMORY_LIMIT
+            self.memory.remove(job.id)
         if stop_reason is None and record is not None and record.timed_out:
             stop_reason = ReasonKind.TIME_LIMIT  # the wrapper enforced it (no daemon, say)
         state, reason = job_outcome(
@@ -390,7 +423,9 @@ class JobSupervisor:
             record is not None and record.hangup,
             record is not None and record.launch_failed,
         )
-        finished_at = record.ended_at if record else self.clock()
+        # What the job's record says of its end, kept within its run (it could write it).
+        now = self.clock()
+        finished_at = min(max(record.ended_at, job.started_at or 0.0), now) if record else now
         ended = self._transition(
             job,
             state,
@@ -413,7 +448,8 @@ class JobSupervisor:
         for job in list(self.jobs.values()):
             limit = job.resources.memory_mb
             if (
-                job.state is JobState.RUNNING
+                not self._kernel_limited(job)
+                and job.state is JobState.RUNNING
                 and limit
                 and job.pid is not None
                 and job.stop_reason is None

@@ -153,3 +153,16 @@ def runnable_by_all(path: Path) -> str:
         stat.S_IXOTH if stat.S_ISDIR(st.st_mode) or path.suffix != ".py" else 0
     )
     return "" if st.st_mode & needed == needed else str(real)
+
+
+def runs_as(pid: int, uid: int) -> bool:
+    """Process `pid` has real and effective uid `uid` (read from /proc, now)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    real, effective = line.split()[1:3]
+                    return int(real) == uid and int(effective) == uid
+    except (OSError, ValueError):
+        return False
+    return False
