@@ -154,7 +154,12 @@ class SystemGflow:
         self.root_run("gflowd", "start", "--system")
 
     def as_user(
-        self, user: User, *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+        self,
+        user: User,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        umask: str = "022",
     ) -> subprocess.CompletedProcess[str]:
         """A command as `user` types it: their uid, a clean login-like environment."""
         clean = {
@@ -169,12 +174,15 @@ class SystemGflow:
         code = f"import sys; sys.path.insert(0, {str(SRC)!r}); from gflow.cli.{args[0]} import main; sys.exit(main(sys.argv[1:]))"  # noqa: E501
         return subprocess.run(
             ["runuser", "-u", user.name, "--", "env", "-i", *(f"{k}={v}" for k, v in clean.items()),
-             SYSTEM_PYTHON, "-I", "-c", code, *args[1:]],
+             "sh", "-c", f'umask {umask}; exec "$0" "$@"', SYSTEM_PYTHON, "-I", "-c", code,
+             *args[1:]],
             capture_output=True, text=True, timeout=60, cwd=cwd or user.home,
         )  # fmt: skip
 
-    def submit(self, user: User, *args: str, env: dict[str, str] | None = None) -> int:
-        done = self.as_user(user, "gbatch", *args, env=env)
+    def submit(
+        self, user: User, *args: str, env: dict[str, str] | None = None, umask: str = "022"
+    ) -> int:
+        done = self.as_user(user, "gbatch", *args, env=env, umask=umask)
         assert done.returncode == 0, done.stderr
         return int(done.stdout.split()[-1])
 

@@ -23,7 +23,8 @@ __all__ = ["system", "users"]  # fixtures
 PROBE = (
     "import os; g = sorted(os.getgroups());"
     "print('ID', os.getuid(), os.getgid(), ','.join(map(str, g)),"
-    " os.environ['HOME'], os.environ['USER'], os.environ['LOGNAME'], oct(os.umask(0)))\n"
+    " os.environ['HOME'], os.environ['USER'], os.environ['LOGNAME'], oct(os.umask(0)),"
+    " 'CUDA=' + os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'))\n"
     "try:\n    os.setuid(0); print('ROOT regained')\n"
     "except PermissionError: print('ROOT refused')\n"
     "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')]\n"
@@ -61,19 +62,21 @@ def test_a_job_runs_as_its_submitter_and_its_files_are_theirs(
 ) -> None:
     team = users.group("team")
     bob = users.user("bob", groups=(team,))
-    gf = _start(system)
+    gf = _start(system, '[gpu]\nfake = "1x24G"\n')
     # USER/LOGNAME in the request say alice: the job is still bob's, named from passwd.
     job = gf.submit(
-        bob, "python3", "-c", PROBE, env={"USER": "alice", "LOGNAME": "alice", "TMUX": "x"}
-    )
+        bob, "--gpus", "1", "python3", "-c", PROBE,
+        env={"USER": "alice", "LOGNAME": "alice", "TMUX": "x"}, umask="027",
+    )  # fmt: skip
     shown = gf.wait_state(job)
     assert shown["state"] == "Finished", shown
     assert shown["user"] == bob.name and shown["uid"] == bob.uid
     log = Path(shown["log_path"])
     out = log.read_text()
     ident = next(line for line in out.splitlines() if line.startswith("ID "))
-    _, uid, gid, groups, home, user, logname, _umask = ident.split()
+    _, uid, gid, groups, home, user, logname, umask, cuda = ident.split()
     assert (int(uid), int(gid)) == (bob.uid, bob.gid)
+    assert (umask, cuda) == ("0o27", "CUDA=0")  # as submitted; the GPU it was given
     assert group_names([int(g) for g in groups.split(",")]) == {bob.name, team}
     assert (home, user, logname) == (bob.home, bob.name, bob.name)
     assert "ROOT refused" in out
@@ -87,6 +90,65 @@ def test_a_job_runs_as_its_submitter_and_its_files_are_theirs(
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (bob.uid, mode), path
     for path in (job_dir.parent, log.parent.parent, gf.paths.state_dir):
         assert os.lstat(path).st_uid == 0
+
+
+def test_the_owner_attaches_to_a_tmux_server_of_their_own(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice, bob = users.user("alice"), users.user("bob")
+    gf = _start(system)
+    job = gf.submit(bob, "sleep", "300")
+    gf.wait_state(job, "Running")
+    sock = gf.paths.user_tmux_socket(bob.uid)
+    mine = subprocess.run(
+        ["runuser", "-u", bob.name, "--", "tmux", "-S", str(sock), "has-session",
+         "-t", f"=gflow-{job}"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert mine.returncode == 0, mine.stderr
+    servers = [
+        p for p in psutil.process_iter(["name", "cmdline", "uids"])
+        if p.info["name"] == "tmux: server" or (
+            p.info["cmdline"] and p.info["cmdline"][0] == "tmux" and str(sock) in p.info["cmdline"]
+        )
+    ]  # fmt: skip
+    assert servers and all(p.info["uids"].real == bob.uid for p in servers if str(sock) in
+                           " ".join(p.info["cmdline"] or []))  # fmt: skip
+    assert stat.S_IMODE(os.stat(sock.parent).st_mode) == 0o700
+    # The daemon tells the owner how to attach; it tells alice nothing.
+    argv = gf.as_user(bob, "gjob", "attach", str(job))  # no terminal: tmux itself says so
+    assert "belongs to" not in argv.stderr
+    assert "belongs to" in gf.as_user(alice, "gjob", "attach", str(job)).stderr
+    # grun, as bob, streams his job's output through the daemon.
+    done = gf.as_user(bob, "grun", "echo", "through-the-daemon")
+    assert done.returncode == 0 and "through-the-daemon" in done.stdout, done.stderr
+    gf.as_user(bob, "gcancel", str(job))
+
+
+def test_purge_never_follows_a_users_link_out_of_their_job(
+    system: type[SystemGflow], users: Users
+) -> None:
+    bob = users.user("bob")
+    gf = _start(system)
+    victim = gf.root / "victim"
+    victim.mkdir()
+    (victim / "important.txt").write_text("root's")
+    job = gf.submit(bob, "true")
+    shown = gf.wait_state(job)
+    job_dir, log = Path(shown["job_dir"]), Path(shown["log_path"])
+    subprocess.run(
+        ["runuser", "-u", bob.name, "--", "sh", "-c",
+         f"ln -s {victim} {job_dir}/escape && rm -f {log} && ln -s {victim}/important.txt {log}"],
+        check=True,
+    )  # fmt: skip
+    read = gf.as_user(bob, "gjob", "log", str(job))  # the daemon reads no link for him
+    assert read.returncode == 1 and "root's" not in read.stdout
+    assert "not a regular file" in read.stderr, read.stderr
+    wait_for(
+        lambda: "Purged 1 " in gf.root_run("gctl", "purge", "--before", "1s").stdout,
+        what="the ended job to be purged",
+    )
+    assert (victim / "important.txt").read_text() == "root's"
+    assert not job_dir.exists()
 
 
 def test_alice_cannot_touch_bobs_job_and_user_bob_changes_nothing(

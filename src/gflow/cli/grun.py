@@ -56,6 +56,7 @@ class Foreground:
         self.tty = sys.stderr.isatty()
         self.last_status = ""
         self.log: IO[bytes] | None = None
+        self.remote_offset = 0  # how much of the log the system daemon has sent
 
     def job(self) -> dict[str, Any]:
         """The job, retrying while the daemon is away (restarting, say)."""
@@ -116,6 +117,9 @@ class Foreground:
             job = self.job()
 
     def copy_new_output(self, path: str) -> None:
+        if self.client.paths.system:  # the system daemon reads it for its owner
+            self._copy_through_daemon()
+            return
         if self.log is None:
             try:
                 self.log = open(path, "rb")  # noqa: SIM115 - read across many calls
@@ -124,6 +128,21 @@ class Foreground:
         chunk = self.log.read()
         if chunk:
             sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+
+    def _copy_through_daemon(self) -> None:
+        from gflow.cli.joblog import read_remote
+
+        while True:
+            try:
+                data, self.remote_offset, _ = read_remote(
+                    self.client, self.job_id, self.remote_offset
+                )
+            except Unavailable:  # no log yet (or the daemon restarting): the next poll
+                return
+            if not data:
+                return
+            sys.stdout.buffer.write(data)
             sys.stdout.flush()
 
     def cancel(self) -> dict[str, Any]:
