@@ -52,6 +52,15 @@ def _user_name(uid: int) -> str:
         return f"uid {uid}"
 
 
+def _group_name(gid: int) -> str:
+    import grp  # only on this error path
+
+    try:
+        return f"group {grp.getgrgid(gid).gr_name}"
+    except KeyError:
+        return f"gid {gid}"
+
+
 def encode_query(query: dict[str, str]) -> str:
     def quote(text: str) -> str:
         # surrogateescape: an argument that was not UTF-8 ('\udcff') goes as its bytes.
@@ -124,6 +133,12 @@ class Client:
             try:
                 self._check_owner()
                 sock.connect(str(self.paths.socket))
+            except PermissionError:
+                raise Forbidden(
+                    f"the gflowd socket {self.paths.socket} is not open to you: it is for "
+                    f"the members of {_group_name(os.stat(self.paths.socket).st_gid)}",
+                    hint="ask an admin to add you to that group (then log in again)",
+                ) from None
             except (FileNotFoundError, ConnectionRefusedError):
                 raise DaemonNotRunning(
                     f"gflowd is not running (no daemon at {self.paths.socket})",

@@ -153,7 +153,8 @@ class Paths:
 
 
 def _listening(socket_path: Path) -> bool:
-    """Something accepts connections there (a socket file a killed daemon left does not).
+    """Something accepts connections there (a socket file a killed daemon left does not),
+    or a daemon is there that refuses us (the client then says so: a `socket_group`).
     Only connects: who listens is checked by the client before a byte is sent."""
     import _socket
 
@@ -161,6 +162,8 @@ def _listening(socket_path: Path) -> bool:
     sock.settimeout(2.0)
     try:
         sock.connect(str(socket_path))
+        return True
+    except PermissionError:
         return True
     except OSError:
         return False

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import Gflow, wait_for
 from tests.security.system import SystemGflow, Users, group_names, system, users
 
 __all__ = ["system", "users"]  # fixtures
@@ -336,3 +336,41 @@ def test_a_mem_hog_is_killed_by_the_kernel_and_recorded_memory_limit(
     assert shown["signal"] == 9  # the kernel's SIGKILL, not the RSS poll's SIGTERM
     fine = gf.submit(bob, "--mem", "100M", "python3", "-c", "print('small')")
     assert gf.wait_state(fine)["state"] == "Finished"
+
+
+def test_a_socket_group_lets_only_its_members_in(system: type[SystemGflow], users: Users) -> None:
+    members = users.group("gpu")
+    alice, bob = users.user("alice", (members,)), users.user("bob")
+    gf = _start(system, f'socket_group = "{members}"\n')
+    st = os.stat(gf.paths.socket)
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o660, _gid(members))
+    assert gf.as_user(alice, "gqueue").returncode == 0
+    refused = gf.as_user(bob, "gqueue")
+    assert refused.returncode == 1, refused.stderr
+    assert f"not open to you: it is for the members of group {members}" in refused.stderr
+
+
+def test_only_root_starts_or_stops_the_system_daemon(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice = users.user("alice")
+    gf = system()
+    done = gf.as_user(alice, "gflowd", "start", "--system")
+    assert done.returncode == 1 and "only root" in done.stderr, done.stderr
+    assert not gf.paths.socket.exists()
+
+
+def test_personal_status_says_its_mode_and_why(gflow: Gflow) -> None:
+    out = gflow.ok("gflowd", "status")
+    assert f"Mode:     personal ({gflow.paths.state_dir}); GFLOW_HOME names it" in out
+    info = json.loads(gflow.ok("gflowd", "status", "--json"))
+    assert (info["mode"], info["why"]) == ("personal", "GFLOW_HOME names it")
+    assert info["memory_limits"] in (
+        "cgroup v2 memory.max", "cgroup v1 memory.limit_in_bytes", "rss polling"
+    )  # fmt: skip
+
+
+def _gid(name: str) -> int:
+    import grp
+
+    return grp.getgrnam(name).gr_gid
