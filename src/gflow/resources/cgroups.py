@@ -102,15 +102,19 @@ def _write(path: Path, value: str, missing_ok: bool = False) -> None:
 
 def own_cgroups(pid: int | str = "self") -> dict[str, str]:
     """{controller or "" for v2: path} from /proc/<pid>/cgroup."""
-    found: dict[str, str] = {}
     try:
-        text = Path(f"/proc/{pid}/cgroup").read_text()
+        return parse_cgroups(Path(f"/proc/{pid}/cgroup").read_text())
     except OSError:
-        return found
+        return {}
+
+
+def parse_cgroups(text: str) -> dict[str, str]:
+    """'4:memory:/a\n0::/b' -> {"memory": "/a", "": "/b"} (v1 controllers, v2 as "")."""
+    found: dict[str, str] = {}
     for line in text.splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3:
-            for controller in parts[1].split(",") or [""]:
+            for controller in parts[1].split(","):
                 found[controller] = parts[2]
     return found
 
