@@ -282,6 +282,10 @@ def test_start_refuses_an_interpreter_other_users_cannot_run(
     assert not gf.paths.socket.exists()
 
 
+def _is_tmux(proc: psutil.Process) -> bool:
+    return proc.name().startswith("tmux")
+
+
 def _processes_of(uid: int) -> list[psutil.Process]:
     def mine() -> list[psutil.Process]:
         return [
@@ -374,3 +378,28 @@ def _gid(name: str) -> int:
     import grp
 
     return grp.getgrnam(name).gr_gid
+
+
+def test_what_escaped_a_dead_wrapper_is_stopped_through_the_jobs_cgroup(
+    system: type[SystemGflow], users: Users
+) -> None:
+    bob = users.user("bob")
+    gf = _start(system)
+    if json.loads(gf.root_run("gflowd", "status", "--json").stdout)["memory_limits"] in (
+        "rss polling", "off"
+    ):  # fmt: skip
+        pytest.skip("no cgroup can be made here: orphans of a dead wrapper are not tracked")
+    job = gf.submit(bob, "sh", "-c", "setsid sleep 123457 & wait")
+    shown = gf.wait_state(job, "Running")
+    escaped = wait_for(
+        lambda: [p for p in _processes_of(bob.uid) if p.cmdline() == ["sleep", "123457"]],
+        what="the job's setsid'd sleep",
+    )[0]
+    wrapper = next(  # python3 -I -S -c BOOT <job dir> (not the tmux server that started it)
+        p for p in _processes_of(bob.uid) if p.cmdline()[-1:] == [shown["job_dir"]]
+        and p.cmdline()[0].endswith("python3") and p.children() and not _is_tmux(p)
+    )  # fmt: skip
+    wrapper.kill()  # the wrapper dies: nothing of its tree is left to signal
+    assert gf.wait_state(job)["state"] != "Running"
+    wait_for(lambda: not escaped.is_running() or escaped.status() == "zombie",
+             what="the escaped sleep to be killed")  # fmt: skip

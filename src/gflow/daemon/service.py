@@ -521,6 +521,7 @@ class Service(JobSupervisor):
             self._record_groups([j.id for j in self.jobs.values() if j.state is JobState.RUNNING])
             if self.config.enforce_memory:
                 self._enforce_memory_limits()
+            self.sweep_cgroups()
             if any(j.state is JobState.QUEUED for j in self.jobs.values()):
                 self.request_pass()
             if self._release_memory:

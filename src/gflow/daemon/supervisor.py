@@ -98,7 +98,8 @@ class JobSupervisor:
         job_umask: int = 0o022,
         memory: CgroupMemory | None = None,
     ) -> None:
-        self.memory = memory  # kernel memory limits; None: RSS polling
+        self.memory = memory  # job cgroups, kernel memory limits; None: RSS polling
+        self._cgroups_left: set[int] = set()  # ended jobs' cgroups not removed yet
         self.paths = paths
         self.config = config
         self.store = store
@@ -314,9 +315,8 @@ class JobSupervisor:
             "time_limit": job.time_limit,
             "kill_grace": float(self.config.kill_grace),
         }
-        limited = self._kernel_limited(job)
-        if self.memory is not None and limited:
-            self.memory.create(job.id, job.resources.memory_mb or 0)
+        if self.memory is not None:  # every job in a cgroup of its own, its --mem the limit
+            self.memory.create(job.id, job.resources.memory_mb)
             extra["cgroup"] = self.memory.member_name(job.id)  # the wrapper waits for it
         spec = LaunchSpec(argv, env, job.workdir, job.log_path, umask, extra)
         write_spec(jobdir, spec)
@@ -328,7 +328,7 @@ class JobSupervisor:
         if run_as is not None and not runs_as(pid, run_as.uid):
             # The pane pid comes from the user's own tmux server: a claim, checked.
             raise LaunchError(f"the reported wrapper pid {pid} is not {run_as.name}'s process")
-        if self.memory is not None and limited:
+        if self.memory is not None:
             self.memory.add(job.id, pid)
         return Launched(processes, session, self.clock())
 
@@ -408,11 +408,14 @@ class JobSupervisor:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
         stop_reason = job.stop_reason
-        if self.memory is not None and self._kernel_limited(job):
+        if self.memory is not None:
             if stop_reason is None and self.memory.oom_killed(job.id):
                 log.info("job %d was killed by the kernel at its memory limit", job.id)
                 stop_reason = ReasonKind.MEMORY_LIMIT
-            self.memory.remove(job.id)
+            # Whatever of the job outlived its wrapper ends with it, all at once.
+            self.memory.kill(job.id, signal.SIGKILL)
+            self._cgroups_left.add(job.id)
+            self.sweep_cgroups()
         if stop_reason is None and record is not None and record.timed_out:
             stop_reason = ReasonKind.TIME_LIMIT  # the wrapper enforced it (no daemon, say)
         state, reason = job_outcome(
@@ -443,6 +446,15 @@ class JobSupervisor:
         retry_of = ended[0] if _should_retry(ended[0]) else None
         self._commit(changes, retry_of)
         self.request_pass()
+
+    def sweep_cgroups(self) -> None:
+        """Remove ended jobs' cgroups once empty (a killed process takes a moment)."""
+        if self.memory is None:
+            return
+        for job_id in list(self._cgroups_left):
+            if not self.memory.members(job_id):
+                self.memory.remove(job_id)
+                self._cgroups_left.discard(job_id)
 
     def _enforce_memory_limits(self) -> None:
         for job in list(self.jobs.values()):
@@ -489,6 +501,10 @@ class JobSupervisor:
             return
         self._record_groups([job.id])
         signal_job(self._processes[job.id], signum, self.boot, self._pidfds.get(job.id))
+        if self.memory is not None and not wrapper_alive(procs, self.boot):
+            # A live wrapper (a subreaper) has all of the job below it; a dead one left
+            # orphans that only the cgroup still knows.
+            self.memory.kill(job.id, signum)
 
     def _record_groups(self, job_ids: list[int]) -> None:
         """Note each running job's process group as soon as its wrapper has forked it, so a

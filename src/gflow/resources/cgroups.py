@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,12 @@ class CgroupMemory:
     def member_name(self, job_id: int) -> str:
         return f"{self.inside.rstrip('/')}/job-{job_id}"
 
-    def create(self, job_id: int, limit_mb: int) -> None:
-        """The job's cgroup with its limit (a leftover of an earlier run is reused)."""
+    def create(self, job_id: int, limit_mb: int | None) -> None:
+        """The job's cgroup, with its limit if it has one (a leftover is reused)."""
         path = self.path(job_id)
         path.mkdir(exist_ok=True)
+        if not limit_mb:
+            return
         limit = str(limit_mb * 1024 * 1024)
         if self.version == 2:
             _write(path / "memory.max", limit)
@@ -56,6 +59,38 @@ class CgroupMemory:
 
     def add(self, job_id: int, pid: int) -> None:
         _write(self.path(job_id) / "cgroup.procs", str(pid))
+
+    def members(self, job_id: int) -> list[int]:
+        """The pids in the job's cgroup now: the job's, wherever they went (setsid, a
+        double fork, a dead wrapper): only the daemon puts a process in, children follow."""
+        try:
+            text = (self.path(job_id) / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(word) for word in text.split() if word.isdigit()]
+
+    def kill(self, job_id: int, signum: int, spare: int | None = None) -> int:
+        """Signal every process of the job's cgroup but `spare` (its live wrapper, which
+        must record the end); each one through a pidfd, checked to be still inside, so a
+        pid reused meanwhile is never hit. Returns how many were signalled."""
+        sent = 0
+        member = self.member_name(job_id)
+        for pid in self.members(job_id):
+            if pid == spare:
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if member in own_cgroups(pid).values():
+                    signal.pidfd_send_signal(fd, signum)
+                    sent += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return sent
 
     def oom_killed(self, job_id: int) -> bool:
         """Did the kernel kill a process of the job for its memory limit?"""
