@@ -403,3 +403,21 @@ def test_what_escaped_a_dead_wrapper_is_stopped_through_the_jobs_cgroup(
     assert gf.wait_state(job)["state"] != "Running"
     wait_for(lambda: not escaped.is_running() or escaped.status() == "zombie",
              what="the escaped sleep to be killed")  # fmt: skip
+
+
+def test_a_slurm_script_runs_srun_as_its_user(system: type[SystemGflow], users: Users) -> None:
+    bob = users.user("bob")
+    gf = _start(system)
+    script = Path(bob.home) / "job.sh"
+    body = "#!/bin/bash\n#SBATCH --job-name=viasrun\nsrun sh -c 'echo srun-as-$(id -un)'\n"
+    subprocess.run(
+        ["runuser", "-u", bob.name, "--", "sh", "-c", f"cat > {script}"], input=body,
+        text=True, check=True,
+    )  # fmt: skip
+    job = gf.submit(bob, str(script))
+    shown = gf.wait_state(job)
+    out = Path(shown["log_path"]).read_text() if Path(shown["log_path"]).exists() else ""
+    slurm_out = Path(bob.home) / f"slurm-{job}.out"
+    out += slurm_out.read_text() if slurm_out.exists() else ""
+    assert shown["state"] == "Finished", (shown, out)
+    assert f"srun-as-{bob.name}" in out

@@ -28,7 +28,12 @@ def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> li
 
 
 def prepare_batch(
-    job: Job, batch: BatchOptions, env: dict[str, str], bin_dir: Path, now: float
+    job: Job,
+    batch: BatchOptions,
+    env: dict[str, str],
+    bin_dir: Path,
+    now: float,
+    python: str = "",
 ) -> dict[str, Any]:
     """Add the Slurm variables and the srun shim to `env`; return what the wrapper also
     needs (cores to pin to, output files, the --signal time)."""
@@ -51,7 +56,7 @@ def prepare_batch(
         attempt=job.attempt,
     )
     env.update(slurm_environment(running, _with_dir(batch, job)))
-    env["PATH"] = f"{ensure_srun(bin_dir)}:{env.get('PATH', os.defpath)}"
+    env["PATH"] = f"{ensure_srun(bin_dir, python)}:{env.get('PATH', os.defpath)}"
     extra: dict[str, Any] = {"cpus": list(job.cpu_ids), "append": batch.append}
     for key, pattern in (("output", batch.output), ("error", batch.error)):
         if pattern:
@@ -69,13 +74,17 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
 
 
 @lru_cache(maxsize=4)
-def ensure_srun(bin_dir: Path) -> str:
+def ensure_srun(bin_dir: Path, python: str = "") -> str:
     """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
-    Checked once per daemon (cached): a launch costs no file reads for it."""
+    Checked once per daemon (cached): a launch costs no file reads for it. `python`: the
+    system daemon's wrapper interpreter, which every user can run; the directory and the
+    shim are then every user's to run (0755), still root's to change."""
     shim = bin_dir / "srun"
-    text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
+    text = f"#!{python or sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
-    ensure_private_subdir(bin_dir.parent, bin_dir.name)  # a real directory of ours
+    mode = 0o755 if python else 0o700
+    ensure_private_subdir(bin_dir.parent, bin_dir.name, mode=mode)  # a real directory of ours
     if read_small_file(shim, 1 << 20) != text.encode():
-        write_private_file(shim, text.encode(), mode=0o700)
+        write_private_file(shim, text.encode(), mode=mode)
+    os.chmod(shim, mode)  # what the daemon's umask 077 took off a shared one
     return str(bin_dir)

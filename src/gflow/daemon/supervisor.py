@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shlex
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -274,7 +275,9 @@ class JobSupervisor:
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
-        extra = prepare_batch(job, batch, env, self.paths.state_dir / "bin", self.clock())
+        python = (self.executor.python or sys.executable) if self.paths.system else ""
+        bin_dir = self.paths.state_dir / "bin"
+        extra = prepare_batch(job, batch, env, bin_dir, self.clock(), python)
         return PreparedLaunch(job, env, script_body, batch, extra)
 
     def _run_as(self, job: Job) -> RunAs | None:
