@@ -10,79 +10,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from gflow.config import Config
-from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.errors import Forbidden, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
-from gflow.daemon.slurm_launch import prepare_batch, script_argv
+from gflow.daemon.launcher import Launched, Launcher, PreparedLaunch
+from gflow.daemon.slurm_launch import prepare_batch
 from gflow.paths import Paths
 from gflow.resources import host
 from gflow.resources.cgroups import CgroupMemory
-from gflow.runner.as_user import (
-    RunAs,
-    ensure_user_dir,
-    hand_over,
-    job_env,
-    runs_as,
-    submitted_umask,
-)
 from gflow.runner.control import (
     boot_id,
-    identify,
     signal_job,
     watch_exit,
     with_group,
     wrapper_alive,
 )
-from gflow.runner.executors import Launch, LaunchError, ProcessExecutor, TmuxExecutor
+from gflow.runner.executors import LaunchError, ProcessExecutor, TmuxExecutor
 from gflow.runner.jobfiles import (
     ExitRecord,
-    LaunchSpec,
-    make_jobdir,
     read_exit,
     read_pid,
-    write_script,
-    write_spec,
 )
-from gflow.safefs import remove_entry
 from gflow.store.db import Store
 
 log = logging.getLogger(__name__)
 
-BASH = "/bin/bash" if Path("/bin/bash").exists() else "bash"
 RECORD_RETRY = 1.0  # seconds before trying again to record an end (a full disk, say)
 LAUNCH_THREADS = 4  # wrappers being started at once
 MAX_LAUNCHING = 8  # jobs handed to the launcher and not back yet
-
-
-@dataclass(frozen=True)
-class Launched:
-    """What a launcher thread hands back: the wrapper as seen right after its start."""
-
-    processes: JobProcesses
-    session: str
-    at: float
-
-
-@dataclass(frozen=True)
-class PreparedLaunch:
-    job: Job
-    env: dict[str, str]
-    script_body: str
-    batch: BatchOptions = NO_BATCH
-    wrapper_extra: dict[str, Any] | None = None  # pinning, output files, --signal
 
 
 class JobSupervisor:
@@ -116,6 +81,7 @@ class JobSupervisor:
         self._pidfds: dict[int, int] = {}  # watched wrappers
         self.boot = boot_id()
         self.job_umask = job_umask
+        self.launcher = Launcher(paths, config, executor, memory, job_umask, self.boot, clock)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -167,7 +133,7 @@ class JobSupervisor:
                 if procs is not None:  # the wrapper died; its command must not live on
                     signal_job(procs, signal.SIGKILL, self.boot)
                 else:  # the crash came mid-launch: a wrapper may be starting right now
-                    self.executor.abandon(job.id, self._run_as(job))
+                    self.executor.abandon(job.id, self.launcher.run_as(job))
                 self._end_job(job, None)
 
     def _legacy_processes(self, job: Job) -> JobProcesses | None:
@@ -263,7 +229,7 @@ class JobSupervisor:
         for job, _ in running:
             self._launching.add(job.id)
             launch = self._prepare_launch(job)
-            future = self.loop.run_in_executor(self._launcher, self._launch, launch)
+            future = self.loop.run_in_executor(self._launcher, self.launcher.launch, launch)
             future.add_done_callback(partial(self._launched, job.id))
 
     def _prepare_launch(self, job: Job) -> PreparedLaunch:
@@ -279,61 +245,6 @@ class JobSupervisor:
         bin_dir = self.paths.state_dir / "bin"
         extra = prepare_batch(job, batch, env, bin_dir, self.clock(), python)
         return PreparedLaunch(job, env, script_body, batch, extra)
-
-    def _run_as(self, job: Job) -> RunAs | None:
-        """System mode: who the job runs as (its submitter); personal mode: the daemon's
-        own user, as before."""
-        if not self.paths.system:
-            return None
-        try:
-            return RunAs.of_uid(job.uid)
-        except Forbidden:
-            return None
-
-    def _launch(self, prepared: PreparedLaunch) -> Launched:
-        """In a launcher thread: write the job's files and start its wrapper (in system
-        mode as the job's submitter: its uid, gid, groups and umask)."""
-        job = prepared.job
-        run_as = RunAs.of_uid(job.uid) if self.paths.system else None
-        env, umask = prepared.env, self.job_umask
-        if run_as is not None:
-            env = job_env(env, run_as)
-            umask = submitted_umask(env)
-            remove_entry(self.paths.jobs_dir, str(job.id))  # a fresh one, root's until handed over
-            log_dir = Path(job.log_path).parent
-            if log_dir.parent == self.paths.logs_dir and log_dir.name == str(job.uid):
-                ensure_user_dir(self.paths.logs_dir, log_dir.name, run_as)
-        jobdir = make_jobdir(self.paths.jobs_dir, job.id)
-        if job.script:
-            script = write_script(jobdir, prepared.script_body)
-            argv = script_argv(script, prepared.script_body, prepared.batch.args, BASH)
-        else:
-            argv = [BASH, "-c", job.command]
-        if job.conda_env:
-            body = f"exec {shlex.join(argv)}" if job.script else job.command
-            argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        # The wrapper enforces the time limit itself too: it holds while no daemon runs.
-        extra = {
-            **(prepared.wrapper_extra or {}),
-            "time_limit": job.time_limit,
-            "kill_grace": float(self.config.kill_grace),
-        }
-        if self.memory is not None:  # every job in a cgroup of its own, its --mem the limit
-            self.memory.create(job.id, job.resources.memory_mb)
-            extra["cgroup"] = self.memory.member_name(job.id)  # the wrapper waits for it
-        spec = LaunchSpec(argv, env, job.workdir, job.log_path, umask, extra)
-        write_spec(jobdir, spec)
-        if run_as is not None:
-            hand_over(jobdir, run_as)
-        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session, run_as))
-        # Read at once, while the pid is surely the wrapper tmux just reported.
-        processes = identify(pid, self.boot)
-        if run_as is not None and not runs_as(pid, run_as.uid):
-            # The pane pid comes from the user's own tmux server: a claim, checked.
-            raise LaunchError(f"the reported wrapper pid {pid} is not {run_as.name}'s process")
-        if self.memory is not None:
-            self.memory.add(job.id, pid)
-        return Launched(processes, session, self.clock())
 
     def _kernel_limited(self, job: Job) -> bool:
         """The job's --mem is the kernel's to enforce (its own memory cgroup)."""
@@ -528,21 +439,6 @@ class JobSupervisor:
 
     def _add_timer(self, job_id: int, delay: float, fn: Callable[[int], None], arg: int) -> None:
         self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
-
-
-def conda_prelude(env: str) -> str:
-    """Shell lines that activate a conda env in a non-interactive shell (conda's own hook),
-    or end the job with a clear line when conda is missing. The env reaches the shell only
-    as one quoted word: a value holding `$(…)` or `"` stays literal."""
-    name = shlex.quote(env)
-    return (
-        "if ! command -v conda >/dev/null 2>&1; then\n"
-        f"  printf 'gflow: conda is not on PATH; cannot activate %s\\n' {name} >&2; exit 127\n"
-        "fi\n"
-        'eval "$(conda shell.bash hook)" || exit 1\n'
-        f"conda activate {name} || "
-        f"{{ printf 'gflow: conda activate %s failed\\n' {name} >&2; exit 1; }}\n"
-    )
 
 
 def _should_retry(job: Job) -> bool:
