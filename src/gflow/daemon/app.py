@@ -6,42 +6,33 @@ Errors are answered as {"error": {"code", "message", "hint"}} with the status ma
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
 import pwd
 import re
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from gflow.core.errors import Forbidden, GflowError, InvalidInput, Unavailable
+from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
-from gflow.core.parse import is_number, parse_id_list, parse_int
+from gflow.core.parse import parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.identity import (
     AccessPolicy,
-    Caller,
-    authorize_owner,
-    authorize_read,
-    caller_from_socket,
     require_admin,
 )
-from gflow.daemon.joblogs import read_log
+from gflow.daemon.joblogs import job_attach, job_log
+from gflow.daemon.requests import POLICY, SERVICE, STOP, caller_of, job_id_of
 from gflow.daemon.service import Service
-from gflow.runner.as_user import RunAs
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
 
-SERVICE = web.AppKey("service", Service)
-POLICY = web.AppKey("policy", AccessPolicy)
-STOP = web.AppKey("stop", asyncio.Event)
 MAX_JOBS_PER_REQUEST = 100_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,16 +71,6 @@ async def release_memory_after_big(request: web.Request, handler: Handler) -> we
     if max(request.content_length or 0, sent or 0) > BIG_MESSAGE:
         request.app[SERVICE].release_memory_soon()
     return response
-
-
-def caller_of(request: web.Request) -> Caller:
-    """Who is calling, as the kernel says (daemon/identity.py), never as the client says."""
-    sock: socket.socket | None = (
-        request.transport.get_extra_info("socket") if request.transport else None
-    )
-    if sock is None or sock.family != socket.AF_UNIX:
-        raise GflowError("requests must come over the Unix socket")
-    return caller_from_socket(sock, request.app[POLICY])
 
 
 async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
@@ -139,13 +120,6 @@ class SharedStrings:
         if found is None:
             found = self.seen[key] = dict(pairs)
         return found
-
-
-def job_id_of(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    if not is_number(raw):  # digits only: ' 1' or '+1' in a path is not job 1
-        raise InvalidInput(f"invalid job id {raw[:40]!r}", hint=f"a number from 1 to {MAX_JOB_ID}")
-    return parse_int(raw, "job id", 1, MAX_JOB_ID)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -286,40 +260,6 @@ async def show_job(request: web.Request) -> web.Response:
     attempts = service.store.attempts_of(job.first_attempt or job.id)
     shown = {**job.to_dict(), "job_dir": str(service.jobdir(job_id))}
     return web.json_response({"job": shown, "events": events, "attempts": attempts})
-
-
-async def job_log(request: web.Request) -> web.Response:
-    """`?offset=N`: the job's log from byte N (at most MAX_CHUNK), for its owner and
-    admins only: {"data": base64, "offset": N, "size": bytes now, "state": ...}."""
-    service = request.app[SERVICE]
-    job = service.get_job(job_id_of(request))
-    authorize_read(caller_of(request), job)
-    raw = request.query.get("offset")
-    offset = parse_int(raw, "offset", 0, 2**50) if raw else 0
-    owner = job.uid if request.app[POLICY].system else None
-    data, size = await asyncio.to_thread(read_log, job, offset, owner)
-    return web.json_response(
-        {
-            "data": base64.b64encode(data).decode(),
-            "offset": offset,
-            "size": size,
-            "state": job.state.value,
-        }
-    )
-
-
-async def job_attach(request: web.Request) -> web.Response:
-    """The command that attaches the job's owner (only them) to its tmux session."""
-    service = request.app[SERVICE]
-    job = service.get_job(job_id_of(request))
-    authorize_owner(caller_of(request), "attach to", job)
-    if not job.session:
-        raise Unavailable(f"job {job.id} has no tmux session", hint="use: gjob log -f")
-    run_as = RunAs.of_uid(job.uid) if request.app[POLICY].system else None
-    argv = service.executor.attach_command(job.session, run_as)
-    if not argv:
-        raise Unavailable(f"job {job.id} has no tmux session", hint="use: gjob log -f")
-    return web.json_response({"argv": argv})
 
 
 async def job_action(request: web.Request) -> web.Response:
