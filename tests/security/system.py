@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from gflow.paths import Paths
-from tests.helpers import BIN, wait_for
+from tests.helpers import BIN, remove_cgroups, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -214,6 +214,7 @@ class SystemGflow:
                 psutil.Process(pid).kill()
         except (OSError, ValueError, psutil.Error):
             pass
+        remove_cgroups(self.paths.state_dir)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import io
 import logging
 import os
@@ -104,8 +103,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     machine = MachineView(gpus, store)
     memory = None
     if config.enforce_memory:
-        tag = hashlib.sha1(str(paths.state_dir).encode()).hexdigest()[:10]
-        memory = cgroups.detect(tag)
+        memory = cgroups.detect(cgroups.state_tag(paths.state_dir))
     service = Service(paths, config, store, executor, machine, job_umask=job_umask, memory=memory)
     policy = AccessPolicy.from_config(os.geteuid(), paths.system, config.admins)
     stop = asyncio.Event()

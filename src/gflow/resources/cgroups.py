@@ -106,7 +106,15 @@ class CgroupMemory:
         return False
 
     def close(self) -> None:
-        """The daemon stops: its directory goes if no job's cgroup is left in it."""
+        """The daemon stops: empty job cgroups go (a running job keeps its own, for the
+        next daemon to re-adopt), and its directory if nothing is left in it."""
+        try:
+            names = os.listdir(self.base)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith("job-") and name[4:].isdigit() and not self.members(int(name[4:])):
+                self.remove(int(name[4:]))
         try:
             os.rmdir(self.base)
         except OSError:
@@ -152,6 +160,13 @@ def parse_cgroups(text: str) -> dict[str, str]:
             for controller in parts[1].split(","):
                 found[controller] = parts[2]
     return found
+
+
+def state_tag(state_dir: Path) -> str:
+    """The name part of a daemon's cgroup directory: one per state directory."""
+    import hashlib
+
+    return hashlib.sha1(str(state_dir).encode()).hexdigest()[:10]
 
 
 def detect(tag: str, root: Path = CGROUP_ROOT) -> CgroupMemory | None:
