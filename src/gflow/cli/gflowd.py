@@ -186,8 +186,14 @@ DEFAULT_CONFIG = """\
 executor = "tmux"
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 kill_grace = 30
-# Stop a job (reason MemoryLimit) whose processes use more RAM than its --mem.
+# Stop a job (reason MemoryLimit) whose processes use more RAM than its --mem
+# (by the kernel, in the job's cgroup, where the daemon runs as root).
 enforce_memory = true
+# Who may act on every job and run gctl (root always may); "@group" for its members.
+# admins = ["alice", "@gpu-admins"]
+# System mode (gflowd start --system) only:
+# socket_group = "gpu-users"           # only this group may connect (default: everyone)
+# wrapper_python = "/usr/bin/python3"  # runs each job's wrapper as its user
 
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
