@@ -126,9 +126,10 @@ def tighten_file(path: Path) -> None:
         os.close(fd)
 
 
-def read_small_file(path: Path | str, limit: int) -> bytes | None:
+def read_small_file(path: Path | str, limit: int, owner: int | None = None) -> bytes | None:
     """The bytes of a regular file of at most `limit` bytes; None for anything else (absent,
-    a link, a FIFO, a device, too big). Never blocks."""
+    a link, a FIFO, a device, too big, or not `owner`'s: a hard link to another's file).
+    Never blocks."""
     try:
         fd = open_private(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
@@ -136,6 +137,8 @@ def read_small_file(path: Path | str, limit: int) -> bytes | None:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        if owner is not None and st.st_uid != owner:
             return None
         data = os.read(fd, limit + 1)
         return data if len(data) <= limit else None

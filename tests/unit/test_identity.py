@@ -151,3 +151,13 @@ def test_an_interpreter_below_a_private_directory_is_named() -> None:
         assert runnable_by_all(Path("/bin/sh")) == ""
     finally:
         shutil.rmtree(top)
+
+
+def test_a_record_that_is_not_the_job_users_is_no_record(tmp_path: Path) -> None:
+    """A hard link to another's file in the user's job directory is not their record."""
+    from gflow.runner.jobfiles import read_exit
+
+    (tmp_path / "exit").write_text('{"exit_code": 0, "signal": null, "ended_at": 1.0}')
+    assert read_exit(tmp_path) is not None
+    assert read_exit(tmp_path, owner=os.geteuid()) is not None
+    assert read_exit(tmp_path, owner=os.geteuid() + 1) is None

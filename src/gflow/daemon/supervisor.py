@@ -116,7 +116,7 @@ class JobSupervisor:
         (pid, start time, boot), and only processes proven to be the job's are killed."""
         self._processes = self.store.running_processes()
         for job in [j for j in self.jobs.values() if j.state is JobState.RUNNING]:
-            record = read_exit(self.jobdir(job.id))
+            record = read_exit(self.jobdir(job.id), self._record_owner(job))
             procs = self._processes.get(job.id) or self._legacy_processes(job)
             if record is not None:
                 log.info("job %d ended while the daemon was away", job.id)
@@ -135,6 +135,11 @@ class JobSupervisor:
                 else:  # the crash came mid-launch: a wrapper may be starting right now
                     self.executor.abandon(job.id, self.launcher.run_as(job))
                 self._end_job(job, None)
+
+    def _record_owner(self, job: Job) -> int | None:
+        """Whose a job's records must be: its user's in system mode (their wrapper writes
+        them); personal mode: anything in our private directory is ours."""
+        return job.uid if self.paths.system else None
 
     def _legacy_processes(self, job: Job) -> JobProcesses | None:
         """A job launched before the daemon kept process records (schema < 6): its wrapper,
@@ -313,7 +318,7 @@ class JobSupervisor:
         if isinstance(self.executor, ProcessExecutor) and job.pid is not None:
             self.executor.reap(job.pid)
         try:
-            self._end_job(job, read_exit(self.jobdir(job_id)))
+            self._end_job(job, read_exit(self.jobdir(job_id), self._record_owner(job)))
         except Unavailable as exc:  # e.g. a full disk: the exit record waits on disk for us
             log.error("cannot record the end of job %d yet (%s); retrying", job_id, exc.message)
             self.loop.call_later(RECORD_RETRY, self._on_wrapper_exit, job_id)
