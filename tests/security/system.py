@@ -10,6 +10,7 @@ import grp
 import json
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -177,6 +178,21 @@ class SystemGflow:
              "sh", "-c", f'umask {umask}; exec "$0" "$@"', SYSTEM_PYTHON, "-I", "-c", code,
              *args[1:]],
             capture_output=True, text=True, timeout=60, cwd=cwd or user.home,
+        )  # fmt: skip
+
+    def as_user_on_terminal(self, user: User, *args: str) -> subprocess.Popen[bytes]:
+        """The same, on a pseudo-terminal (script(1)): for `gjob attach`."""
+        clean = {
+            "HOME": user.home, "USER": user.name, "PATH": "/usr/bin:/bin", "TERM": "xterm",
+            "GFLOW_SYSTEM_ROOT": str(self.root),
+        }  # fmt: skip
+        code = f"import sys; sys.path.insert(0, {str(SRC)!r}); from gflow.cli.{args[0]} import main; sys.exit(main(sys.argv[1:]))"  # noqa: E501
+        inner = shlex.join([SYSTEM_PYTHON, "-I", "-c", code, *args[1:]])
+        return subprocess.Popen(
+            ["runuser", "-u", user.name, "--", "env", "-i", *(f"{k}={v}" for k, v in clean.items()),
+             "script", "-qec", inner, "/dev/null"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=user.home,
         )  # fmt: skip
 
     def submit(

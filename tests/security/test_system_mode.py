@@ -114,9 +114,28 @@ def test_the_owner_attaches_to_a_tmux_server_of_their_own(
     assert servers and all(p.info["uids"].real == bob.uid for p in servers if str(sock) in
                            " ".join(p.info["cmdline"] or []))  # fmt: skip
     assert stat.S_IMODE(os.stat(sock.parent).st_mode) == 0o700
-    # The daemon tells the owner how to attach; it tells alice nothing.
-    argv = gf.as_user(bob, "gjob", "attach", str(job))  # no terminal: tmux itself says so
-    assert "belongs to" not in argv.stderr
+    # The daemon tells the owner how to attach, and he is attached (on a terminal of
+    # script(1)'s); it tells alice nothing.
+    attach = gf.as_user_on_terminal(bob, "gjob", "attach", str(job))
+    try:
+        clients = ["runuser", "-u", bob.name, "--", "tmux", "-S", str(sock), "list-clients"]
+        wait_for(
+            lambda: subprocess.run(clients, capture_output=True, text=True).stdout.strip(),
+            what="bob's gjob attach to reach his session",
+        )
+        subprocess.run(
+            ["runuser", "-u", bob.name, "--", "tmux", "-S", str(sock), "detach-client", "-a"],
+            capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["runuser", "-u", bob.name, "--", "tmux", "-S", str(sock), "detach-client"],
+            capture_output=True,
+        )  # fmt: skip
+        assert attach.wait(timeout=20) == 0
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+            attach.wait()
     assert "belongs to" in gf.as_user(alice, "gjob", "attach", str(job)).stderr
     # grun, as bob, streams his job's output through the daemon.
     done = gf.as_user(bob, "grun", "echo", "through-the-daemon")
