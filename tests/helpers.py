@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,7 +163,40 @@ class Gflow:
                     proc.kill()
         except (OSError, ValueError, psutil.Error):
             pass
+        remove_cgroups(self.paths.state_dir)
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def remove_cgroups(state_dir: Path) -> None:
+    """The job cgroups a root daemon of this state directory made (resources/cgroups.py),
+    the processes still in them killed first, by pid: nothing is left in /sys/fs/cgroup."""
+    from gflow.resources.cgroups import CGROUP_ROOT, own_cgroups, state_tag
+
+    name = f"gflow-{state_tag(state_dir)}"
+    ours = own_cgroups()
+    bases = [CGROUP_ROOT / "memory" / ours["memory"].lstrip("/") / name] if "memory" in ours else []
+    if "" in ours and (CGROUP_ROOT / "cgroup.controllers").exists():
+        bases.append(CGROUP_ROOT / ours[""].lstrip("/") / name)
+    for base in bases:
+        if not base.is_dir():
+            continue
+        for job in base.glob("job-*"):
+
+            def emptied(job: Path = job) -> bool:
+                try:
+                    pids = [int(p) for p in (job / "cgroup.procs").read_text().split()]
+                except OSError:
+                    return True
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                return not pids
+
+            wait_for(emptied, what=f"the processes of {job} to end")
+            with contextlib.suppress(OSError):
+                job.rmdir()
+        with contextlib.suppress(OSError):
+            base.rmdir()
 
 
 def _zombie(pid: int) -> bool:

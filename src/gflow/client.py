@@ -52,6 +52,15 @@ def _user_name(uid: int) -> str:
         return f"uid {uid}"
 
 
+def _group_name(gid: int) -> str:
+    import grp  # only on this error path
+
+    try:
+        return f"group {grp.getgrgid(gid).gr_name}"
+    except KeyError:
+        return f"gid {gid}"
+
+
 def encode_query(query: dict[str, str]) -> str:
     def quote(text: str) -> str:
         # surrogateescape: an argument that was not UTF-8 ('\udcff') goes as its bytes.
@@ -93,7 +102,7 @@ def _dechunk(data: bytes) -> bytes:
 
 class Client:
     def __init__(self, paths: Paths | None = None, timeout: float = 60.0) -> None:
-        self.paths = paths or Paths.from_env()
+        self.paths = paths or Paths.for_client()
         self.timeout = timeout
 
     def request(
@@ -124,10 +133,18 @@ class Client:
             try:
                 self._check_owner()
                 sock.connect(str(self.paths.socket))
+            except PermissionError:
+                raise Forbidden(
+                    f"the gflowd socket {self.paths.socket} is not open to you: it is for "
+                    f"the members of {_group_name(os.stat(self.paths.socket).st_gid)}",
+                    hint="ask an admin to add you to that group (then log in again)",
+                ) from None
             except (FileNotFoundError, ConnectionRefusedError):
                 raise DaemonNotRunning(
                     f"gflowd is not running (no daemon at {self.paths.socket})",
-                    hint="start it with: gflowd start",
+                    hint="ask an admin to start it: gflowd start --system"
+                    if self.paths.system
+                    else "start it with: gflowd start",
                 ) from None
             # The kernel's word for who listens: a socket file can be replaced, this cannot.
             creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
@@ -147,16 +164,19 @@ class Client:
 
     def _check_owner(self) -> None:
         """Before a byte is sent (the request carries the whole environment): the socket
-        and its directory are the caller's own. Anything else is someone else's daemon."""
+        and its directory are the caller's own, or root's for the system daemon. Anything
+        else is someone else's daemon."""
         socket_path = self.paths.socket
         self._refuse_unless_mine(os.stat(socket_path.parent).st_uid, "is in a directory of")
         self._refuse_unless_mine(os.lstat(socket_path).st_uid, "belongs to")
 
     def _refuse_unless_mine(self, uid: int, relation: str) -> None:
-        if uid != os.geteuid():
+        expected = 0 if self.paths.system else os.geteuid()
+        if uid != expected:
+            whose = "root" if self.paths.system else "you"
             raise Forbidden(
                 f"the gflowd socket {self.paths.socket} {relation} {_user_name(uid)}, "
-                "not you: nothing sent",
+                f"not {whose}: nothing sent",
                 hint="check GFLOW_HOME; start your own daemon with: gflowd start",
             )
 

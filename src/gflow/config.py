@@ -52,11 +52,26 @@ class Config:
     fair_share_half_life: float = 7 * 86400.0  # seconds
     users_may_reserve: bool = False  # [reservations]: users may reserve GPUs for themselves
     max_reservation_gpu_hours: float | None = None  # … up to this many GPU-hours each
+    # Who may act on every job and change the daemon (root always may): user names, and
+    # "@group" for a group's members.
+    admins: tuple[str, ...] = ()
+    # System mode: the socket only this group may use (0660); empty = every local user.
+    socket_group: str = ""
+    # System mode: the interpreter that runs the job's wrapper as its user (stdlib only);
+    # empty = the daemon's own, if every user can run it.
+    wrapper_python: str = ""
 
 
 # section -> key -> type: the single list of accepted keys ([quota] is read on its own).
 _SCHEMA: dict[str, dict[str, type]] = {
-    "daemon": {"executor": str, "kill_grace": float, "enforce_memory": bool},
+    "daemon": {
+        "executor": str,
+        "kill_grace": float,
+        "enforce_memory": bool,
+        "admins": list,
+        "socket_group": str,
+        "wrapper_python": str,
+    },
     "gpu": {"fake": str},
     "projects": {"known_projects": list, "require_project": bool},
     "fair_share": {"enabled": bool, "half_life": str},
@@ -91,7 +106,23 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         fair_share_half_life=_half_life(fair.get("half_life"), paths.config_file),
         users_may_reserve=values.get("reservations", {}).get("users_may_reserve", False),
         max_reservation_gpu_hours=values.get("reservations", {}).get("max_gpu_hours"),
+        admins=tuple(daemon.get("admins", ())),
+        socket_group=daemon.get("socket_group", ""),
+        wrapper_python=daemon.get("wrapper_python", ""),
     )
+    for admin in config.admins:
+        if not isinstance(admin, str) or not re.fullmatch(r"@?[A-Za-z0-9_.][A-Za-z0-9_.-]*", admin):
+            line = _line_of(paths.config_file, "admins")
+            raise InvalidInput(
+                f"{where}:{line}: daemon.admins: {admin!r} is not a user or @group name",
+                hint='e.g. admins = ["alice", "@gpu-admins"]',
+            )
+    if config.wrapper_python and not config.wrapper_python.startswith("/"):
+        line = _line_of(paths.config_file, "wrapper_python")
+        raise InvalidInput(
+            f"{where}:{line}: daemon.wrapper_python must be an absolute path",
+            hint='e.g. wrapper_python = "/usr/bin/python3"',
+        )
     if config.executor not in EXECUTORS:
         line = _line_of(paths.config_file, "executor")
         raise InvalidInput(

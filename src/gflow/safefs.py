@@ -22,7 +22,7 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def ensure_private_dir(path: Path, uid: int | None = None) -> Path:
+def ensure_private_dir(path: Path, uid: int | None = None, mode: int = PRIVATE_DIR) -> Path:
     """Create `path` (and missing parents) private, check every directory above it, and
     return its real path: the one to use from now on, so no link on the way can be changed
     under us. Refuses (Forbidden) a directory that is not ours or sits below one that
@@ -37,19 +37,22 @@ def ensure_private_dir(path: Path, uid: int | None = None) -> Path:
         os.umask(old)
     real = Path(os.path.realpath(path))
     _check_ancestors(real, uid, shown=path)
-    _own_private_dir(real, uid, shown=path)
+    _own_private_dir(real, uid, shown=path, mode=mode)
     return real
 
 
-def ensure_private_subdir(parent: Path, name: str, uid: int | None = None) -> Path:
-    """A directory right below a checked one (logs/, jobs/): ours, real, 0700."""
+def ensure_private_subdir(
+    parent: Path, name: str, uid: int | None = None, mode: int = PRIVATE_DIR
+) -> Path:
+    """A directory right below a checked one (logs/, jobs/): ours, real, 0700 (or `mode`:
+    the system daemon's 0711 jobs/ and logs/, which users pass through to their own)."""
     uid = os.geteuid() if uid is None else uid
     path = parent / name
     try:
         os.mkdir(path, PRIVATE_DIR)
     except FileExistsError:
         pass
-    _own_private_dir(path, uid, shown=path)
+    _own_private_dir(path, uid, shown=path, mode=mode)
     return path
 
 
@@ -74,7 +77,7 @@ def _check_ancestors(real: Path, uid: int, shown: Path) -> None:
             )
 
 
-def _own_private_dir(path: Path, uid: int, shown: Path) -> None:
+def _own_private_dir(path: Path, uid: int, shown: Path, mode: int = PRIVATE_DIR) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise Forbidden(
@@ -86,8 +89,8 @@ def _own_private_dir(path: Path, uid: int, shown: Path) -> None:
             f"state directory {shown} belongs to {_user(st.st_uid)}, not to you",
             hint="remove it (as its owner or root) or set GFLOW_HOME to a directory of your own",
         )
-    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR:
-        os.chmod(path, PRIVATE_DIR)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def _user(uid: int) -> str:
@@ -123,9 +126,10 @@ def tighten_file(path: Path) -> None:
         os.close(fd)
 
 
-def read_small_file(path: Path | str, limit: int) -> bytes | None:
+def read_small_file(path: Path | str, limit: int, owner: int | None = None) -> bytes | None:
     """The bytes of a regular file of at most `limit` bytes; None for anything else (absent,
-    a link, a FIFO, a device, too big). Never blocks."""
+    a link, a FIFO, a device, too big, or not `owner`'s: a hard link to another's file).
+    Never blocks."""
     try:
         fd = open_private(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
@@ -133,6 +137,8 @@ def read_small_file(path: Path | str, limit: int) -> bytes | None:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        if owner is not None and st.st_uid != owner:
             return None
         data = os.read(fd, limit + 1)
         return data if len(data) <= limit else None

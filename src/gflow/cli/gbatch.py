@@ -105,6 +105,12 @@ def load_script(args: argparse.Namespace, stdin_is_tty: bool) -> tuple[str, str]
     return None
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict[str, Any]:
     words = _words(args)
     submit_dir = _working_directory()
@@ -114,7 +120,8 @@ def build_spec(args: argparse.Namespace, script: tuple[str, str] | None) -> dict
         raise InvalidInput(f"--chdir {chdir!r}: no such directory")
     spec: dict[str, Any] = {
         "workdir": workdir,
-        "env": dict(os.environ),
+        # The umask goes along (as Slurm's SLURM_UMASK): a system daemon's job gets it back.
+        "env": {**os.environ, "GFLOW_UMASK": f"{_current_umask():04o}"},
         **job_options(args),
     }
     spec["batch"]["submit_dir"] = submit_dir
@@ -235,7 +242,7 @@ def command(argv: Sequence[str]) -> int:
     specs = expand(build_spec(args, script), args)
     for note in notes:  # once the request is whole: a refusal stays one line
         print(f"gbatch: note: {note}", file=sys.stderr)
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     if args.dry_run:
         from gflow.cli.dry_run import dry_run  # only here: every gbatch starts up
 

@@ -145,7 +145,7 @@ def said(result: dict[str, Any], gone: set[int], kill: bool) -> bool:
 
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     jobs, missing = select(client, args)
     if args.dry_run:
         return dry_run(client, jobs, missing)

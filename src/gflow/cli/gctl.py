@@ -123,7 +123,7 @@ def ignore_gpu_process(client: Client, pid: int | None, undo: bool, as_json: boo
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     paths = Paths.from_env()
-    client = Client(paths)
+    client = Client(Paths.for_client())
     if args.action == "show-gpus":
         show_gpus(client, args.json)
     elif args.action == "ignore-gpu-process":

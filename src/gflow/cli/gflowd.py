@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, print_json, run
 from gflow.client import Client, DaemonNotRunning
 from gflow.config import load_config
-from gflow.core.errors import GflowError, Unavailable
+from gflow.core.errors import Forbidden, GflowError, Unavailable
 from gflow.core.parse import format_duration
 from gflow.paths import Paths
 from gflow.safefs import ensure_private_dir, open_private
@@ -24,17 +24,27 @@ STOP_TIMEOUT = 15.0
 def build_parser(prog: str = "gflowd") -> Parser:
     parser = Parser(prog, "Manage the gflow daemon.")
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.add_parser("start", aliases=["up"], help="start the daemon in the background")
-    sub.add_parser("stop", aliases=["down"], help="stop the daemon (running jobs keep running)")
-    sub.add_parser("restart", help="stop, then start")
-    sub.add_parser(
-        "reload",
-        help="re-read the config: checked first, then the daemon restarts (jobs keep running)",
-    )
-    status = sub.add_parser("status", help="is it running, with what")
+    system_help = "the shared system daemon (root): /etc/gflow, /var/lib/gflow, /run/gflow"
+    for name, short, text in (
+        ("start", ["up"], "start the daemon in the background"),
+        ("stop", ["down"], "stop the daemon (running jobs keep running)"),
+        ("restart", [], "stop, then start"),
+        (
+            "reload",
+            [],
+            "re-read the config: checked first, then the daemon restarts (jobs keep running)",
+        ),
+        ("run", [], "run the daemon in the foreground"),
+    ):
+        action = sub.add_parser(name, aliases=short, help=text)
+        action.add_argument("--system", action="store_true", help=system_help)
+    status = sub.add_parser("status", help="is it running, with what (and which one, why)")
     status.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("run", help="run the daemon in the foreground")
+    status.add_argument("--system", action="store_true", help=system_help)
     sub.add_parser("init", help="write a commented default config file")
+    service = sub.add_parser("service", help="write a systemd unit (enables nothing)")
+    service.add_argument("service_action", choices=["install"])
+    service.add_argument("--system", action="store_true", help="the system daemon's unit")
     aliases = sub.add_parser(
         "slurm-aliases", help="install sbatch/squeue/scancel/sacct/scontrol front doors"
     )
@@ -45,8 +55,18 @@ def build_parser(prog: str = "gflowd") -> Parser:
 
 def start(paths: Paths, say: bool = True) -> int:
     paths.check_socket_path()
-    # Checked before anything is read or written there: ours, private, below nobody else's.
-    ensure_private_dir(paths.state_dir)
+    if paths.system:
+        if os.geteuid() != 0:
+            raise Forbidden(
+                "only root can start the system daemon", hint="sudo gflowd start --system"
+            )
+        from gflow.daemon.main import check_system_install, prepare_state_dir
+
+        prepare_state_dir(paths)
+        check_system_install(load_config(paths))  # one line naming what users cannot run
+    else:
+        # Checked before anything is read or written there: ours, private, below nobody else's.
+        ensure_private_dir(paths.state_dir)
     client = Client(paths, timeout=5)
     try:
         pid = client.health()["pid"]
@@ -64,7 +84,7 @@ def start(paths: Paths, say: bool = True) -> int:
         ) from None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gflow.daemon"],
+            [sys.executable, "-m", "gflow.daemon", *(["--system"] if paths.system else [])],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -87,6 +107,8 @@ def start(paths: Paths, say: bool = True) -> int:
 
 
 def stop(paths: Paths, say: bool = True) -> int:
+    if paths.system and os.geteuid() != 0:
+        raise Forbidden("only root can stop the system daemon", hint="sudo gflowd stop --system")
     client = Client(paths, timeout=10)
     try:
         pid = int(client.shutdown()["pid"])
@@ -129,17 +151,20 @@ def status(paths: Paths, as_json: bool) -> int:
         info = Client(paths, timeout=10).status()
     except DaemonNotRunning:
         if as_json:
-            print_json({"running": False})
+            print_json({"running": False, "mode": paths.mode, "why": paths.why})
         else:
             print("gflowd is not running")
+            print(f"Mode:     {_mode_line(paths)}; {paths.why}")
         return EXIT_FAILED
     info["running"] = True
+    info["why"] = paths.why
     if as_json:
         print_json(info)
         return EXIT_OK
     counts = info["jobs"]
     gpus = info["gpus"]
     print("Status:   running")
+    print(f"Mode:     {_mode_line(paths)}; {paths.why}")
     print(f"PID:      {info['pid']}")
     print(f"Version:  {info['version']}")
     print(f"Uptime:   {format_duration(info['uptime'])}")
@@ -147,6 +172,7 @@ def status(paths: Paths, as_json: bool) -> int:
     print(f"State:    {info['state_dir']}")
     free = sum(1 for g in gpus if g["allowed"] and not g["jobs"] and not g["foreign_pids"])
     print(f"GPUs:     {len(gpus)} ({info['gpu_backend']}), {free} idle")
+    print(f"Memory limits: {info.get('memory_limits', 'rss polling')}")
     print("Jobs:     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     return EXIT_OK
 
@@ -160,8 +186,14 @@ DEFAULT_CONFIG = """\
 executor = "tmux"
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 kill_grace = 30
-# Stop a job (reason MemoryLimit) whose processes use more RAM than its --mem.
+# Stop a job (reason MemoryLimit) whose processes use more RAM than its --mem
+# (by the kernel, in the job's cgroup, where the daemon runs as root).
 enforce_memory = true
+# Who may act on every job and run gctl (root always may); "@group" for its members.
+# admins = ["alice", "@gpu-admins"]
+# System mode (gflowd start --system) only:
+# socket_group = "gpu-users"           # only this group may connect (default: everyone)
+# wrapper_python = "/usr/bin/python3"  # runs each job's wrapper as its user
 
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
@@ -182,6 +214,11 @@ def init(paths: Paths) -> int:
         out.write(DEFAULT_CONFIG)
     print(f"wrote {paths.config_file}")
     return EXIT_OK
+
+
+def _mode_line(paths: Paths) -> str:
+    """`personal (<state dir>)` or `system (/run/gflow/gflowd.sock)`."""
+    return f"system ({paths.socket})" if paths.system else f"personal ({paths.state_dir})"
 
 
 def _alive(pid: int) -> bool:
@@ -222,7 +259,7 @@ def dispatch(action: str | None, paths: Paths, as_json: bool = False) -> int:
     if action == "run":
         from gflow.daemon.main import main as run_daemon
 
-        return run_daemon()
+        return run_daemon(["--system"] if paths.system else [])
     raise GflowError(f"unknown action {action!r}")
 
 
@@ -232,11 +269,21 @@ def command(argv: Sequence[str]) -> int:
     if args.action is None:
         parser.print_help()
         return EXIT_OK
+    if args.action == "service":
+        from gflow.cli.service_unit import install
+
+        return install(args.system)
     if args.action == "slurm-aliases":
         from gflow.cli.slurm_front import aliases_command
 
         return aliases_command(args.alias_action, args.dir)
-    return dispatch(args.action, Paths.from_env(), getattr(args, "json", False))
+    if getattr(args, "system", False):
+        paths = Paths.for_system()
+    elif args.action == "status":
+        paths = Paths.for_client()  # the one the other commands would talk to, and why
+    else:
+        paths = Paths.from_env()
+    return dispatch(args.action, paths, getattr(args, "json", False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

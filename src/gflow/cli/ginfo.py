@@ -106,7 +106,7 @@ def _ranges(cores: list[int]) -> str:
 
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    answer = Client(Paths.from_env()).request("GET", "/gpus")
+    answer = Client(Paths.for_client()).request("GET", "/gpus")
     if args.json:
         print_json(answer)
     else:

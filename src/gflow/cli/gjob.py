@@ -187,7 +187,7 @@ def act(client: Client, ids: list[int], action: str, at: float | None = None) ->
 
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     action = {"s": "show", "l": "log", "a": "attach", "h": "hold", "r": "release"}.get(
         args.action, args.action
     )

@@ -324,7 +324,7 @@ def command(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check(parser, args)
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     if args.watch:
         return watch(client, args)
     sys.stdout.write(render(fetch(client, args), args))

@@ -56,6 +56,7 @@ class Foreground:
         self.tty = sys.stderr.isatty()
         self.last_status = ""
         self.log: IO[bytes] | None = None
+        self.remote_offset = 0  # how much of the log the system daemon has sent
 
     def job(self) -> dict[str, Any]:
         """The job, retrying while the daemon is away (restarting, say)."""
@@ -116,6 +117,9 @@ class Foreground:
             job = self.job()
 
     def copy_new_output(self, path: str) -> None:
+        if self.client.paths.system:  # the system daemon reads it for its owner
+            self._copy_through_daemon()
+            return
         if self.log is None:
             try:
                 self.log = open(path, "rb")  # noqa: SIM115 - read across many calls
@@ -124,6 +128,21 @@ class Foreground:
         chunk = self.log.read()
         if chunk:
             sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+
+    def _copy_through_daemon(self) -> None:
+        from gflow.cli.joblog import read_remote
+
+        while True:
+            try:
+                data, self.remote_offset, _ = read_remote(
+                    self.client, self.job_id, self.remote_offset
+                )
+            except Unavailable:  # no log yet (or the daemon restarting): the next poll
+                return
+            if not data:
+                return
+            sys.stdout.buffer.write(data)
             sys.stdout.flush()
 
     def cancel(self) -> dict[str, Any]:
@@ -154,7 +173,7 @@ def foreground(args: argparse.Namespace) -> int:
     if args.array is not None:
         raise InvalidInput("grun runs one job; submit arrays with gbatch --array")
     spec = build_spec(args, load_script(args, stdin_is_tty=True))
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     job_id = int(client.submit([spec])[0]["id"])
     if args.no_wait:
         print(f"Submitted batch job {job_id}")

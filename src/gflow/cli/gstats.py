@@ -71,7 +71,7 @@ def build_parser() -> Parser:
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
-    client = Client(Paths.from_env())
+    client = Client(Paths.for_client())
     jobs = client.list_jobs(all="1", user=user, project=args.project)
     if args.since is not None:
         jobs = [job for job in jobs if job["submitted_at"] >= args.since]

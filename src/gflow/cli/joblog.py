@@ -25,6 +25,8 @@ def show_log(client: Client, job_id: int, first: int | None, last: int | None, f
     job = client.show_job(job_id)["job"]
     if follow and job["state"] in WAITING:
         return _wait_then_follow(client, job_id)
+    if client.paths.system:  # through the daemon, which checks whose job it is
+        return _show_remote(client, job_id, job, first, last, follow)
     path = job["log_path"]
     try:
         with open(path, "rb") as f:
@@ -41,6 +43,46 @@ def show_log(client: Client, job_id: int, first: int | None, last: int | None, f
                 hint=f"gjob log -f {job_id} waits for it to start and follows it",
             ) from None
         raise Unavailable(f"log of job {job_id} is missing ({path})") from None
+
+
+def read_remote(client: Client, job_id: int, offset: int) -> tuple[bytes, int, str]:
+    """(bytes of the job's log from `offset`, the next offset, the job's state): the
+    system daemon reads it for its owner."""
+    import base64
+
+    answer = client.request("GET", f"/jobs/{job_id}/log", query={"offset": str(offset)})
+    data = base64.b64decode(answer["data"])
+    return data, offset + len(data), answer["state"]
+
+
+def _show_remote(
+    client: Client, job_id: int, job: dict[str, Any], first: int | None, last: int | None,
+    follow: bool,
+) -> int:  # fmt: skip
+    if job["state"] in WAITING:
+        raise Unavailable(
+            f"job {job_id} has not started yet ({job['state']}); no log",
+            hint=f"gjob log -f {job_id} waits for it to start and follows it",
+        )
+    chunks, offset = [], 0
+    while True:
+        data, offset, state = read_remote(client, job_id, offset)
+        if not data:
+            break
+        chunks.append(data)
+    if not follow:
+        _print_lines(b"".join(chunks), first, last)
+        return EXIT_OK
+    _print_lines(b"".join(chunks), None, last)
+    while True:
+        data, offset, state = read_remote(client, job_id, offset)
+        if data:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        elif state not in ("Queued", "Hold", "Running"):
+            return EXIT_OK
+        else:
+            time.sleep(FOLLOW_INTERVAL)
 
 
 def split_lines(data: bytes) -> list[bytes]:
@@ -100,6 +142,9 @@ def attach(client: Client, job_id: int) -> int:
         raise InvalidState(
             f"job {job_id} is {job['state']}; its session is closed", hint=f"use: gjob log {job_id}"
         )
-    socket = str(Paths.from_env().tmux_socket)
-    tmux = ["tmux", "-S", socket, "attach-session", "-t", job["session"]]
+    if client.paths.system:  # the daemon names the owner's own tmux server, to them only
+        tmux = client.request("GET", f"/jobs/{job_id}/attach")["argv"]
+    else:
+        socket = str(Paths.from_env().tmux_socket)
+        tmux = ["tmux", "-S", socket, "attach-session", "-t", job["session"]]
     os.execvp("tmux", tmux)

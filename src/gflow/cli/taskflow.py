@@ -89,7 +89,7 @@ def command(argv: Sequence[str]) -> int:
     if args.action == "run":
         return run_command(args)
     if args.action == "show":
-        client = Client(Paths.from_env())
+        client = Client(Paths.for_client())
         return gjob.show(client, args.id, args.json, prog="taskflow show")
     query = ["-u", "" if args.user else "all"]
     if args.running or args.pending:

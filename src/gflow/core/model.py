@@ -299,7 +299,7 @@ _CONDA_PATH = re.compile(r"/[^\x00-\x1f\x7f]{0,1000}")
 
 def _conda_env(data: dict[str, Any]) -> str:
     """A name (letters, digits, `_ . + -`) or an absolute path of printable characters.
-    Either way it reaches the shell as one quoted word (supervisor.conda_prelude)."""
+    Either way it reaches the shell as one quoted word (launcher.conda_prelude)."""
     name: str = _get(data, "conda_env", str, "")
     if name and not (_CONDA_NAME.fullmatch(name) or _CONDA_PATH.fullmatch(name)):
         raise InvalidInput(

@@ -11,8 +11,6 @@ import logging
 import os
 import pwd
 import re
-import socket
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,14 +23,18 @@ from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
+from gflow.daemon.identity import (
+    AccessPolicy,
+    require_admin,
+)
+from gflow.daemon.joblogs import job_attach, job_log
+from gflow.daemon.requests import POLICY, SERVICE, STOP, caller_of, job_id_of
 from gflow.daemon.reservations import Request
-from gflow.daemon.service import Caller, Service
+from gflow.daemon.service import Service
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
 
-SERVICE = web.AppKey("service", Service)
-STOP = web.AppKey("stop", asyncio.Event)
 MAX_JOBS_PER_REQUEST = 100_000
 MAX_CANCEL = 100_000  # ids per cancel request
 
@@ -72,22 +74,6 @@ async def release_memory_after_big(request: web.Request, handler: Handler) -> we
     if max(request.content_length or 0, sent or 0) > BIG_MESSAGE:
         request.app[SERVICE].release_memory_soon()
     return response
-
-
-def caller_of(request: web.Request) -> Caller:
-    """The peer's uid from SO_PEERCRED: the kernel says who is calling, not the client."""
-    sock: socket.socket | None = (
-        request.transport.get_extra_info("socket") if request.transport else None
-    )
-    if sock is None or sock.family != socket.AF_UNIX:
-        raise GflowError("requests must come over the Unix socket")
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-    return Caller(uid=uid, user=name)
 
 
 async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
@@ -137,13 +123,6 @@ class SharedStrings:
         if found is None:
             found = self.seen[key] = dict(pairs)
         return found
-
-
-def job_id_of(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    if not is_number(raw):  # digits only: ' 1' or '+1' in a path is not job 1
-        raise InvalidInput(f"invalid job id {raw[:40]!r}", hint=f"a number from 1 to {MAX_JOB_ID}")
-    return parse_int(raw, "job id", 1, MAX_JOB_ID)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -282,7 +261,8 @@ async def show_job(request: web.Request) -> web.Response:
     job = service.get_job(job_id)
     events = [event.to_dict() for event in service.store.events_of(job_id)]
     attempts = service.store.attempts_of(job.first_attempt or job.id)
-    return web.json_response({"job": job.to_dict(), "events": events, "attempts": attempts})
+    shown = {**job.to_dict(), "job_dir": str(service.jobdir(job_id))}
+    return web.json_response({"job": shown, "events": events, "attempts": attempts})
 
 
 async def job_action(request: web.Request) -> web.Response:
@@ -454,17 +434,21 @@ async def quota(request: web.Request) -> web.Response:
 
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
-    if caller.uid not in (0, os.getuid()):
-        raise Forbidden("only the daemon's owner can stop it")
+    if request.app[POLICY].system and caller.uid != 0:
+        raise Forbidden("only root can stop the system daemon")
+    require_admin(caller, "stop the daemon")
     request.app[STOP].set()
     return web.json_response({"status": "stopping", "pid": os.getpid()})
 
 
-def make_app(service: Service, stop: asyncio.Event) -> web.Application:
+def make_app(
+    service: Service, stop: asyncio.Event, policy: AccessPolicy | None = None
+) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
     )
     app[SERVICE] = service
+    app[POLICY] = policy or AccessPolicy(owner_uid=os.getuid())
     app[STOP] = stop
     quiet_bad_requests()
     app.router.add_get("/api/v1/health", health)
@@ -478,6 +462,8 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
     # Before {action}, which would take it (routes match in the order they are added).
     app.router.add_post("/api/v1/jobs/{job_id}/group-limit", set_group_limit)
+    app.router.add_get("/api/v1/jobs/{job_id}/log", job_log)
+    app.router.add_get("/api/v1/jobs/{job_id}/attach", job_attach)
     app.router.add_post("/api/v1/jobs/{job_id}/{action}", job_action)
     app.router.add_get("/api/v1/resolve", resolve)
     app.router.add_post("/api/v1/purge", purge)

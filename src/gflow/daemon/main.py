@@ -12,17 +12,20 @@ import signal
 import sys
 from contextlib import suppress
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import IO
 
 from aiohttp import web
 
 from gflow.config import Config, load_config
-from gflow.core.errors import Forbidden, GflowError
+from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.daemon.app import make_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
+from gflow.daemon.identity import AccessPolicy
 from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
+from gflow.resources import cgroups
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
@@ -90,17 +93,26 @@ def setup_logging(paths: Paths, foreground: bool) -> None:
 
 async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     store = Store.open(paths.database)
-    executor = make_executor(config.executor, paths.tmux_socket)
+    executor = make_executor(
+        config.executor,
+        paths.tmux_socket,
+        paths.users_dir if paths.system else None,
+        wrapper_python(config),
+    )
     gpus = make_gpu_backend(config.fake_gpus, paths.fake_gpu_usage)
     machine = MachineView(gpus, store)
-    service = Service(paths, config, store, executor, machine, job_umask=job_umask)
+    memory = None
+    if config.enforce_memory:
+        memory = cgroups.detect(cgroups.state_tag(paths.state_dir))
+    service = Service(paths, config, store, executor, machine, job_umask=job_umask, memory=memory)
+    policy = AccessPolicy.from_config(os.geteuid(), paths.system, config.admins)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
     runner = web.AppRunner(
-        make_app(service, stop),
+        make_app(service, stop, policy),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -108,16 +120,25 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     await runner.setup()
     assert runner.server is not None
     paths.socket.unlink(missing_ok=True)
-    old_umask = os.umask(0o177)  # the socket is born 0600: only its owner may talk to it
+    # Personal: the socket is born 0600, only its owner may talk to it. System: every local
+    # user (0666), or one group's members (0660); who calls is the kernel's to say.
+    group = socket_gid(config) if paths.system else None
+    old_umask = os.umask(0o177 if not paths.system else 0o117 if group is not None else 0o111)
     try:
         server = await loop.create_unix_server(
             guarded(runner.server, Guards()), str(paths.socket), backlog=BACKLOG
         )
+        if group is not None:
+            os.chown(paths.socket, 0, group, follow_symlinks=False)
     finally:
         os.umask(old_umask)
     service.start()
     log.info(
-        "gflowd started: pid %d, executor %s, state %s", os.getpid(), executor.name, paths.state_dir
+        "gflowd started (%s mode): pid %d, executor %s, state %s",
+        paths.mode,
+        os.getpid(),
+        executor.name,
+        paths.state_dir,
     )
     try:
         await stop.wait()
@@ -127,6 +148,8 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
         executor.close()
+        if memory is not None:
+            memory.close()
         store.close()
 
 
@@ -141,12 +164,26 @@ def raise_file_limit() -> None:
 
 def prepare_state_dir(paths: Paths) -> Paths:
     """The state directory checked and private, with its real path: everything after this
-    goes through directories only we can change."""
-    real = ensure_private_dir(paths.state_dir)
-    checked = Paths(paths.config_file, real)
+    goes through directories only we can change.
+
+    System mode: /var/lib/gflow and its jobs/ and logs/ are root's 0711 (users pass
+    through to their own jobs/<id>/ and logs/<uid>/, which they cannot list around);
+    /run/gflow and users/ root's 0755."""
+    if not paths.system:
+        real = ensure_private_dir(paths.state_dir)
+        checked = Paths(paths.config_file, real)
+        sub_mode = 0o700
+    else:
+        for parent in (paths.state_dir.parent, paths.run_dir.parent):
+            _make_public_parents(parent)
+        real = ensure_private_dir(paths.state_dir, mode=0o711)
+        run = ensure_private_dir(paths.run_dir, mode=0o755)
+        ensure_private_subdir(run, "users", mode=0o755)
+        checked = Paths(paths.config_file, real, run, system=True, why=paths.why)
+        sub_mode = 0o711
     checked.check_socket_path()
     for name in ("logs", "jobs"):
-        ensure_private_subdir(real, name)
+        ensure_private_subdir(real, name, mode=sub_mode)
     for file in (checked.database, checked.daemon_log, checked.lock_file):
         tighten_file(file)
     for suffix in ("-wal", "-shm"):
@@ -154,14 +191,72 @@ def prepare_state_dir(paths: Paths) -> Paths:
     return checked
 
 
+def _make_public_parents(path: Path) -> None:
+    """/var/lib, /run (or their stand-ins under GFLOW_SYSTEM_ROOT): made 0755 if missing,
+    so users can pass through to the daemon's directories."""
+    old = os.umask(0o022)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    finally:
+        os.umask(old)
+
+
+def wrapper_python(config: Config) -> str:
+    """The interpreter that runs jobs' wrappers: the config's, or the daemon's own."""
+    return config.wrapper_python or sys.executable
+
+
+def check_system_install(config: Config) -> None:
+    """Jobs run as their users: the wrapper's interpreter and package must be theirs to
+    run and read (a venv whose python lives under a 0700 /root fails every job)."""
+    from gflow.runner.as_user import runnable_by_all
+    from gflow.runner.executors import WRAPPER
+
+    python = Path(wrapper_python(config))
+    if blocked := runnable_by_all(python):
+        raise Forbidden(
+            f"other users cannot run the wrapper's interpreter {python} ({blocked} stops them)",
+            hint='set [daemon] wrapper_python = "/usr/bin/python3" (or install gflow in a '
+            "tree every user can read, e.g. /opt/gflow)",
+        )
+    for needed in (WRAPPER, WRAPPER.parent):
+        if blocked := runnable_by_all(needed):
+            raise Forbidden(
+                f"other users cannot read the job wrapper {needed} ({blocked} stops them)",
+                hint="install gflow in a tree every user can read, e.g. /opt/gflow",
+            )
+
+
+def socket_gid(config: Config) -> int | None:
+    if not config.socket_group:
+        return None
+    import grp
+
+    try:
+        return grp.getgrnam(config.socket_group).gr_gid
+    except KeyError:
+        raise InvalidInput(
+            f"daemon.socket_group: no group {config.socket_group!r}",
+            hint="create it (groupadd) or leave socket_group out: every user may connect",
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the daemon in the foreground until SIGTERM/SIGINT or a shutdown request."""
+    """Run the daemon in the foreground until SIGTERM/SIGINT or a shutdown request.
+    `--system`: the shared daemon (root only), its layout in /etc, /var/lib and /run."""
+    args = sys.argv[1:] if argv is None else argv
+    system = "--system" in args
     # Everything the daemon creates is private (db, logs, job files); jobs get back the
-    # umask gflowd was started with, their owner's.
+    # umask gflowd was started with, their owner's (system mode: their submitter's).
     job_umask = os.umask(0o077)
     try:
-        paths = prepare_state_dir(Paths.from_env())
+        if system and os.geteuid() != 0:
+            raise Forbidden("only root can run the system daemon (gflowd start --system)")
+        paths = prepare_state_dir(Paths.for_system() if system else Paths.from_env())
         config = load_config(paths)
+        if system:
+            check_system_install(config)
+            socket_gid(config)
         lock = acquire_lock(paths)
         raise_file_limit()
     except (GflowError, AlreadyRunning) as exc:

@@ -14,14 +14,14 @@ import pwd
 import resource
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from gflow import __version__
 from gflow.config import Config
 from gflow.core.dependencies import Dependency, DependencyKind
-from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
+from gflow.core.errors import GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
@@ -29,6 +29,7 @@ from gflow.core.reservations import next_boundary
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
 from gflow.daemon import trial
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
+from gflow.daemon.identity import Caller, authorize, require_admin
 from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
@@ -43,6 +44,7 @@ from gflow.daemon.sharing import (
 from gflow.daemon.supervisor import MAX_LAUNCHING, JobSupervisor
 from gflow.daemon.usage import UsageRecorder
 from gflow.paths import Paths
+from gflow.resources.cgroups import RSS_POLLING, CgroupMemory
 from gflow.runner.executors import ProcessExecutor, TmuxExecutor
 from gflow.safefs import remove_entry
 from gflow.store.db import JobFilter, NewJob, Store
@@ -86,14 +88,6 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a request: from the socket's peer credentials, never from $USER."""
-
-    uid: int
-    user: str
-
-
 class Service(JobSupervisor):
     """Commands from the API, scheduling passes and the resource tick, on top of the
     supervisor that owns job state and running jobs."""
@@ -107,8 +101,9 @@ class Service(JobSupervisor):
         machine: MachineView,
         clock: Callable[[], float] = time.time,
         job_umask: int = 0o022,
+        memory: CgroupMemory | None = None,
     ) -> None:
-        super().__init__(paths, config, store, executor, clock, job_umask)
+        super().__init__(paths, config, store, executor, clock, job_umask, memory)
         self.machine = machine
         self.exec_limit = exec_limit()
         self.usage = UsageRecorder(store)
@@ -136,7 +131,7 @@ class Service(JobSupervisor):
     def submit(self, caller: Caller, specs: list[JobSpec]) -> list[Job]:
         """All of these jobs or none, in one transaction."""
         new_jobs = self._new_jobs(caller, specs)
-        jobs = self.store.insert_jobs(new_jobs, self.clock(), self.paths.logs_dir)
+        jobs = self.store.insert_jobs(new_jobs, self.clock(), self._logs_of(caller))
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
@@ -155,7 +150,7 @@ class Service(JobSupervisor):
                 for offset in range(0, count, SUBMIT_SLICE):
                     part = new_jobs[offset : offset + SUBMIT_SLICE]
                     self.store.insert_staged(
-                        first, offset, part, now, self.paths.logs_dir, payloads
+                        first, offset, part, now, self._logs_of(caller), payloads
                     )
                     await asyncio.sleep(0)
                 jobs = await asyncio.to_thread(self.store.read_staged, first, first + count - 1)
@@ -166,6 +161,13 @@ class Service(JobSupervisor):
         self.jobs.update((job.id, job) for job in jobs)
         self.request_pass()
         return jobs
+
+    def _logs_of(self, caller: Caller) -> Path:
+        """Where a job's default log goes: logs/ (personal), logs/<uid>/ (system: the
+        user's 0700 directory, made at launch)."""
+        if self.paths.system:
+            return self.paths.logs_dir / str(caller.uid)
+        return self.paths.logs_dir
 
     def _new_jobs(self, caller: Caller, specs: list[JobSpec]) -> list[NewJob]:
         """The specs checked as a whole (could they ever run, be started), '@' resolved."""
@@ -319,7 +321,7 @@ class Service(JobSupervisor):
             )
         spec = JobSpec.from_dict({**request_of(job), **changes})
         self.machine.check_feasible([spec])
-        deps = resolve_dependencies(self.store, self.jobs, caller.uid, spec.dependencies)
+        deps = resolve_dependencies(self.store, self.jobs, job.uid, spec.dependencies)
         refuse_cycle(self.jobs, job_id, deps)
         updated = self._transition_free(
             job,
@@ -349,10 +351,12 @@ class Service(JobSupervisor):
         is stored; with `cascade`, also the dependents that were cancelled because of it,
         their dependencies pointing at the new jobs."""
         # A malformed override is a usage error (2) whatever the job's state (1).
-        changes = self._checked_changes(caller.uid, self.get_job(job_id), changes or {})
+        original = self.get_job(job_id)
+        changes = self._checked_changes(original.uid, original, changes or {})
         job = self._owned(caller, job_id, "redo", ENDED_STATES)
         now = self.clock()
-        new = [self.store.insert_redo(job, job.dependencies, now, caller.user, caller.uid)]
+        # The owner stays the job's, whoever asks: an admin's redo never makes it theirs.
+        new = [self.store.insert_redo(job, job.dependencies, now, job.user, job.uid)]
         if changes:
             self.jobs[new[0].id] = new[0]
             new[0] = self.update(caller, new[0].id, changes)
@@ -362,7 +366,7 @@ class Service(JobSupervisor):
             parent = queue.pop(0)
             for child in self.store.cancelled_because_of(parent):
                 deps = tuple((renamed.get(d, d), k) for d, k in child.dependencies)
-                redone = self.store.insert_redo(child, deps, now, caller.user, caller.uid)
+                redone = self.store.insert_redo(child, deps, now, child.user, child.uid)
                 renamed[child.id] = redone.id
                 new.append(redone)
                 queue.append(child.id)
@@ -376,8 +380,8 @@ class Service(JobSupervisor):
         purged = self.store.purge(self.clock() - older_than)
         for job in purged:  # through directory descriptors: no link is ever followed
             log_file = Path(job.log_path)
-            if log_file.parent == self.paths.logs_dir:
-                remove_entry(self.paths.logs_dir, log_file.name)
+            if log_file.parent == self._logs_of(Caller(job.uid, job.user)):
+                remove_entry(log_file.parent, log_file.name)
             remove_entry(self.paths.jobs_dir, str(job.id))
         return len(purged)
 
@@ -417,8 +421,7 @@ class Service(JobSupervisor):
         return len(changed)
 
     def _admin(self, caller: Caller, what: str) -> None:
-        if caller.uid not in (0, os.getuid()):
-            raise Forbidden(f"only the daemon's owner or root may {what}")
+        require_admin(caller, what)
 
     def gpu_status(self) -> list[dict[str, Any]]:
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
@@ -431,8 +434,7 @@ class Service(JobSupervisor):
     def _owned(self, caller: Caller, job_id: int, action: str, allowed: Iterable[JobState]) -> Job:
         """The job, if the caller may act on it and its state allows the action."""
         job = self.get_job(job_id)
-        if caller.uid not in (job.uid, 0, os.getuid()):
-            raise Forbidden(f"job {job_id} belongs to {job.user}; you cannot {action} it")
+        authorize(caller, action, job)
         allowed = set(allowed)
         if job.state not in allowed:
             names = " or ".join(sorted(s.value for s in allowed))
@@ -482,7 +484,7 @@ class Service(JobSupervisor):
         )  # fmt: skip
 
     def _is_admin(self, caller: Caller) -> bool:
-        return caller.uid in (0, os.getuid())
+        return caller.admin
 
     def quota(self, caller: Caller, user: str | None) -> dict[str, Any]:
         """`gctl quota show [--user U]`: your own, or (admin) anyone's."""
@@ -502,6 +504,13 @@ class Service(JobSupervisor):
             "uptime": self.clock() - self.started_at,
             "executor": self.executor.name,
             "state_dir": str(self.paths.state_dir),
+            "mode": self.paths.mode,
+            "memory_limits": self.memory.describe()
+            if self.memory is not None
+            else RSS_POLLING
+            if self.config.enforce_memory
+            else "off",
+            "socket": str(self.paths.socket),
             "gpu_backend": self.machine.backend.name,
             "gpus": self.gpu_status(),
             "jobs": self.store.count_by_state(),
@@ -580,6 +589,7 @@ class Service(JobSupervisor):
             self.usage.tick(self.jobs, self._processes, self.machine.gpus, self.boot)
             if self.config.enforce_memory:
                 self._enforce_memory_limits(self.usage.rss_mb)
+            self.sweep_cgroups()
             if any(j.state is JobState.QUEUED for j in self.jobs.values()):
                 self.request_pass()
             if self._release_memory:

@@ -30,7 +30,12 @@ def script_argv(script: Path, body: str, args: tuple[str, ...], bash: str) -> li
 
 
 def prepare_batch(
-    job: Job, batch: BatchOptions, env: dict[str, str], bin_dir: Path, now: float
+    job: Job,
+    batch: BatchOptions,
+    env: dict[str, str],
+    bin_dir: Path,
+    now: float,
+    python: str = "",
 ) -> dict[str, Any]:
     """Add the Slurm variables and the srun shim to `env`; return what the wrapper also
     needs (cores to pin to, output files, the --signal time)."""
@@ -53,7 +58,7 @@ def prepare_batch(
         attempt=job.attempt,
     )
     env.update(slurm_environment(running, _with_dir(batch, job)))
-    shims = ensure_srun(bin_dir)
+    shims = ensure_srun(bin_dir, python)
     env["PATH"] = f"{shims}:{env.get('PATH', os.defpath)}"
     # A login shell (#!/bin/bash -l) resets PATH from /etc/profile; bash reads BASH_ENV
     # after that, and it puts srun back first (then runs the user's own BASH_ENV, if any).
@@ -77,12 +82,15 @@ def _with_dir(batch: BatchOptions, job: Job) -> BatchOptions:
 
 
 @lru_cache(maxsize=4)
-def ensure_srun(bin_dir: Path) -> str:
+def ensure_srun(bin_dir: Path, python: str = "") -> str:
     """<state>/bin/srun: gflow's srun, run by this interpreter, needing nothing on PATH.
-    Checked once per daemon (cached): a launch costs no file reads for it."""
-    text = f"#!{sys.executable} -IS\n"  # one shebang argument: -I and -S together
+    Checked once per daemon (cached): a launch costs no file reads for it. `python`: the
+    system daemon's wrapper interpreter, which every user can run; the directory and the
+    shims are then every user's to run (0755), still root's to change."""
+    text = f"#!{python or sys.executable} -IS\n"  # one shebang argument: -I and -S together
     text += SRUN_SOURCE.read_text()
-    ensure_private_subdir(bin_dir.parent, bin_dir.name)  # a real directory of ours
+    shared = 0o755 if python else 0o700
+    ensure_private_subdir(bin_dir.parent, bin_dir.name, mode=shared)  # a real directory of ours
     here = shlex.quote(str(bin_dir))
     bash_env = (
         "# gflow: srun first on PATH, even after a login shell's /etc/profile reset PATH\n"
@@ -92,7 +100,8 @@ def ensure_srun(bin_dir: Path) -> str:
     # one source for srun and scontrol: it looks at the name it was run by
     for name, content in (("srun", text), ("scontrol", text), (BASH_ENV_FILE, bash_env)):
         shim = bin_dir / name
+        mode = shared if name != BASH_ENV_FILE else shared & 0o644
         if read_small_file(shim, 1 << 20) != content.encode():
-            mode = 0o700 if name != BASH_ENV_FILE else 0o600
             write_private_file(shim, content.encode(), mode=mode)
+        os.chmod(shim, mode)  # what the daemon's umask 077 took off a shared one
     return str(bin_dir)

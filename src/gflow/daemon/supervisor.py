@@ -10,67 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from gflow.config import Config
-from gflow.core.batch import NO_BATCH, BatchOptions
-from gflow.core.errors import InvalidState, NotFound, Unavailable
+from gflow.core.errors import Forbidden, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
 from gflow.core.states import JobState, Reason, ReasonKind, can_transition
-from gflow.daemon.slurm_launch import prepare_batch, script_argv
+from gflow.daemon.launcher import Launched, Launcher, PreparedLaunch
+from gflow.daemon.slurm_launch import prepare_batch
 from gflow.paths import Paths
+from gflow.resources.cgroups import CgroupMemory
 from gflow.runner.control import (
     boot_id,
-    identify,
     signal_job,
     watch_exit,
     with_group,
     wrapper_alive,
 )
-from gflow.runner.executors import Launch, LaunchError, ProcessExecutor, TmuxExecutor
+from gflow.runner.executors import LaunchError, ProcessExecutor, TmuxExecutor
 from gflow.runner.jobfiles import (
     ExitRecord,
-    LaunchSpec,
-    make_jobdir,
     read_exit,
     read_pid,
-    write_script,
-    write_spec,
 )
 from gflow.store.db import Store
 
 log = logging.getLogger(__name__)
 
-BASH = "/bin/bash" if Path("/bin/bash").exists() else "bash"
 RECORD_RETRY = 1.0  # seconds before trying again to record an end (a full disk, say)
 LAUNCH_THREADS = 4  # wrappers being started at once
 MAX_LAUNCHING = 8  # jobs handed to the launcher and not back yet
-
-
-@dataclass(frozen=True)
-class Launched:
-    """What a launcher thread hands back: the wrapper as seen right after its start."""
-
-    processes: JobProcesses
-    session: str
-    at: float
-
-
-@dataclass(frozen=True)
-class PreparedLaunch:
-    job: Job
-    env: dict[str, str]
-    script_body: str
-    batch: BatchOptions = NO_BATCH
-    wrapper_extra: dict[str, Any] | None = None  # pinning, output files, --signal
 
 
 class JobSupervisor:
@@ -85,7 +61,10 @@ class JobSupervisor:
         executor: TmuxExecutor | ProcessExecutor,
         clock: Callable[[], float],
         job_umask: int = 0o022,
+        memory: CgroupMemory | None = None,
     ) -> None:
+        self.memory = memory  # job cgroups, kernel memory limits; None: RSS polling
+        self._cgroups_left: set[int] = set()  # ended jobs' cgroups not removed yet
         self.paths = paths
         self.config = config
         self.store = store
@@ -101,6 +80,7 @@ class JobSupervisor:
         self._pidfds: dict[int, int] = {}  # watched wrappers
         self.boot = boot_id()
         self.job_umask = job_umask
+        self.launcher = Launcher(paths, config, executor, memory, job_umask, self.boot, clock)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -135,7 +115,7 @@ class JobSupervisor:
         (pid, start time, boot), and only processes proven to be the job's are killed."""
         self._processes = self.store.running_processes()
         for job in [j for j in self.jobs.values() if j.state is JobState.RUNNING]:
-            record = read_exit(self.jobdir(job.id))
+            record = read_exit(self.jobdir(job.id), self._record_owner(job))
             procs = self._processes.get(job.id) or self._legacy_processes(job)
             if record is not None:
                 log.info("job %d ended while the daemon was away", job.id)
@@ -152,8 +132,13 @@ class JobSupervisor:
                 if procs is not None:  # the wrapper died; its command must not live on
                     signal_job(procs, signal.SIGKILL, self.boot)
                 else:  # the crash came mid-launch: a wrapper may be starting right now
-                    self.executor.abandon(job.id)
+                    self.executor.abandon(job.id, self.launcher.run_as(job))
                 self._end_job(job, None)
+
+    def _record_owner(self, job: Job) -> int | None:
+        """Whose a job's records must be: its user's in system mode (their wrapper writes
+        them); personal mode: anything in our private directory is ours."""
+        return job.uid if self.paths.system else None
 
     def _legacy_processes(self, job: Job) -> JobProcesses | None:
         """A job launched before the daemon kept process records (schema < 6): its wrapper,
@@ -248,7 +233,7 @@ class JobSupervisor:
         for job, _ in running:
             self._launching.add(job.id)
             launch = self._prepare_launch(job)
-            future = self.loop.run_in_executor(self._launcher, self._launch, launch)
+            future = self.loop.run_in_executor(self._launcher, self.launcher.launch, launch)
             future.add_done_callback(partial(self._launched, job.id))
 
     def _prepare_launch(self, job: Job) -> PreparedLaunch:
@@ -260,32 +245,18 @@ class JobSupervisor:
             CUDA_VISIBLE_DEVICES=",".join(map(str, job.gpu_ids)),
             CUDA_DEVICE_ORDER="PCI_BUS_ID",
         )
-        extra = prepare_batch(job, batch, env, self.paths.state_dir / "bin", self.clock())
+        python = (self.executor.python or sys.executable) if self.paths.system else ""
+        bin_dir = self.paths.state_dir / "bin"
+        extra = prepare_batch(job, batch, env, bin_dir, self.clock(), python)
         return PreparedLaunch(job, env, script_body, batch, extra)
 
-    def _launch(self, prepared: PreparedLaunch) -> Launched:
-        """In a launcher thread: write the job's files and start its wrapper."""
-        job = prepared.job
-        jobdir = make_jobdir(self.paths.jobs_dir, job.id)
-        if job.script:
-            script = write_script(jobdir, prepared.script_body)
-            argv = script_argv(script, prepared.script_body, prepared.batch.args, BASH)
-        else:
-            argv = [BASH, "-c", job.command]
-        if job.conda_env:
-            body = f"exec {shlex.join(argv)}" if job.script else job.command
-            argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        # The wrapper enforces the time limit itself too: it holds while no daemon runs.
-        extra = {
-            **(prepared.wrapper_extra or {}),
-            "time_limit": job.time_limit,
-            "kill_grace": float(self.config.kill_grace),
-        }
-        spec = LaunchSpec(argv, prepared.env, job.workdir, job.log_path, self.job_umask, extra)
-        write_spec(jobdir, spec)
-        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session))
-        # Read at once, while the pid is surely the wrapper tmux just reported.
-        return Launched(identify(pid, self.boot), session, self.clock())
+    def _kernel_limited(self, job: Job) -> bool:
+        """The job's --mem is the kernel's to enforce (its own memory cgroup)."""
+        return (
+            self.memory is not None
+            and bool(job.resources.memory_mb)
+            and bool(self.config.enforce_memory)
+        )
 
     def _launched(self, job_id: int, done: asyncio.Future[Launched]) -> None:
         """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
@@ -296,7 +267,7 @@ class JobSupervisor:
             return
         try:
             launched = done.result()
-        except (LaunchError, OSError) as exc:
+        except (LaunchError, OSError, Forbidden) as exc:
             log.error("job %d could not start: %s", job_id, exc)
             self._record_launch_failure(job_id, str(exc))
             return
@@ -346,7 +317,7 @@ class JobSupervisor:
         if isinstance(self.executor, ProcessExecutor) and job.pid is not None:
             self.executor.reap(job.pid)
         try:
-            self._end_job(job, read_exit(self.jobdir(job_id)))
+            self._end_job(job, read_exit(self.jobdir(job_id), self._record_owner(job)))
         except Unavailable as exc:  # e.g. a full disk: the exit record waits on disk for us
             log.error("cannot record the end of job %d yet (%s); retrying", job_id, exc.message)
             self.loop.call_later(RECORD_RETRY, self._on_wrapper_exit, job_id)
@@ -355,6 +326,14 @@ class JobSupervisor:
         exit_code = record.exit_code if record else None
         signum = record.signal if record else None
         stop_reason = job.stop_reason
+        if self.memory is not None:
+            if stop_reason is None and self.memory.oom_killed(job.id):
+                log.info("job %d was killed by the kernel at its memory limit", job.id)
+                stop_reason = ReasonKind.MEMORY_LIMIT
+            # Whatever of the job outlived its wrapper ends with it, all at once.
+            self.memory.kill(job.id, signal.SIGKILL)
+            self._cgroups_left.add(job.id)
+            self.sweep_cgroups()
         if stop_reason is None and record is not None and record.timed_out:
             stop_reason = ReasonKind.TIME_LIMIT  # the wrapper enforced it (no daemon, say)
         state, reason = job_outcome(
@@ -365,7 +344,9 @@ class JobSupervisor:
             record is not None and record.hangup,
             record is not None and record.launch_failed,
         )
-        finished_at = record.ended_at if record else self.clock()
+        # What the job's record says of its end, kept within its run (it could write it).
+        now = self.clock()
+        finished_at = min(max(record.ended_at, job.started_at or 0.0), now) if record else now
         usage = job.usage.ended(record.cpu_seconds, record.max_rss_kb) if record else job.usage
         ended = self._transition(
             job,
@@ -386,13 +367,23 @@ class JobSupervisor:
         self._commit(changes, retry_of)
         self.request_pass()
 
+    def sweep_cgroups(self) -> None:
+        """Remove ended jobs' cgroups once empty (a killed process takes a moment)."""
+        if self.memory is None:
+            return
+        for job_id in list(self._cgroups_left):
+            if not self.memory.members(job_id):
+                self.memory.remove(job_id)
+                self._cgroups_left.discard(job_id)
+
     def _enforce_memory_limits(self, rss_mb: dict[int, int]) -> None:
-        """Stop a job whose processes use more RAM than its --mem (`rss_mb`: this tick's
-        look at every running job)."""
+        """Stop a job whose processes use more RAM than its --mem, where no kernel limit
+        does it (`rss_mb`: this tick's look at every running job)."""
         for job in list(self.jobs.values()):
             limit = job.resources.memory_mb
             if (
-                job.state is JobState.RUNNING
+                not self._kernel_limited(job)
+                and job.state is JobState.RUNNING
                 and limit
                 and job.stop_reason is None
                 and rss_mb.get(job.id, 0) > limit
@@ -431,6 +422,10 @@ class JobSupervisor:
             return
         self._record_groups([job.id])
         signal_job(self._processes[job.id], signum, self.boot, self._pidfds.get(job.id))
+        if self.memory is not None and not wrapper_alive(procs, self.boot):
+            # A live wrapper (a subreaper) has all of the job below it; a dead one left
+            # orphans that only the cgroup still knows.
+            self.memory.kill(job.id, signum)
 
     def _record_groups(self, job_ids: list[int]) -> None:
         """Note each running job's process group as soon as its wrapper has forked it, so a
@@ -451,21 +446,6 @@ class JobSupervisor:
 
     def _add_timer(self, job_id: int, delay: float, fn: Callable[[int], None], arg: int) -> None:
         self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
-
-
-def conda_prelude(env: str) -> str:
-    """Shell lines that activate a conda env in a non-interactive shell (conda's own hook),
-    or end the job with a clear line when conda is missing. The env reaches the shell only
-    as one quoted word: a value holding `$(…)` or `"` stays literal."""
-    name = shlex.quote(env)
-    return (
-        "if ! command -v conda >/dev/null 2>&1; then\n"
-        f"  printf 'gflow: conda is not on PATH; cannot activate %s\\n' {name} >&2; exit 127\n"
-        "fi\n"
-        'eval "$(conda shell.bash hook)" || exit 1\n'
-        f"conda activate {name} || "
-        f"{{ printf 'gflow: conda activate %s failed\\n' {name} >&2; exit 1; }}\n"
-    )
 
 
 def _should_retry(job: Job) -> bool:

@@ -15,7 +15,8 @@ from gflow.core.states import JobState
 from gflow.daemon.references import resolve_dependencies
 
 if TYPE_CHECKING:
-    from gflow.daemon.service import Caller, Service
+    from gflow.daemon.identity import Caller
+    from gflow.daemon.service import Service
 
 PROBE_ID = 2**62  # the would-be job in a trial pass: after every real one of its priority
 

@@ -85,8 +85,10 @@ def read_pid(jobdir: Path) -> PidRecord | None:
         return None
 
 
-def read_exit(jobdir: Path) -> ExitRecord | None:
-    data = _read_json(jobdir / "exit")
+def read_exit(jobdir: Path, owner: int | None = None) -> ExitRecord | None:
+    """`owner`: the uid the record must belong to (system mode: the job's user, whose
+    wrapper wrote it), so a hard link to someone else's file is no record."""
+    data = _read_json(jobdir / "exit", owner)
     if data is None:
         return None
     code, signum = data.get("exit_code"), data.get("signal")
@@ -111,10 +113,10 @@ def wrapper_alive(record: PidRecord) -> bool:
     return ticks is not None and (record.start_ticks is None or ticks == record.start_ticks)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path, owner: int | None = None) -> dict[str, Any] | None:
     """A record the job could have written: a small regular file, read without following a
     link or blocking on a FIFO."""
-    raw = read_small_file(path, RECORD_LIMIT)
+    raw = read_small_file(path, RECORD_LIMIT, owner)
     if raw is None:
         return None
     try:

@@ -84,6 +84,12 @@ def main(jobdir: str) -> int:
         record = {"exit_code": None, "signal": None, "ended_at": time.time(), "hangup": False}
         _write_durably(os.path.join(jobdir, "exit"), {**record, "launch_failed": True})
         return 0
+    if spec.get("cgroup") and not _wait_for_cgroup(spec["cgroup"], 10.0):
+        log.write(f"gflow: not moved into memory cgroup {spec['cgroup']} in time\n".encode())
+        log.close()
+        record = {"exit_code": None, "signal": None, "ended_at": time.time(), "hangup": False}
+        _write_durably(os.path.join(jobdir, "exit"), {**record, "launch_failed": True})
+        return 0
     outputs = Outputs(spec, log)
     err_read, err_write = os.pipe() if outputs.error_fd is not None else (-1, -1)
     child, master = pty.fork()
@@ -124,6 +130,24 @@ def main(jobdir: str) -> int:
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
     return 0
+
+
+def _wait_for_cgroup(name: str, timeout: float) -> bool:
+    """The daemon moves the wrapper into its job's memory cgroup right after the launch:
+    wait for that before the command is forked, so all of the job is born inside."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            with open("/proc/self/cgroup") as f:
+                if any(line.rstrip("\n").split(":", 2)[-1] == name for line in f):
+                    return True
+        except OSError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _read_spec(path: str) -> dict[str, Any]:

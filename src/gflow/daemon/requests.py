@@ -1,0 +1,35 @@
+"""What every route needs of a request: the app's keys, who is calling, which job."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from aiohttp import web
+
+from gflow.core.errors import GflowError, InvalidInput
+from gflow.core.limits import MAX_JOB_ID
+from gflow.core.parse import is_number, parse_int
+from gflow.daemon.identity import AccessPolicy, Caller, caller_from_socket
+from gflow.daemon.service import Service
+
+SERVICE = web.AppKey("service", Service)
+POLICY = web.AppKey("policy", AccessPolicy)
+STOP = web.AppKey("stop", asyncio.Event)
+
+
+def caller_of(request: web.Request) -> Caller:
+    """Who is calling, as the kernel says (daemon/identity.py), never as the client says."""
+    sock: socket.socket | None = (
+        request.transport.get_extra_info("socket") if request.transport else None
+    )
+    if sock is None or sock.family != socket.AF_UNIX:
+        raise GflowError("requests must come over the Unix socket")
+    return caller_from_socket(sock, request.app[POLICY])
+
+
+def job_id_of(request: web.Request) -> int:
+    raw = request.match_info["job_id"]
+    if not is_number(raw):  # digits only: ' 1' or '+1' in a path is not job 1
+        raise InvalidInput(f"invalid job id {raw[:40]!r}", hint=f"a number from 1 to {MAX_JOB_ID}")
+    return parse_int(raw, "job id", 1, MAX_JOB_ID)
