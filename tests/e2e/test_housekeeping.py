@@ -16,9 +16,12 @@ def test_gcancel_by_state_and_name(gflow: Gflow) -> None:
     assert gflow.ok("gcancel", "-s", "hold", "-n", "drop") == f"Job {drop} cancelled.\n"
     assert gflow.job(keep)["state"] == "Hold"
     assert gflow.job(queued)["state"] == "Queued"
+    # Both named, both cancelled in one transaction: the dependent by the user, not by the
+    # cascade (its reason says so).
     assert gflow.ok("gcancel", "-u", gflow.job(keep)["user"]) == (
-        f"Job {keep} cancelled.\nJob {queued} cancelled (its dependency, job {keep}, was).\n"
+        f"Job {keep} cancelled.\nJob {queued} cancelled.\n"
     )
+    assert gflow.job(queued)["reason"] == "CancelledByUser"
 
 
 def test_gcancel_dry_run_lists_the_cascade_and_changes_nothing(gflow: Gflow) -> None:
