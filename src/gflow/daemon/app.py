@@ -23,6 +23,7 @@ from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.service import Caller, Service
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", Service)
 STOP = web.AppKey("stop", asyncio.Event)
+BUS = web.AppKey("bus", watch.EventBus)
 MAX_JOBS_PER_REQUEST = 100_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -377,6 +379,20 @@ async def set_group_limit(request: web.Request) -> web.Response:
     return web.json_response({"updated_jobs": changed})
 
 
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events, resumable with Last-Event-ID (daemon/events.py)."""
+    caller = caller_of(request)
+    where = watch.event_filter(request.query, caller.uid, watch.is_admin(caller.uid))
+    return await watch.stream(request, request.app[SERVICE].store, request.app[BUS], where)
+
+
+async def event_history(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    where = watch.event_filter(request.query, caller.uid, watch.is_admin(caller.uid))
+    limit = _int_query(request.query.get("limit"), "limit") or 100
+    return web.json_response(watch.history(request.app[SERVICE].store, where, limit))
+
+
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
     if caller.uid not in (0, os.getuid()):
@@ -385,12 +401,13 @@ async def shutdown(request: web.Request) -> web.Response:
     return web.json_response({"status": "stopping", "pid": os.getpid()})
 
 
-def make_app(service: Service, stop: asyncio.Event) -> web.Application:
+def make_app(service: Service, stop: asyncio.Event, bus: watch.EventBus) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
     )
     app[SERVICE] = service
     app[STOP] = stop
+    app[BUS] = bus
     quiet_bad_requests()
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)
@@ -410,4 +427,6 @@ def make_app(service: Service, stop: asyncio.Event) -> web.Application:
     app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
     app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
     app.router.add_post("/api/v1/shutdown", shutdown)
+    app.router.add_get("/api/v1/events", event_stream)
+    app.router.add_get("/api/v1/events/history", event_history)
     return app

@@ -20,6 +20,7 @@ from gflow.config import Config, load_config
 from gflow.core.errors import Forbidden, GflowError
 from gflow.daemon.app import make_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
+from gflow.daemon.events import EventBus
 from gflow.daemon.machine import MachineView
 from gflow.daemon.service import Service
 from gflow.paths import Paths
@@ -95,12 +96,14 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     machine = MachineView(gpus, store)
     service = Service(paths, config, store, executor, machine, job_umask=job_umask)
     stop = asyncio.Event()
+    bus = EventBus(store.event_head)
+    store.on_events = bus.published  # the one event source: after each commit
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
     runner = web.AppRunner(
-        make_app(service, stop),
+        make_app(service, stop, bus),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -123,6 +126,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await stop.wait()
     finally:
         log.info("gflowd stopping; running jobs keep running")
+        bus.close()  # open event streams end
         server.close()
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)

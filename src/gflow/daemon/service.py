@@ -106,6 +106,8 @@ class Service(JobSupervisor):
         self.jobs = {job.id: job for job in active}
         self.release_memory_soon()  # what reading them took
         self.reconcile_running_jobs()
+        self.store.trim_events(self.clock())
+        self.store.record_system_event(self.clock(), "daemon_started", f"pid {os.getpid()}")
         self.request_pass()
         self._tick()
 
@@ -378,6 +380,8 @@ class Service(JobSupervisor):
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
         self._admin(caller, "change the usable GPUs")
         self.machine.set_allowed(indices)
+        usable = "all" if indices is None else ",".join(map(str, indices))
+        self.store.record_system_event(self.clock(), "gpus", f"usable GPUs: {usable}")
         self.request_pass()
         return self.gpu_status()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +13,22 @@ from typing import Any
 from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
+from gflow.core.events import StreamEvent
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.states import ENDED_STATES, JobState, ReasonKind
+from gflow.store import events as history
+from gflow.store.events import EventFilter, head_id, new_events
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
-from gflow.store.submissions import NewJob, Payloads, discard_staged, insert_rows, reserve_ids
+from gflow.store.submissions import (
+    NewJob,
+    Payloads,
+    discard_staged,
+    insert_rows,
+    publish_events,
+    reserve_ids,
+)
 
 __all__ = ["JobFilter", "NewJob", "Store", "StoreError"]
 
@@ -45,6 +55,12 @@ class Store:
         self._conn = conn
         self.path = path
         self._hidden: list[tuple[int, int]] = []  # staged submissions' id ranges
+        # The one event source (store/events.py): after a commit that added events, the
+        # newest id goes to `on_events`; `outbox` sees them before the commit, inside the
+        # transaction, to queue the deliveries that must survive a crash.
+        self.on_events: Callable[[int], None] | None = None
+        self.outbox: Callable[[sqlite3.Connection, list[StreamEvent]], None] | None = None
+        self.event_head = 0
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -79,6 +95,7 @@ class Store:
         store = cls(conn, path)
         store._migrate(version)
         store.discard_staged()  # what a daemon that died mid-submission left
+        store.event_head = head_id(conn)
         return store
 
     def close(self) -> None:
@@ -101,6 +118,10 @@ class Store:
             raise Unavailable(f"cannot write the state database: {exc}") from None
         try:
             yield self._conn
+            if self.outbox is not None:
+                added = new_events(self._conn, self.event_head)
+                if added:
+                    self.outbox(self._conn, added)
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             self._rollback()
@@ -110,6 +131,12 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        if self.on_events is not None or self.outbox is not None:
+            head = head_id(self._conn)
+            if head > self.event_head:
+                self.event_head = head
+                if self.on_events is not None:
+                    self.on_events(head)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -148,11 +175,18 @@ class Store:
         payloads: Payloads,
     ) -> None:
         with self.transaction() as conn:
-            insert_rows(conn, first_id + offset, new_jobs, first_id, now, logs_dir, payloads)
+            insert_rows(
+                conn, first_id + offset, new_jobs, first_id, now, logs_dir, payloads, events=False
+            )
 
     def publish(self, first_id: int) -> None:
-        """The staged submission becomes visible, all of it at once."""
+        """The staged submission becomes visible, all of it at once, and its 'submitted'
+        events are written now: their ids come after every event a client may have seen."""
         with self.transaction() as conn:
+            (last_id,) = conn.execute(
+                "SELECT last_id FROM staged_submissions WHERE first_id = ?", (first_id,)
+            ).fetchone()
+            publish_events(conn, first_id, int(last_id))
             conn.execute("DELETE FROM staged_submissions WHERE first_id = ?", (first_id,))
         self._hidden = [r for r in self._hidden if r[0] != first_id]
 
@@ -255,8 +289,9 @@ class Store:
         return new_id
 
     def purge(self, ended_before: float) -> list[Job]:
-        """Delete ended jobs that ended before this time, with their events; return them so
-        their files can go too. Ids are never reused (AUTOINCREMENT)."""
+        """Delete ended jobs that ended before this time; return them so their files can go
+        too. Ids are never reused (AUTOINCREMENT). Their events stay: the event history is
+        bounded by age and count (store/events.trim), and its ids must only grow."""
         ended = [s.value for s in ENDED_STATES]
         with self.transaction() as conn:
             rows = conn.execute(
@@ -265,9 +300,6 @@ class Store:
                 (ended_before, *ended),
             ).fetchall()
             ids = json.dumps([row[0] for row in rows])
-            conn.execute(
-                "DELETE FROM events WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
-            )
             conn.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
             conn.execute(
                 "DELETE FROM payloads WHERE id NOT IN"
@@ -410,6 +442,26 @@ class Store:
             conn.executemany(
                 "UPDATE jobs SET reason = ? WHERE id = ?", [(r, i) for i, r in reasons]
             )
+
+    # ---- the event history (store/events.py) ------------------------------------------
+
+    def events_after(self, after: int, where: EventFilter) -> tuple[list[StreamEvent], int]:
+        return history.events_after(self._conn, after, where)
+
+    def last_events(self, where: EventFilter, count: int) -> list[StreamEvent]:
+        return history.last_events(self._conn, where, count)
+
+    def oldest_event_id(self) -> int:
+        return history.oldest_id(self._conn)
+
+    def record_system_event(self, at: float, kind: str, detail: str = "") -> None:
+        """An event of no job (the daemon started, the usable GPUs changed)."""
+        with self.transaction() as conn:
+            history.insert_system_event(conn, at, kind, detail)
+
+    def trim_events(self, now: float) -> int:
+        with self.transaction() as conn:
+            return history.trim(conn, now)
 
     def events_of(self, job_id: int) -> list[Event]:
         rows = self._conn.execute(
