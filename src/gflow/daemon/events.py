@@ -29,7 +29,8 @@ MAX_STREAMS = 128  # open streams at most: the rest of the 512 connections stay 
 HEARTBEAT = 15.0  # seconds between comments on a quiet stream (proxies, dead peers)
 HISTORY_LIMIT = 10_000  # events one history request may ask for
 KINDS = frozenset(
-    {"submitted", "started", "ended", "cancelled", "held", "released", "updated", "limit"}
+    {"submitted", "started", "launched", "stop", "ended", "cancelled", "held", "released"}
+    | {"updated", "limit"}
     | {"daemon_started", "gpus"}
 )
 

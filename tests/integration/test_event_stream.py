@@ -1,0 +1,132 @@
+"""The event stream (GET /api/v1/events): one event per committed change, in id order,
+resumable with Last-Event-ID across reconnects and daemon restarts; `gjob events`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gflow.client import Client, EventStream
+from gflow.core.errors import InvalidInput
+from gflow.paths import Paths
+from tests.helpers import Gflow
+
+
+def client_of(gflow: Gflow) -> Client:
+    return Client(Paths.from_env(gflow.env), timeout=10.0)
+
+
+def take(
+    stream: EventStream, until: str, job_id: int, timeout: float = 20.0
+) -> list[dict[str, Any]]:
+    """Events from the stream until one of `job_id` of kind `until` (a deadline, no sleeps)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = stream.next(deadline - time.monotonic())
+        if event is None:
+            continue
+        got.append(event)
+        if event.get("job_id") == job_id and event["event"] == until:
+            return got
+    raise AssertionError(f"no {until!r} event of job {job_id} within {timeout} s: {got}")
+
+
+@pytest.fixture
+def stream(gflow: Gflow) -> Iterator[EventStream]:
+    opened = EventStream(client_of(gflow), {})
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_stream_delivers_every_event_of_a_jobs_life_in_order(
+    gflow: Gflow, stream: EventStream
+) -> None:
+    """Submitted (held), updated, released, started, ended: each once, ids increasing."""
+    job_id = gflow.submit("--hold", "true")
+    gflow.ok("gjob", "update", str(job_id), "--time", "5")
+    gflow.ok("gjob", "release", str(job_id))
+    events = [e for e in take(stream, "ended", job_id) if e.get("job_id") == job_id]
+    assert [e["event"] for e in events] == [
+        "submitted",
+        "updated",
+        "released",
+        "started",
+        "launched",
+        "ended",
+    ]
+    assert events[0]["state"] == "Hold"
+    assert events[-1]["state"] == "Finished"
+    assert [e["name"] for e in events][-1] == "job_finished"
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_stream_filters_by_job_and_kind(gflow: Gflow) -> None:
+    """?job= and ?kind= leave out every other event; a mistyped kind is refused."""
+    client = client_of(gflow)
+    other = gflow.submit("true")
+    job_id = gflow.submit("true")
+    gflow.wait_state(other)
+    with pytest.raises(InvalidInput, match="unknown event kind 'endd'"):
+        EventStream(client, {"kind": "endd"})
+    history = client.request("GET", "/events/history", query={"job": str(job_id)})
+    watched = EventStream(client, {"job": str(job_id), "kind": "ended"}, last_id=0)
+    try:
+        events = take(watched, "ended", job_id)
+    finally:
+        watched.close()
+    assert [(e["job_id"], e["event"]) for e in events] == [(job_id, "ended")]
+    assert history["head"] >= events[0]["id"] or history["events"]
+
+
+def test_stream_resumes_after_a_reconnect_and_a_daemon_restart(gflow: Gflow) -> None:
+    """Last-Event-ID picks up exactly after the last event seen, also after kill -9."""
+    client = client_of(gflow)
+    first = gflow.submit("true")
+    stream = EventStream(client, {}, last_id=0)
+    try:
+        seen = take(stream, "ended", first)
+    finally:
+        stream.close()
+    last = seen[-1]["id"]
+    gflow.kill_daemon()
+    gflow.start()
+    second = gflow.submit("true")
+    resumed = EventStream(client, {}, last_id=last)
+    try:
+        after = take(resumed, "ended", second)
+    finally:
+        resumed.close()
+    assert all(e["id"] > last for e in after)
+    kinds = [(e.get("job_id"), e["event"]) for e in after]
+    assert kinds[0] == (0, "daemon_started")
+    assert (second, "submitted") in kinds
+    assert not any(job == first for job, _ in kinds)  # nothing seen twice
+
+
+def test_a_client_ahead_of_the_history_gets_resync(gflow: Gflow) -> None:
+    """An id the daemon never gave (another daemon's, say) is answered 'resync', not silence."""
+    stream = EventStream(client_of(gflow), {}, last_id=10**9)
+    try:
+        event = stream.next(10.0)
+    finally:
+        stream.close()
+    assert event is not None and event["event"] == "resync"
+
+
+def test_gjob_events_prints_a_jobs_history(gflow: Gflow) -> None:
+    """One line per event: time, job, kind, state, detail."""
+    job_id = gflow.submit("true")
+    gflow.wait_state(job_id)
+    lines = gflow.ok("gjob", "events", str(job_id)).splitlines()
+    assert [line.split()[3] for line in lines] == ["submitted", "started", "launched", "ended"]
+    assert lines[-1].split()[4] == "Finished"
+    assert all(line.split()[2] == str(job_id) for line in lines)
+    everything = gflow.ok("gjob", "events").splitlines()
+    assert any("daemon_started" in line for line in everything)
