@@ -130,3 +130,33 @@ def test_gjob_events_prints_a_jobs_history(gflow: Gflow) -> None:
     assert all(line.split()[2] == str(job_id) for line in lines)
     everything = gflow.ok("gjob", "events").splitlines()
     assert any("daemon_started" in line for line in everything)
+
+
+def test_gqueue_watch_redraws_on_a_change_not_on_a_timer(gflow: Gflow) -> None:
+    """With an hour between timed redraws, a new job still shows at once: -w reads the stream."""
+    import os
+    import subprocess
+    import threading
+
+    from tests.helpers import BIN, wait_for
+
+    proc = subprocess.Popen(
+        [str(BIN / "gqueue"), "-w", "--interval", "3600", "-f", "JOBID,NAME"],
+        env=gflow.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    out = bytearray()
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: [out.extend(c) for c in iter(
+        lambda: os.read(proc.stdout.fileno(), 4096), b"")], daemon=True)  # type: ignore[union-attr]  # fmt: skip
+    reader.start()
+    try:
+        wait_for(lambda: b"Last updated" in out, 15, "the first screen")
+        job_id = gflow.submit("-J", "seen-at-once", "--hold", "true")
+        wait_for(lambda: b"seen-at-once" in out, 10, f"job {job_id} on the watch screen")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
