@@ -22,12 +22,17 @@ class Config:
     kill_grace: float = 30.0  # seconds between SIGTERM and SIGKILL
     enforce_memory: bool = True  # stop a job whose processes use more RAM than its --mem
     fake_gpus: str = ""  # e.g. "2x24G,1x80G"; empty = real GPUs through NVML
+    web_listen: str = ""  # "127.0.0.1:PORT": /metrics (read-only) over TCP; empty = off
+    webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
+    emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
 
 
 # section -> key -> (type, check) ; the single list of accepted keys.
 _SCHEMA: dict[str, dict[str, type]] = {
     "daemon": {"executor": str, "kill_grace": float, "enforce_memory": bool},
     "gpu": {"fake": str},
+    "web": {"listen": str},
+    "notifications": {"webhooks": list, "emails": list},
 }
 
 
@@ -43,6 +48,9 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
         enforce_memory=daemon.get("enforce_memory", Config.enforce_memory),
         fake_gpus=env.get("GFLOW_FAKE_GPUS") or values.get("gpu", {}).get("fake", ""),
+        web_listen=values.get("web", {}).get("listen", ""),
+        webhooks=tuple(values.get("notifications", {}).get("webhooks", ())),
+        emails=tuple(values.get("notifications", {}).get("emails", ())),
     )
     where = f"{paths.config_file}"
     if config.executor not in EXECUTORS:
@@ -54,6 +62,20 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     if not 0 <= config.kill_grace <= 3600:
         line = _line_of(paths.config_file, "kill_grace")
         raise InvalidInput(f"{where}:{line}: daemon.kill_grace must be 0 to 3600 seconds")
+    if config.web_listen:
+        try:
+            split_listen(config.web_listen)
+        except InvalidInput as exc:
+            line = _line_of(paths.config_file, "listen")
+            raise InvalidInput(f"{where}:{line}: web.listen: {exc.message}", exc.hint) from None
+    if config.webhooks or config.emails:
+        from gflow.core.notify import check_targets
+
+        try:
+            check_targets(config.webhooks, config.emails)
+        except InvalidInput as exc:
+            line = _line_of(paths.config_file, "notifications")
+            raise InvalidInput(f"{where}:{line}: {exc.message}", exc.hint) from None
     if config.fake_gpus:
         from gflow.resources.gpu import parse_fake_gpus
 
@@ -67,6 +89,15 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
             )
             raise InvalidInput(f"{source}: {exc.message}", hint=exc.hint) from None
     return config
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9090' -> ('127.0.0.1', 9090); '[::1]:9090' too."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput(f"{text!r} is not HOST:PORT", hint='e.g. listen = "127.0.0.1:9090"')
+    return host, int(port)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

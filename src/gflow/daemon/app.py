@@ -26,6 +26,7 @@ from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
+from gflow.daemon.metrics import METRICS, Metrics, metrics_handler
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
 
@@ -401,10 +402,14 @@ async def shutdown(request: web.Request) -> web.Response:
     return web.json_response({"status": "stopping", "pid": os.getpid()})
 
 
-def make_app(service: Service, stop: asyncio.Event, bus: watch.EventBus) -> web.Application:
+def make_app(
+    service: Service, stop: asyncio.Event, bus: watch.EventBus, metrics: Metrics
+) -> web.Application:
     app = web.Application(
-        middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
+        middlewares=[metrics.middleware(), errors_as_json, release_memory_after_big],
+        client_max_size=MAX_BODY,
     )
+    app[METRICS] = metrics
     app[SERVICE] = service
     app[STOP] = stop
     app[BUS] = bus
@@ -429,4 +434,13 @@ def make_app(service: Service, stop: asyncio.Event, bus: watch.EventBus) -> web.
     app.router.add_post("/api/v1/shutdown", shutdown)
     app.router.add_get("/api/v1/events", event_stream)
     app.router.add_get("/api/v1/events/history", event_history)
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+def make_tcp_app(metrics: Metrics) -> web.Application:
+    """What `[web] listen` serves over TCP: read-only, nothing that changes state."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=1024)
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_handler)
     return app

@@ -16,12 +16,13 @@ from typing import IO
 
 from aiohttp import web
 
-from gflow.config import Config, load_config
+from gflow.config import Config, load_config, split_listen
 from gflow.core.errors import Forbidden, GflowError
-from gflow.daemon.app import make_app
+from gflow.daemon.app import make_app, make_tcp_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
 from gflow.daemon.events import EventBus
 from gflow.daemon.machine import MachineView
+from gflow.daemon.metrics import Metrics
 from gflow.daemon.service import Service
 from gflow.paths import Paths
 from gflow.resources.gpu import make_gpu_backend
@@ -98,12 +99,14 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     stop = asyncio.Event()
     bus = EventBus(store.event_head)
     store.on_events = bus.published  # the one event source: after each commit
+    metrics = Metrics(service)
+    service.on_pass = metrics.passes.observe
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
     runner = web.AppRunner(
-        make_app(service, stop, bus),
+        make_app(service, stop, bus, metrics),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -118,6 +121,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         )
     finally:
         os.umask(old_umask)
+    tcp = await serve_tcp(config, metrics) if config.web_listen else None
     service.start()
     log.info(
         "gflowd started: pid %d, executor %s, state %s", os.getpid(), executor.name, paths.state_dir
@@ -128,10 +132,28 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         log.info("gflowd stopping; running jobs keep running")
         bus.close()  # open event streams end
         server.close()
+        if tcp is not None:
+            tcp[1].close()
+            await tcp[0].cleanup()
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
         executor.close()
         store.close()
+
+
+async def serve_tcp(
+    config: Config, metrics: Metrics
+) -> tuple[web.AppRunner, asyncio.AbstractServer]:
+    """`[web] listen = "127.0.0.1:PORT"`: /metrics over TCP, through the same connection
+    bounds as the socket."""
+    host, port = split_listen(config.web_listen)
+    runner = web.AppRunner(make_tcp_app(metrics), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(guarded(runner.server, Guards(64)), host, port)
+    log.info("serving /metrics on %s", config.web_listen)
+    return runner, server
 
 
 def raise_file_limit() -> None:

@@ -97,6 +97,7 @@ class Service(JobSupervisor):
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
         self._release_memory = 0  # ticks left that give freed memory back
+        self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -462,8 +463,11 @@ class Service(JobSupervisor):
 
     def _run_pass(self) -> None:
         self._pass_requested = False
+        start = time.perf_counter()
         try:
             self.schedule_once()
+            if self.on_pass is not None:
+                self.on_pass(time.perf_counter() - start)
         except Exception:
             log.exception("scheduling pass failed; retrying in 1 s")
             self.loop.call_later(1.0, self.request_pass)
