@@ -46,6 +46,7 @@ _BY_KIND = {
     "cancelled": "job_cancelled",
     "gpus": "gpu_available",
     "daemon_started": "daemon_started",
+    "notify_test": "notify_test",
     "reservation_created": "reservation_created",
     "reservation_cancelled": "reservation_cancelled",
 }

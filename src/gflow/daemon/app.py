@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gflow.core.errors import Forbidden, GflowError, InvalidInput
+from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
@@ -27,6 +27,7 @@ from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.metrics import METRICS, Metrics, metrics_handler
+from gflow.daemon.notify.router import TEST_KIND, Router
 from gflow.daemon.service import Caller, Service
 from gflow.store.db import JobFilter
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SERVICE = web.AppKey("service", Service)
 STOP = web.AppKey("stop", asyncio.Event)
 BUS = web.AppKey("bus", watch.EventBus)
+ROUTER = web.AppKey("router", Router)
 MAX_JOBS_PER_REQUEST = 100_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -394,6 +396,24 @@ async def event_history(request: web.Request) -> web.Response:
     return web.json_response(watch.history(request.app[SERVICE].store, where, limit))
 
 
+async def notify_test(request: web.Request) -> web.Response:
+    """`gctl notify test`: one sample event, delivered to every configured target."""
+    caller = caller_of(request)
+    if not watch.is_admin(caller.uid):
+        raise Forbidden("only the daemon's owner or root may send a test notification")
+    router = request.app.get(ROUTER)
+    if router is None or not router.targets:
+        raise InvalidState(
+            "no notification targets are configured",
+            hint="add [[notifications.webhooks]] or [[notifications.emails]] to gflow.toml",
+        )
+    service = request.app[SERVICE]
+    detail = f"a test notification sent by {caller.user}"
+    service.store.record_system_event(service.clock(), TEST_KIND, detail)
+    targets = [t.key for t in router.targets]
+    return web.json_response({"event": service.store.event_head, "targets": targets})
+
+
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
     if caller.uid not in (0, os.getuid()):
@@ -403,13 +423,14 @@ async def shutdown(request: web.Request) -> web.Response:
 
 
 def make_app(
-    service: Service, stop: asyncio.Event, bus: watch.EventBus, metrics: Metrics
+    service: Service, stop: asyncio.Event, bus: watch.EventBus, metrics: Metrics, router: Router
 ) -> web.Application:
     app = web.Application(
         middlewares=[metrics.middleware(), errors_as_json, release_memory_after_big],
         client_max_size=MAX_BODY,
     )
     app[METRICS] = metrics
+    app[ROUTER] = router
     app[SERVICE] = service
     app[STOP] = stop
     app[BUS] = bus
@@ -435,6 +456,7 @@ def make_app(
     app.router.add_get("/api/v1/events", event_stream)
     app.router.add_get("/api/v1/events/history", event_history)
     app.router.add_get("/metrics", metrics_handler)
+    app.router.add_post("/api/v1/notify/test", notify_test)
     return app
 
 

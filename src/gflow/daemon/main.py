@@ -18,16 +18,20 @@ from aiohttp import web
 
 from gflow.config import Config, load_config, split_listen
 from gflow.core.errors import Forbidden, GflowError
+from gflow.core.notify import check_targets
 from gflow.daemon.app import make_app, make_tcp_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
 from gflow.daemon.events import EventBus
 from gflow.daemon.machine import MachineView
 from gflow.daemon.metrics import Metrics
+from gflow.daemon.notify.router import Router
+from gflow.daemon.notify.worker import Deliveries
 from gflow.daemon.service import Service
 from gflow.paths import Paths
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
+from gflow.store import outbox
 from gflow.store.db import Store, StoreError
 
 log = logging.getLogger("gflow.daemon")
@@ -101,12 +105,18 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     store.on_events = bus.published  # the one event source: after each commit
     metrics = Metrics(service)
     service.on_pass = metrics.passes.observe
+    targets = check_targets(config.webhooks, config.emails)
+    router = Router(targets, service.clock)
+    if targets:
+        store.outbox = router  # deliveries owed are written with their events
+    deliveries = Deliveries(store, targets, service.clock)
+    bus.subscribe(deliveries.poke)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
     runner = web.AppRunner(
-        make_app(service, stop, bus, metrics),
+        make_app(service, stop, bus, metrics, router),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -123,6 +133,8 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         os.umask(old_umask)
     tcp = await serve_tcp(config, metrics) if config.web_listen else None
     service.start()
+    if targets or outbox.pending(store):
+        deliveries.start()  # also to send (or drop) what a crash left owed
     log.info(
         "gflowd started: pid %d, executor %s, state %s", os.getpid(), executor.name, paths.state_dir
     )
@@ -131,6 +143,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     finally:
         log.info("gflowd stopping; running jobs keep running")
         bus.close()  # open event streams end
+        await deliveries.close()
         server.close()
         if tcp is not None:
             tcp[1].close()

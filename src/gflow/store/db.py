@@ -451,6 +451,9 @@ class Store:
     def last_events(self, where: EventFilter, count: int) -> list[StreamEvent]:
         return history.last_events(self._conn, where, count)
 
+    def events_by_id(self, ids: Iterable[int]) -> list[StreamEvent]:
+        return history.events_by_id(self._conn, ids)
+
     def oldest_event_id(self) -> int:
         return history.oldest_id(self._conn)
 
