@@ -227,3 +227,44 @@ def test_a_bad_webhook_stops_gflowd_start(make_gflow: type[Gflow]) -> None:
     done = gflow.run("gflowd", "start")
     assert done.returncode != 0
     assert "notifications.webhooks[0].url must be an http:// or https:// URL" in done.stderr
+
+
+def test_per_job_notify_email_and_slurm_mail_options(
+    make_gflow: type[Gflow], mailbox: Mailbox
+) -> None:
+    """--notify-email/--notify-on and #SBATCH --mail-user/--mail-type go through the first
+    e-mail transport, to the job's own address only."""
+    gflow = make_gflow(
+        config=(
+            "[[notifications.emails]]\n"
+            f'smtp_url = "smtp://127.0.0.1:{mailbox.port}"\n'
+            'from = "gflow@example.org"\nto = ["ops@example.org"]\nevents = []\n'
+        )
+    )
+    gflow.start()
+    ok = gflow.submit("--notify-email", "me@example.org", "--notify-on", "failed", "true")
+    bad = gflow.submit("--notify-email", "me@example.org", "--notify-on", "failed", "false")
+    script = gflow.workdir / "job.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --mail-user=you@example.org\n#SBATCH --mail-type=BEGIN,END\ntrue\n"
+    )
+    slurm = gflow.submit(str(script))
+    for job_id in (ok, bad, slurm):
+        gflow.wait_state(job_id)
+    wait_for(lambda: len(mailbox.mails) >= 3 and pending(gflow) == 0, 20, "three mails")
+    got = sorted((rcpt[0], mail["Subject"]) for rcpt, mail in mailbox.mails)
+    assert got == sorted(
+        [
+            ("me@example.org", f"[gflow] job {bad} failed (false)"),
+            ("you@example.org", f"[gflow] job {slurm} started (job.sbatch)"),
+            ("you@example.org", f"[gflow] job {slurm} finished (job.sbatch)"),
+        ]
+    )
+
+
+def test_notify_on_without_an_address_is_bad_input(gflow: Gflow) -> None:
+    done = gflow.run("gbatch", "--notify-on", "failed", "true")
+    assert done.returncode == 2
+    assert "needs --notify-email" in done.stderr
+    done = gflow.run("gbatch", "--notify-email", "x@y", "--notify-on", "sometimes", "true")
+    assert done.returncode == 2 and "invalid --notify-on 'sometimes'" in done.stderr

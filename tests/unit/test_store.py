@@ -460,6 +460,8 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         "gpu_model": "a100",
         "batch": {"args": ["--lr", "0.1"], "output": "%x-%j.out", "signal": [10, 90, True]},
         "singleton": True,
+        "notify_email": "alice@example.org",
+        "notify_on": "started,failed",
     }
     assert set(data) == _SPEC_FIELDS
     assert JobSpec.from_dict(data) == JobSpec(
@@ -483,6 +485,8 @@ def test_job_spec_from_dict_reads_every_field() -> None:
             args=("--lr", "0.1"), output="%x-%j.out", warning=Warning_(10, 90, True)
         ),
         singleton=True,
+        notify_email="alice@example.org",
+        notify_on="job_failed,job_started,job_timeout",
         time_limit=60,
         dependencies=(
             Dependency(1, DependencyKind.AFTER_OK),

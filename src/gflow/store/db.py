@@ -260,7 +260,7 @@ class Store:
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
             " executor, conda_env, max_retries, retry_on_timeout, project, cpus, exclusive,"
-            " gpu_model, array_job_id"
+            " gpu_model, array_job_id, notify_email, notify_on"
         )
         now = now if now is not None else (job.finished_at or 0.0)
         # A retry stays in its submission; a redo is a submission of its own.

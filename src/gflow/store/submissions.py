@@ -28,7 +28,8 @@ _COLUMNS = (
     " gpus, shared, gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies,"
     " dependency_mode, auto_cancel, begin_at, group_id, max_concurrent, array_task_id,"
     " keep_session, conda_env, max_retries, retry_on_timeout, project, submitted_at, gpu_ids,"
-    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id, submission"
+    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id, submission,"
+    " notify_email, notify_on"
 )
 _INSERT_JOB = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 _INSERT_EVENT = (
@@ -119,6 +120,7 @@ def insert_rows(
                 str(logs_dir / f"{job_id}.log"), res.cpus, int(res.exclusive), res.gpu_model,
                 group_id if spec.array_task_id is not None else None,
                 group_id,  # the submission is named by its first job
+                spec.notify_email, spec.notify_on,
             )
         )  # fmt: skip
         submitted.append((job_id, now, state))
