@@ -160,3 +160,42 @@ def test_gqueue_watch_redraws_on_a_change_not_on_a_timer(gflow: Gflow) -> None:
         proc.terminate()
         proc.wait(10)
         reader.join(5)
+
+
+def test_an_open_stream_outlives_the_connection_timeouts(gflow: Gflow, stream: EventStream) -> None:
+    """A stream has sent its whole request: neither the head nor the body timeout cuts it,
+    and it still carries the next event after them."""
+    from gflow.daemon.connections import BODY_GRACE, HEAD_TIMEOUT
+
+    deadline = time.monotonic() + max(HEAD_TIMEOUT, BODY_GRACE) + 2
+    while (left := deadline - time.monotonic()) > 0:
+        assert stream.next(left) is None  # nothing happens; the connection must stay open
+    job_id = gflow.submit("--hold", "true")
+    assert take(stream, "submitted", job_id)[-1]["job_id"] == job_id
+
+
+def test_a_streaming_connection_counts_as_busy_for_the_cap() -> None:
+    """The cap drops only idle connections: one whose request aiohttp is answering (a
+    stream) is busy, even though its head timer is off."""
+    import asyncio
+
+    from gflow.daemon.connections import Guard, Guards
+
+    class Inner(asyncio.Protocol):
+        _current_request: object | None = None
+
+        def data_received(self, data: bytes) -> None:
+            self._current_request = object()  # aiohttp has the request in hand
+
+    class Transport:
+        def abort(self) -> None: ...
+        def is_closing(self) -> bool:
+            return False
+
+    async def check() -> bool:
+        guard = Guard(Inner(), Guards())
+        guard.transport = Transport()  # type: ignore[assignment]
+        guard.data_received(b"GET /api/v1/events HTTP/1.0\r\nHost: g\r\n\r\n")
+        return guard.idle
+
+    assert asyncio.run(check()) is False
