@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # Most jobs stop within this on SIGTERM, so `gcancel` can answer "cancelled" right away.
 CANCEL_ANSWER_WAIT = 2.0
 TICK = 1.0  # seconds between resource checks
+TRIM_EVERY = 3600.0  # seconds between trims of the event history (store/events.py)
 SUBMIT_SLICE = 2000  # jobs written per transaction of a big submission
 
 
@@ -98,6 +99,7 @@ class Service(JobSupervisor):
         self._begin_timer: asyncio.TimerHandle | None = None
         self._release_memory = 0  # ticks left that give freed memory back
         self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
+        self._trim_events_at = 0.0
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -107,7 +109,6 @@ class Service(JobSupervisor):
         self.jobs = {job.id: job for job in active}
         self.release_memory_soon()  # what reading them took
         self.reconcile_running_jobs()
-        self.store.trim_events(self.clock())
         self.store.record_system_event(self.clock(), "daemon_started", f"pid {os.getpid()}")
         self.request_pass()
         self._tick()
@@ -525,6 +526,9 @@ class Service(JobSupervisor):
             if self._release_memory:
                 self._release_memory -= 1
                 release_free_memory()
+            if self.clock() >= self._trim_events_at:  # the event history stays bounded
+                self._trim_events_at = self.clock() + TRIM_EVERY
+                self.store.trim_events(self.clock())
         except Exception:
             log.exception("resource tick failed")
 

@@ -61,6 +61,7 @@ class Store:
         self.on_events: Callable[[int], None] | None = None
         self.outbox: Callable[[sqlite3.Connection, list[StreamEvent]], None] | None = None
         self.event_head = 0
+        self._ready = False  # migrated: the events table exists
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -96,6 +97,7 @@ class Store:
         store._migrate(version)
         store.discard_staged()  # what a daemon that died mid-submission left
         store.event_head = head_id(conn)
+        store._ready = True
         return store
 
     def close(self) -> None:
@@ -131,8 +133,8 @@ class Store:
         except BaseException:
             self._rollback()
             raise
-        if self.on_events is not None or self.outbox is not None:
-            head = head_id(self._conn)
+        if self._ready:
+            head = head_id(self._conn)  # the rowid B-tree's last entry: one page or two
             if head > self.event_head:
                 self.event_head = head
                 if self.on_events is not None:
