@@ -465,8 +465,15 @@ class Store:
             history.insert_system_event(conn, at, kind, detail)
 
     def trim_events(self, now: float) -> int:
-        with self.transaction() as conn:
-            return history.trim(conn, now)
+        """Up to a batch of the oldest events past the bounds; more while batches fill."""
+        total = 0
+        for _ in range(50):
+            with self.transaction() as conn:
+                removed = history.trim(conn, now)
+            total += removed
+            if removed < history.TRIM_BATCH:
+                return total
+        return total
 
     def events_of(self, job_id: int) -> list[Event]:
         rows = self._conn.execute(
