@@ -199,3 +199,31 @@ def test_a_streaming_connection_counts_as_busy_for_the_cap() -> None:
         return guard.idle
 
     assert asyncio.run(check()) is False
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"kind": "endd"}, "unknown event kind 'endd'"),
+        ({"user": "no-such-user-xyz"}, "unknown user 'no-such-user-xyz'"),
+        ({"job": "abc"}, "abc"),
+        ({"after": "12x"}, "is not an event id"),
+        ({"after": "9" * 40}, "is not an event id"),
+    ],
+)
+def test_bad_stream_queries_are_one_line_400s(
+    gflow: Gflow, query: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        EventStream(client_of(gflow), query)
+    if "after" not in query:  # the history takes the filters, not a cursor
+        with pytest.raises(InvalidInput, match=message):
+            client_of(gflow).request("GET", "/events/history", query=query)
+
+
+def test_history_limit_is_bounded(gflow: Gflow) -> None:
+    client = client_of(gflow)
+    for bad in ("0", "10001", "x"):
+        with pytest.raises(InvalidInput):
+            client.request("GET", "/events/history", query={"limit": bad})
+    assert client.request("GET", "/events/history", query={"limit": "1"})["events"]

@@ -392,7 +392,8 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 async def event_history(request: web.Request) -> web.Response:
     caller = caller_of(request)
     where = watch.event_filter(request.query, caller.uid, watch.is_admin(caller.uid))
-    limit = _int_query(request.query.get("limit"), "limit") or 100
+    limit = _int_query(request.query.get("limit"), "limit")
+    limit = 100 if limit is None else limit
     return web.json_response(watch.history(request.app[SERVICE].store, where, limit))
 
 
