@@ -227,3 +227,27 @@ def test_history_limit_is_bounded(gflow: Gflow) -> None:
         with pytest.raises(InvalidInput):
             client.request("GET", "/events/history", query={"limit": bad})
     assert client.request("GET", "/events/history", query={"limit": "1"})["events"]
+
+
+def test_gpu_changes_are_events(make_gflow: type[Gflow]) -> None:
+    """A foreign process taking GPU 0 and leaving it, and gctl set-gpus: one event each."""
+    import json
+
+    gflow = make_gflow(fake_gpus="2x24G")
+    gflow.start()
+    stream = EventStream(client_of(gflow), {"kind": "gpu_blocked,gpu_available,gpus"})
+    usage = gflow.home / "fake_gpus.json"
+    try:
+        usage.write_text(json.dumps({"0": {"used": "1G", "pids": [4194302]}}))
+        blocked = take(stream, "gpu_blocked", 0)
+        usage.write_text("{}")
+        freed = take(stream, "gpu_available", 0)
+        gflow.ok("gctl", "set-gpus", "1")
+        changed = take(stream, "gpus", 0)
+    finally:
+        stream.close()
+    assert [e["detail"] for e in blocked] == ["a foreign process holds GPU 0"]
+    assert [(e["detail"], e["name"]) for e in freed] == [
+        ("no foreign process on GPU 0", "gpu_available")
+    ]
+    assert [e["detail"] for e in changed] == ["usable GPUs: 1"]

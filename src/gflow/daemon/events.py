@@ -31,7 +31,7 @@ HISTORY_LIMIT = 10_000  # events one history request may ask for
 KINDS = frozenset(
     {"submitted", "started", "launched", "stop", "ended", "cancelled", "held", "released"}
     | {"updated", "limit"}
-    | {"daemon_started", "gpus", "notify_test"}
+    | {"daemon_started", "gpus", "gpu_available", "gpu_blocked", "notify_test"}
 )
 
 

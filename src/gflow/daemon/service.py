@@ -100,6 +100,7 @@ class Service(JobSupervisor):
         self._release_memory = 0  # ticks left that give freed memory back
         self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
         self._trim_events_at = 0.0
+        self._blocked_gpus: frozenset[int] | None = None  # by foreign processes, last tick
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -526,11 +527,26 @@ class Service(JobSupervisor):
             if self._release_memory:
                 self._release_memory -= 1
                 release_free_memory()
+            self._note_gpu_changes()
             if self.clock() >= self._trim_events_at:  # the event history stays bounded
                 self._trim_events_at = self.clock() + TRIM_EVERY
                 self.store.trim_events(self.clock())
         except Exception:
             log.exception("resource tick failed")
+
+    def _note_gpu_changes(self) -> None:
+        """One event when foreign processes take a GPU or leave it (gpu_available)."""
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        blocked = self.machine.blocked_gpus(running)
+        before, self._blocked_gpus = self._blocked_gpus, blocked
+        if before is None or blocked == before:
+            return
+        if freed := before - blocked:
+            detail = "no foreign process on GPU " + ",".join(map(str, sorted(freed)))
+            self.store.record_system_event(self.clock(), "gpu_available", detail)
+        if taken := blocked - before:
+            detail = "a foreign process holds GPU " + ",".join(map(str, sorted(taken)))
+            self.store.record_system_event(self.clock(), "gpu_blocked", detail)
 
     def release_memory_soon(self) -> None:
         """A big request was answered: give what it freed back to the system on the next
