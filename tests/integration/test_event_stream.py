@@ -130,6 +130,8 @@ def test_gjob_events_prints_a_jobs_history(gflow: Gflow) -> None:
     assert all(line.split()[2] == str(job_id) for line in lines)
     everything = gflow.ok("gjob", "events").splitlines()
     assert any("daemon_started" in line for line in everything)
+    missing = gflow.run("gjob", "events", "4242")
+    assert missing.returncode == 1 and "job 4242 does not exist" in missing.stderr
 
 
 def test_gqueue_watch_redraws_on_a_change_not_on_a_timer(gflow: Gflow) -> None:
@@ -251,3 +253,40 @@ def test_gpu_changes_are_events(make_gflow: type[Gflow]) -> None:
         ("no foreign process on GPU 0", "gpu_available")
     ]
     assert [e["detail"] for e in changed] == ["usable GPUs: 1"]
+
+
+def test_gjob_events_follow_carries_on_across_a_daemon_restart(gflow: Gflow) -> None:
+    """-f prints the history, then each new event; a restart in between loses none."""
+    import os
+    import subprocess
+    import threading
+
+    from tests.helpers import BIN, wait_for
+
+    job_id = gflow.submit("--hold", "true")
+    proc = subprocess.Popen(
+        [str(BIN / "gjob"), "events", "-f", str(job_id)],
+        env=gflow.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    out = bytearray()
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    reader = threading.Thread(
+        target=lambda: [out.extend(c) for c in iter(lambda: os.read(fd, 4096), b"")], daemon=True
+    )
+    reader.start()
+    try:
+        wait_for(lambda: b" submitted " in out, 15, "the history")
+        gflow.ok("gflowd", "stop")
+        gflow.start()
+        gflow.ok("gjob", "release", str(job_id))
+        wait_for(lambda: b" ended " in out, 30, "the end, after the restart")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
+    kinds = [line.split()[3] for line in out.decode().splitlines()]
+    assert kinds == ["submitted", "released", "started", "launched", "ended"]

@@ -29,6 +29,8 @@ def show_events(client: Client, job_id: int | None, follow: bool) -> int:
     query = {"job": str(job_id)} if job_id is not None else {}
     limit = "10000" if job_id is not None else str(HISTORY)
     past = client.request("GET", "/events/history", query={**query, "limit": limit})
+    if job_id is not None and not past["events"]:
+        client.show_job(job_id)  # no such job: say so (NotFound), rather than print nothing
     for event in past["events"]:
         print(line(event))
     sys.stdout.flush()
