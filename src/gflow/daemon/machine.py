@@ -110,9 +110,7 @@ class MachineView:
         """GPUs a foreign process (not ignored) bars whole-GPU jobs from."""
         ours = {job.pid for job in running if job.pid is not None}
         return frozenset(
-            gpu.index
-            for gpu in self.gpus()
-            if _gpu_state(gpu, ours, self._is_ignored).foreign_pids
+            gpu.index for gpu in self.gpus() if _gpu_state(gpu, ours, self._is_ignored).foreign_pids
         )
 
     def cpus(self) -> tuple[int, ...]:
