@@ -74,6 +74,8 @@ BY_KIND: dict[str, list[str]] = {
                     "@~", "afterok:@~01", "singleton,abc"],
     "_nodes": ["2", "0", "abc", "2-4", "-1"],
     "parse_signal": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
+    "notify_on": ["sometimes", ",", "END", "ended,often"],
+    "mail_type": ["NEVER", ",", "END,NOPE", "BEGIN,SOMETIMES"],
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.
@@ -108,6 +110,8 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     **{(cmd, flag): ["no/such/dir/%j.out", "a\nb"]
        for cmd in ("gbatch", "grun") for flag in ("output", "error")},
     **{(cmd, "chdir"): ["/nonexistent-dir", ""] for cmd in ("gbatch", "grun")},
+    **{(cmd, "notify_email"): ["not-an-address", "a\nb@c", "a b@c", "x" * 300 + "@c"]
+       for cmd in ("gbatch", "grun")},
 }  # fmt: skip
 
 # Free text where any string is a valid answer.
