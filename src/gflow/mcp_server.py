@@ -9,17 +9,18 @@ triage jobs.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
-
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from typing import TYPE_CHECKING, Any
 
 from gflow.client import Client
 from gflow.core.errors import GflowError
 from gflow.core.parse import parse_size_mb, parse_time_limit
 from gflow.core.triage import diagnose
 from gflow.paths import Paths
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
 
 LOG_TAIL_BYTES = 64 * 1024
 SUMMARY = ("id", "name", "state", "reason", "user", "gpus", "exit_code", "signal",
@@ -139,6 +140,8 @@ TOOLS = (list_jobs, show_job, job_log, submit_job, cancel_job, hold_job, release
 
 
 def build_server() -> MCPServer[Any]:
+    from mcp.server.mcpserver import MCPServer
+
     server: MCPServer[Any] = MCPServer(
         "gflow",
         instructions="Submit and inspect jobs in the gflow queue on this machine, as the "
@@ -153,6 +156,8 @@ def _reporting(tool: Any) -> Any:
     """A daemon error reaches the agent as the one-line message a user would read."""
     import functools
 
+    from mcp.server.mcpserver.exceptions import ToolError
+
     @functools.wraps(tool)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -165,4 +170,12 @@ def _reporting(tool: Any) -> Any:
 
 
 def main() -> None:
-    build_server().run("stdio")
+    try:
+        server = build_server()
+    except ImportError as exc:
+        print(
+            f"gflow-mcp: the mcp package is missing ({exc.name}): pip install 'gflow-py[mcp]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    server.run("stdio")
