@@ -138,23 +138,24 @@ async def stream(
         if after is not None and after > bus.head:
             await response.write(resync(bus.head, "the daemon has no event that new"))
             cursor = bus.head
+        clock = asyncio.get_running_loop().time
+        quiet_since = clock()
         while not bus.closed:
-            oldest = store.oldest_event_id()
-            if cursor < oldest - 1:
+            if cursor < store.oldest_event_id() - 1:
                 await response.write(resync(bus.head, "events were forgotten since then"))
                 cursor = bus.head
             events, scanned = store.events_after(cursor, where)
             if events:
                 await response.write(b"".join(sse(e) for e in events))
-            moved = scanned > cursor
-            cursor = scanned
-            if moved and scanned < bus.head:
+                quiet_since = clock()
+            moved, cursor = scanned > cursor, scanned
+            if moved and cursor < bus.head:
                 await asyncio.sleep(0)  # more to read: let the loop breathe between pages
                 continue
-            before = bus.head
-            await bus.wait_beyond(cursor, HEARTBEAT)
-            if bus.head == before and not bus.closed:
-                await response.write(b": keep-alive\n\n")
+            await bus.wait_beyond(cursor, max(0.0, quiet_since + HEARTBEAT - clock()))
+            if clock() - quiet_since >= HEARTBEAT and not bus.closed:
+                await response.write(b": keep-alive\n\n")  # also when others' events flow
+                quiet_since = clock()
     except ConnectionResetError:
         pass  # the client went away
     finally:
