@@ -98,3 +98,47 @@ def test_triage_names_the_likely_cause(job: dict[str, object], log: str, cause: 
 
 def test_triage_of_a_clean_failure_says_nothing_it_cannot_back() -> None:
     assert diagnose({"state": "Failed", "exit_code": 3}, "assertion failed") == []
+
+
+def test_a_user_watches_their_own_jobs_unless_admin() -> None:
+    """Not an admin: user=all or another user is refused; an admin may ask for anyone."""
+    import os
+    import pwd
+
+    from gflow.core.errors import Forbidden
+    from gflow.daemon.events import event_filter
+
+    me = os.getuid()
+    other = 4242 if me != 4242 else 4243
+    assert event_filter({}, other, admin=False).uid == other
+    with pytest.raises(Forbidden, match="only an admin"):
+        event_filter({"user": "all"}, other, admin=False)
+    with pytest.raises(Forbidden):
+        event_filter({"user": pwd.getpwuid(me).pw_name}, other, admin=False)
+    assert event_filter({"user": "all"}, me, admin=True).uid is None
+    where = event_filter({"job": "3-5", "kind": "ended,job_held"}, me, admin=True)
+    assert where.job_ids == (3, 4, 5) and where.kinds == {"ended", "job_held"}
+
+
+def test_past_the_stream_cap_a_new_stream_is_refused() -> None:
+    """128 open streams: the 129th is a 503, so the rest of the connections stay for
+    ordinary requests."""
+    import asyncio
+    from typing import Any, cast
+
+    from gflow.core.errors import Unavailable
+    from gflow.daemon.events import MAX_STREAMS, EventBus, stream
+    from gflow.store.events import EventFilter
+
+    class Request:
+        def __init__(self) -> None:
+            self.headers: dict[str, str] = {}
+            self.query: dict[str, str] = {}
+
+    async def open_one() -> None:
+        bus = EventBus()
+        bus.streams = MAX_STREAMS
+        await stream(cast(Any, Request()), cast(Any, None), bus, EventFilter())
+
+    with pytest.raises(Unavailable, match="128 event streams are open"):
+        asyncio.run(open_one())
