@@ -246,3 +246,133 @@ def _split_ids(query: dict[str, str]) -> list[dict[str, str]]:
     if "ids" not in query:
         return [query]
     return [{**query, "ids": chunk} for chunk in id_chunks(query["ids"])]
+
+
+class EventStream:
+    """`GET /api/v1/events` (Server-Sent Events) on a connection of its own, stdlib only.
+
+    Asked for as HTTP/1.0, so the daemon writes the stream as it is (no chunks) and ends it
+    by closing. `next(timeout)` gives the next event as a dict ("id", "event" and the data's
+    fields), or None when `timeout` passes with none (keep-alive comments are none). After a
+    lost connection `reopen()` resumes after the last id seen (Last-Event-ID)."""
+
+    def __init__(self, client: Client, query: dict[str, str], last_id: int | None = None):
+        self.client = client
+        self.query = query
+        self.last_id = last_id
+        self.sock: Any = None
+        self.buffer = b""
+        self.open()
+
+    def open(self) -> None:
+        client = self.client
+        target = "/api/v1/events" + (f"?{encode_query(self.query)}" if self.query else "")
+        resume = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id is not None else ""
+        request = f"GET {target} HTTP/1.0\r\nHost: gflowd\r\n{resume}\r\n".encode()
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(client.timeout)
+        try:
+            client._check_owner()
+            sock.connect(str(client.paths.socket))
+            creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+            client._refuse_unless_mine(int.from_bytes(creds[4:8], "little"), "is served by")
+            sock.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise DaemonNotRunning(
+                f"gflowd is not running (no daemon at {client.paths.socket})",
+                hint="start it with: gflowd start",
+            ) from None
+        except OSError as exc:
+            sock.close()
+            raise Unavailable(f"cannot talk to gflowd: {exc}") from None
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1] if head.count(b" ") else b""
+        if status != b"200":
+            try:
+                while chunk := sock.recv(65536):
+                    rest += chunk
+            except OSError:
+                pass
+            sock.close()
+            try:
+                error = json.loads(rest).get("error", {})
+            except ValueError:
+                error = {}
+            cls = ERRORS_BY_CODE.get(error.get("code", ""), GflowError)
+            raise cls(error.get("message") or f"gflowd answered {status.decode()}",
+                      error.get("hint", ""))  # fmt: skip
+        self.sock, self.buffer = sock, rest
+
+    def reopen(self) -> None:
+        self.close()
+        self.open()
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next event within `timeout` seconds, or None; Unavailable when the
+        connection is lost (the daemon stopped)."""
+        import time  # only streaming commands need it
+
+        deadline = time.monotonic() + timeout
+        while True:
+            end = self.buffer.find(b"\n\n")
+            if end >= 0:
+                block, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+                event = _parse_sse(block)
+                if event is None:
+                    continue  # a comment (keep-alive)
+                if "id" in event:
+                    self.last_id = int(event["id"])
+                return event
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            except OSError as exc:
+                raise Unavailable(f"lost the event stream: {exc}") from None
+            if not chunk:
+                raise Unavailable("gflowd closed the event stream")
+            self.buffer += chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _parse_sse(block: bytes) -> dict[str, Any] | None:
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for line in block.decode(errors="replace").split("\n"):
+        if not line or line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        else:
+            fields[name] = value
+    if not fields and not data:
+        return None
+    event: dict[str, Any] = {}
+    if data:
+        try:
+            decoded = json.loads("\n".join(data))
+        except ValueError:
+            decoded = {"data": "\n".join(data)}
+        if isinstance(decoded, dict):
+            event.update(decoded)
+    event["event"] = fields.get("event", event.get("kind", "message"))
+    if "id" in fields and fields["id"].isdigit():
+        event["id"] = int(fields["id"])
+    return event

@@ -60,6 +60,9 @@ class Config:
     # System mode: the interpreter that runs the job's wrapper as its user (stdlib only);
     # empty = the daemon's own, if every user can run it.
     wrapper_python: str = ""
+    web_listen: str = ""  # "127.0.0.1:PORT": /metrics (read-only) over TCP; empty = off
+    webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
+    emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
 
 
 # section -> key -> type: the single list of accepted keys ([quota] is read on its own).
@@ -77,6 +80,8 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "fair_share": {"enabled": bool, "half_life": str},
     "quota": {},
     "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
+    "web": {"listen": str},
+    "notifications": {"webhooks": list, "emails": list},
 }
 
 
@@ -109,6 +114,9 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         admins=tuple(daemon.get("admins", ())),
         socket_group=daemon.get("socket_group", ""),
         wrapper_python=daemon.get("wrapper_python", ""),
+        web_listen=values.get("web", {}).get("listen", ""),
+        webhooks=tuple(values.get("notifications", {}).get("webhooks", ())),
+        emails=tuple(values.get("notifications", {}).get("emails", ())),
     )
     for admin in config.admins:
         if not isinstance(admin, str) or not re.fullmatch(r"@?[A-Za-z0-9_.][A-Za-z0-9_.-]*", admin):
@@ -132,6 +140,20 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
     if not 0 <= config.kill_grace <= 3600:
         line = _line_of(paths.config_file, "kill_grace")
         raise InvalidInput(f"{where}:{line}: daemon.kill_grace must be 0 to 3600 seconds")
+    if config.web_listen:
+        try:
+            split_listen(config.web_listen)
+        except InvalidInput as exc:
+            line = _line_of(paths.config_file, "listen")
+            raise InvalidInput(f"{where}:{line}: web.listen: {exc.message}", exc.hint) from None
+    if config.webhooks or config.emails:
+        from gflow.core.notify import check_targets
+
+        try:
+            check_targets(config.webhooks, config.emails)
+        except InvalidInput as exc:
+            line = _line_of(paths.config_file, "notifications")
+            raise InvalidInput(f"{where}:{line}: {exc.message}", exc.hint) from None
     if config.fake_gpus:
         from gflow.resources.gpu import parse_fake_gpus
 
@@ -205,6 +227,15 @@ def _half_life(text: str | None, path: Path) -> float:
     except InvalidInput as exc:
         line = _line_of(path, "half_life")
         raise InvalidInput(f"{path}:{line}: fair_share.half_life: {exc.message}") from None
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9090' -> ('127.0.0.1', 9090); '[::1]:9090' too."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput(f"{text!r} is not HOST:PORT", hint='e.g. listen = "127.0.0.1:9090"')
+    return host, int(port)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -38,6 +38,8 @@ def test_an_active_reservation_keeps_others_off_its_gpus(
     assert gflow.job(second)["state"] == "Queued"
     gflow.ok("gctl", "reserve", "cancel", str(rid))
     assert gflow.wait_state(second, "Running")["gpu_ids"] == [0]
+    events = gflow.ok("gjob", "events")  # one event each, as every committed change
+    assert "reservation_created" in events and "reservation_cancelled" in events
     gflow.ok("gcancel", str(first), str(second))
 
 

@@ -65,16 +65,17 @@ def test_corpus_is_read_as_slurm_reads_it(
 def test_hpc_centre_script_gets_one_note_per_flag_it_cannot_honour(
     make_gflow: type[Gflow],
 ) -> None:
-    """Account, partition, QOS, constraint, hint and mail: one note each, saying what happens
-    instead; none of them, and nothing honoured, is called 'not used'."""
+    """Account, partition, QOS, constraint and hint: one note each, saying what happens
+    instead; none of them, and nothing honoured, is called 'not used'. --mail-type with no
+    address to mail: one note too."""
     gflow = make_gflow(fake_gpus="2x24G")
     gflow.start()
     done = gflow.run("gbatch", "--dry-run", copy(gflow, "deepspeed.sbatch"))
     assert done.returncode == 0, done.stderr
     notes = [line for line in done.stderr.splitlines() if "note:" in line]
     flags = [note.split("#SBATCH ", 1)[1].split(":", 1)[0] for note in notes]
-    assert flags == ["--account", "--partition", "--qos", "--constraint", "--hint",
-                     "--mail-type"]  # fmt: skip
+    assert flags == ["--account", "--partition", "--qos", "--constraint", "--hint"]
+    assert "--mail-type without --mail-user: no mail is sent" in done.stderr
     assert not any("not used" in note for note in notes)
     assert "It could run here" in done.stdout
 

@@ -41,7 +41,8 @@ SETTINGS = settings(
 STATS: Counter[str] = Counter()  # cases run, by status class: the figure for the report
 
 API = "/api/v1"
-# Every route of app.py but shutdown (one explicit test at the end): method, path template.
+# Every route of app.py but shutdown (one explicit test at the end) and the event stream:
+# method, path template.
 ROUTES = [
     ("GET", "/health"),
     ("GET", "/status"),
@@ -67,7 +68,11 @@ ROUTES = [
     ("POST", "/reservations"),
     ("GET", "/reservations/{id}"),
     ("POST", "/reservations/{id}/cancel"),
+    ("GET", "/events/history"),
+    ("POST", "/notify/test"),  # no targets configured here: always refused, nothing changes
 ]
+# GET /events is a stream that never ends by itself: tests/integration/test_event_stream.py
+# checks its bad queries.
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 BAD_IDS = [
     "-1", "0", "99999999999999999999", "abc", "1.5", "1e3", "+1", "%201", "0x10",

@@ -76,6 +76,8 @@ BY_KIND: dict[str, list[str]] = {
     "parse_signal_flag": ["NOPE", "USR1@", "@5", "B:", "0", "65", "USR1@abc", "X:USR1"],
     "_start": ["abc", "25:00", "now+", "2026-13-01", "now+999999999d", "yesterday", "+-1"],
     "_gpu_ids": ["0-x", "2-1", "-1", "1024", "a", "0,,1", "9"],  # 9: no GPU 9 here
+    "notify_on": ["sometimes", ",", "END", "ended,often"],
+    "mail_type": ["NEVER", ",", "END,NOPE", "BEGIN,SOMETIMES"],
 }  # fmt: skip
 
 # Flags parsed by a lambda: by command and destination.
@@ -115,6 +117,8 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
     **{(cmd, flag): ["no/such/dir/%j.out", "a\nb"]
        for cmd in ("gbatch", "grun") for flag in ("output", "error")},
     **{(cmd, "chdir"): ["/nonexistent-dir", ""] for cmd in ("gbatch", "grun")},
+    **{(cmd, "notify_email"): ["not-an-address", "a\nb@c", "a b@c", "x" * 300 + "@c"]
+       for cmd in ("gbatch", "grun")},
 }  # fmt: skip
 
 # Free text where any string is a valid answer.

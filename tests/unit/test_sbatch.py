@@ -74,11 +74,8 @@ def test_translation_keeps_what_we_honour_and_notes_the_rest_once() -> None:
     options = [Option("partition", "gpu"), Option("partition", "big"), Option("cpus-per-task", "4"),
                Option("mail-type", "END"), Option("begin", "now+90")]  # fmt: skip
     done = to_gbatch(options)
-    assert done.args == ["--cpus-per-task=4", "--begin=now+90s"]
-    assert done.notes == [
-        "--partition: one machine, no partitions; ignored",
-        "--mail-type: gflow sends no mail; ignored",
-    ]
+    assert done.args == ["--cpus-per-task=4", "--mail-type=END", "--begin=now+90s"]
+    assert done.notes == ["--partition: one machine, no partitions; ignored"]
     assert not any("not used" in note for note in done.notes)
 
 

@@ -152,7 +152,7 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 11
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns
@@ -451,6 +451,8 @@ def test_job_spec_from_dict_reads_every_field() -> None:
         "gpu_model": "a100",
         "batch": {"args": ["--lr", "0.1"], "output": "%x-%j.out", "signal": [10, 90, True]},
         "singleton": True,
+        "notify_email": "alice@example.org",
+        "notify_on": "started,failed",
     }
     assert set(data) == _SPEC_FIELDS
     assert JobSpec.from_dict(data) == JobSpec(
@@ -474,6 +476,8 @@ def test_job_spec_from_dict_reads_every_field() -> None:
             args=("--lr", "0.1"), output="%x-%j.out", warning=Warning_(10, 90, True)
         ),
         singleton=True,
+        notify_email="alice@example.org",
+        notify_on="job_failed,job_started,job_timeout",
         time_limit=60,
         dependencies=(
             Dependency(1, DependencyKind.AFTER_OK),

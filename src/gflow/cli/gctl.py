@@ -62,6 +62,8 @@ def build_parser() -> Parser:
     quota.add_argument("quota_action", choices=["show"])
     quota.add_argument("-u", "--user", default="", help="whose (default: yours; others: admin)")
     quota.add_argument("--json", action="store_true", help="print JSON")
+    notify = sub.add_parser("notify", help="notifications: test sends a sample to every target")
+    notify.add_argument("what", choices=["test"], help="test: one sample event to every target")
     return p
 
 
@@ -142,6 +144,10 @@ def command(argv: Sequence[str]) -> int:
         body = {"max_concurrent": args.limit}
         changed = client.request("POST", f"/jobs/{args.job}/group-limit", body)["updated_jobs"]
         print(f"Group of job {args.job}: at most {args.limit} running ({changed} jobs updated).")
+    elif args.action == "notify":
+        sent = client.request("POST", "/notify/test")
+        print(f"Test event {sent['event']} queued for {len(sent['targets'])} target(s): "
+              f"{', '.join(sent['targets'])} (failures are logged in gflowd.log).")  # fmt: skip
     else:
         return gflowd.dispatch(args.action, paths, getattr(args, "json", False))
     return EXIT_OK

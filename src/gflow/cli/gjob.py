@@ -1,4 +1,4 @@
-"""gjob: one job at a time: show, log, attach, hold, release, update, redo.
+"""gjob: one job at a time: show, log, attach, hold, release, update, redo, events.
 
 A job may be named `@` (your last submission: every job of it for show/hold/release/update,
 its last job for log/attach/redo) or `@~N` (the submission N before it)."""
@@ -12,6 +12,7 @@ from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, fail, print_json, run, usage_value
 from gflow.cli.efficiency import efficiency_of, seff, show_lines, usage_of
+from gflow.cli.gjob_events import show_events
 from gflow.cli.job_options import add_update_options, describe_update, update_fields
 from gflow.cli.joblog import attach, show_log
 from gflow.cli.refs import parse_job_ref, parse_job_refs, resolve, resolve_one
@@ -59,6 +60,9 @@ def build_parser() -> Parser:
     redo.add_argument("--cascade", action="store_true",
                       help="also redo the dependents cancelled because of it")  # fmt: skip
     add_update_options(redo)  # gflow's overrides: --gpus --time --memory … --clear-deps
+    events = sub.add_parser("events", aliases=["e"], help="the event history (-f: and new ones)")
+    events.add_argument("id", nargs="?", type=usage_value(parse_job_ref), help="job id, @ or @~N")
+    events.add_argument("-f", "--follow", action="store_true", help="then new events, until Ctrl-C")
     return p
 
 
@@ -188,11 +192,19 @@ def act(client: Client, ids: list[int], action: str, at: float | None = None) ->
 def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     client = Client(Paths.for_client())
-    action = {"s": "show", "l": "log", "a": "attach", "h": "hold", "r": "release"}.get(
-        args.action, args.action
-    )
+    action = {
+        "s": "show",
+        "l": "log",
+        "a": "attach",
+        "h": "hold",
+        "r": "release",
+        "e": "events",
+    }.get(args.action, args.action)
     if action == "log":
         return show_log(client, resolve_one(client, args.id), args.first, args.last, args.follow)
+    if action == "events":
+        job_id = resolve_one(client, args.id) if args.id is not None else None
+        return show_events(client, job_id, args.follow)
     if action == "attach":
         return attach(client, resolve_one(client, args.id))
     if action == "eff":

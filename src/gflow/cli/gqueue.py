@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from gflow.cli.columns import FIELDS, NEEDS, SORT_KEYS, SORT_NEEDS, TREE_NEEDS, Row
 from gflow.cli.common import EXIT_OK, Parser, format_table, run, usage_value
+from gflow.cli.watching import Changes
 from gflow.client import Client
 from gflow.core.errors import InvalidInput, Unavailable
 from gflow.core.parse import (
@@ -290,15 +291,17 @@ def watch(
     client: Client,
     args: argparse.Namespace,
     iterations: int | None = None,
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
 ) -> int:
-    """Clear the screen and redraw every --interval seconds until Ctrl-C (exit 0, quietly).
+    """Clear the screen and redraw on every change (the event stream) and at least every
+    --interval seconds, until Ctrl-C (exit 0, quietly).
 
     `iterations` and `sleep` are for tests: stop after that many screens, wait with that.
     If gflowd goes away after the first screen (a restart), the screen says so and the
     watch goes on; a first screen that fails is an error like without -w."""
     every = args.interval or DEFAULT_INTERVAL
     done = 0
+    changes = Changes(client) if sleep is None else None
     try:
         while True:
             try:
@@ -314,9 +317,16 @@ def watch(
             done += 1
             if iterations is not None and done >= iterations:
                 break
-            sleep(every)
+            if changes is not None:
+                changes.wait(every)
+            else:
+                assert sleep is not None
+                sleep(every)
     except KeyboardInterrupt:
         pass
+    finally:
+        if changes is not None:
+            changes.close()
     return EXIT_OK
 
 

@@ -18,11 +18,14 @@ from typing import IO, Any
 from gflow.cli.common import EXIT_FAILED, EXIT_OK, Parser, run
 from gflow.cli.gbatch import build_spec, load_script
 from gflow.cli.job_options import add_job_options
+from gflow.cli.watching import Changes
 from gflow.client import Client
 from gflow.core.errors import InvalidInput, Unavailable
 from gflow.paths import Paths
 
-POLL = 0.1  # seconds between looks at the job while it waits and runs
+POLL = 0.1  # seconds between looks at the log while the job runs
+QUEUED_REFRESH = 2.0  # seconds between redraws of the queue position while nothing happens
+RECHECK = 5.0  # seconds between looks at a running job that sent no event
 RECONNECT_FOR = 120.0  # seconds to keep trying when the daemon is away
 
 
@@ -57,6 +60,17 @@ class Foreground:
         self.last_status = ""
         self.log: IO[bytes] | None = None
         self.remote_offset = 0  # how much of the log the system daemon has sent
+        self.changes: Changes | None = None  # the job's events: wake-ups instead of polls
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Until the job's next event (True) or `timeout` (False)."""
+        if self.changes is None:
+            self.changes = Changes(self.client, {"job": str(self.job_id)})
+        return self.changes.wait(timeout)
+
+    def close(self) -> None:
+        if self.changes is not None:
+            self.changes.close()
 
     def job(self) -> dict[str, Any]:
         """The job, retrying while the daemon is away (restarting, say)."""
@@ -94,6 +108,8 @@ class Foreground:
         return sum(1 for j in queued if (-j["priority"], j["id"]) < me)
 
     def wait(self) -> dict[str, Any]:
+        if self.changes is None:  # before the first look: no change can slip in between
+            self.changes = Changes(self.client, {"job": str(self.job_id)})
         while True:
             job = self.job()
             if job["state"] not in ("Queued", "Hold"):
@@ -103,18 +119,20 @@ class Foreground:
             reason = job["reason"] or "Resources"
             where = f"position {self.position(job) + 1}" if job["state"] == "Queued" else "held"
             self.status(f"job {self.job_id} queued ({where}, waiting for {reason})")
-            time.sleep(POLL)
+            self.wait_for_change(QUEUED_REFRESH)
 
     def stream(self, job: dict[str, Any]) -> dict[str, Any]:
         """Copy the log to stdout until the job has ended and its log is drained."""
+        recheck = time.monotonic() + RECHECK
         while True:
             ended = job["state"] not in ("Queued", "Hold", "Running")
             self.copy_new_output(job["log_path"])
             if ended:
                 self.copy_new_output(job["log_path"])
                 return job
-            time.sleep(POLL)
-            job = self.job()
+            if self.wait_for_change(POLL) or time.monotonic() > recheck:
+                job = self.job()  # it changed (or, to be sure, now and then)
+                recheck = time.monotonic() + RECHECK
 
     def copy_new_output(self, path: str) -> None:
         if self.client.paths.system:  # the system daemon reads it for its owner
@@ -189,6 +207,8 @@ def foreground(args: argparse.Namespace) -> int:
         job = follower.cancel()
         follower.status(f"job {job_id} {job['state'].lower()}", force_line=True)
         return 128 + stop.signum
+    finally:
+        follower.close()
     if job["state"] != "Finished":
         follower.status(f"job {job_id} {job['state']} ({job['reason']})", force_line=True)
     return exit_code_of(job)

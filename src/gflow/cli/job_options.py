@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from gflow.cli.common import usage_value
@@ -169,6 +170,30 @@ def add_job_options(p: argparse.ArgumentParser, arrays: bool = True) -> None:
     p.add_argument(
         "--keep-session", action="store_true", help="keep the job's tmux session open after it ends"
     )
+    mail = p.add_argument_group(
+        "notifications (through the daemon's first [[notifications.emails]])"
+    )
+    mail.add_argument(
+        "--notify-email",
+        "--mail-user",
+        dest="notify_email",
+        metavar="ADDR",
+        help="e-mail this address about the job",
+    )
+    mail.add_argument(
+        "--notify-on",
+        dest="notify_on",
+        type=usage_value(notify_on),
+        metavar="EVENTS",
+        help="started, ended, failed, all (default ended)",
+    )
+    mail.add_argument(
+        "--mail-type",
+        dest="mail_type",
+        type=usage_value(mail_type),
+        metavar="TYPES",
+        help="Slurm's BEGIN, END, FAIL, REQUEUE, TIME_LIMIT, ALL",
+    )
     add_batch_options(p)
     p.add_argument("--auto-close", action="store_true", help=argparse.SUPPRESS)  # the default
 
@@ -193,7 +218,56 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "retry_on_timeout": args.retry_on == "timeout",
         "project": args.project,
         "singleton": singleton,
+        **_notify_fields(args),
     }
+
+
+# --notify-on words (gflow's) and --mail-type words (Slurm's) as the daemon takes them
+NOTIFY_WORDS = ("started", "ended", "failed", "all")
+EVENT_NAMES = (
+    "job_submitted", "job_started", "job_finished", "job_failed", "job_timeout",
+    "job_cancelled", "job_held", "job_released", "job_updated", "job_retried",
+)  # fmt: skip
+MAIL_TYPES = {
+    "NONE": "", "BEGIN": "started", "END": "ended", "FAIL": "failed", "REQUEUE": "job_retried",
+    "ALL": "all", "TIME_LIMIT": "job_timeout", "TIME_LIMIT_90": "job_timeout",
+    "TIME_LIMIT_80": "job_timeout", "TIME_LIMIT_50": "job_timeout",
+    "INVALID_DEPEND": "job_cancelled", "ARRAY_TASKS": "", "STAGE_OUT": "",
+}  # fmt: skip
+
+
+def notify_on(text: str) -> str:
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if w not in NOTIFY_WORDS and w not in EVENT_NAMES]
+    if bad or not words:
+        raise InvalidInput(
+            f"invalid --notify-on {text!r}", hint="started, ended, failed, all or event names"
+        )
+    return ",".join(words)
+
+
+def mail_type(text: str) -> str:
+    words = [w.strip().upper() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if w not in MAIL_TYPES]
+    if bad or not words:
+        raise InvalidInput(
+            f"invalid --mail-type {text!r}", hint=", ".join(MAIL_TYPES) + " (comma-separated)"
+        )
+    return ",".join(w for w in dict.fromkeys(MAIL_TYPES[w] for w in words) if w)
+
+
+def _notify_fields(args: argparse.Namespace) -> dict[str, str]:
+    email = getattr(args, "notify_email", None) or ""
+    on = getattr(args, "notify_on", None) or ""
+    slurm = getattr(args, "mail_type", None) or ""
+    if on and not email:
+        raise InvalidInput("--notify-on needs --notify-email (or --mail-user)")
+    if slurm and not email:  # Slurm would mail the submitter's local mailbox; there is none
+        prog = sys.argv[0].rsplit("/", 1)[-1]
+        sys.stderr.write(f"{prog}: --mail-type without --mail-user: no mail is sent\n")
+    if not email:
+        return {}
+    return {"notify_email": email, "notify_on": ",".join(w for w in (on, slurm) if w)}
 
 
 def _resources(args: argparse.Namespace) -> dict[str, Any]:

@@ -115,6 +115,8 @@ class JobSpec:
     script_body: str = ""  # the script as it was at submission (Slurm copies it too)
     batch: BatchOptions = NO_BATCH  # arguments, output files, --signal, Slurm task layout
     singleton: bool = False  # Slurm's --dependency=singleton: after my jobs of this name
+    notify_email: str = ""  # --notify-email / --mail-user: e-mail this address …
+    notify_on: str = ""  # … on these notification names (comma list; default "ended")
 
     @classmethod
     def from_dict(cls, data: Any) -> JobSpec:
@@ -167,6 +169,7 @@ class JobSpec:
             script_body=script_body,
             batch=BatchOptions.from_dict(data.get("batch", {})),
             singleton=_get(data, "singleton", bool, False),
+            **_notify(data),
         )
 
 
@@ -202,8 +205,30 @@ _SPEC_FIELDS = frozenset(
         "gpu_model",
         "batch",
         "singleton",
+        "notify_email",
+        "notify_on",
     }
 )
+
+
+def _notify(data: dict[str, Any]) -> dict[str, str]:
+    """--notify-email ADDR --notify-on started,ended,failed (default ended)."""
+    from gflow.core.notify import parse_notify_on  # the daemon's side only
+
+    email = _get(data, "notify_email", str, "").strip()
+    on = _get(data, "notify_on", str, "").strip()
+    if not email:
+        if on:
+            raise InvalidInput("--notify-on needs --notify-email (or --mail-user)")
+        return {}
+    if (
+        len(email) > 254
+        or "@" not in email
+        or any(c.isspace() or not c.isprintable() for c in email)
+    ):
+        raise InvalidInput(f"invalid e-mail address {email[:60]!r}", hint="e.g. me@example.org")
+    names = parse_notify_on(on or "ended")
+    return {"notify_email": email, "notify_on": ",".join(sorted(names))}
 
 
 def _what_to_run(data: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:

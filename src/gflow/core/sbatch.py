@@ -185,6 +185,7 @@ _SAME_MEANING = {
     "dependency": "--dependency", "array": "--array", "output": "--output",
     "error": "--error", "open-mode": "--open-mode", "nodes": "--nodes", "chdir": "--chdir",
     "exclusive": "--exclusive", "hold": "--hold",
+    "mail-type": "--mail-type", "mail-user": "--mail-user",
 }  # fmt: skip
 
 # What happens instead, for options that ask for something a single machine has no use for.
@@ -196,8 +197,6 @@ _INSTEAD = {
     "constraint": "one machine; ignored",
     "nodelist": "one machine; ignored",
     "exclude": "one machine; ignored",
-    "mail-type": "gflow sends no mail; ignored",
-    "mail-user": "gflow sends no mail; ignored",
     "export": "the job gets your whole environment, as --export=ALL",
     "get-user-env": "the job gets your whole environment; ignored",
     "requeue": "not requeued on a node failure; --max-retries requeues failures",

@@ -16,11 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gflow.core.errors import Forbidden, GflowError, InvalidInput
+from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
 from gflow.core.parse import is_number, parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.identity import (
@@ -28,6 +29,8 @@ from gflow.daemon.identity import (
     require_admin,
 )
 from gflow.daemon.joblogs import job_attach, job_log
+from gflow.daemon.metrics import METRICS, Metrics, metrics_handler
+from gflow.daemon.notify.router import TEST_KIND, Router
 from gflow.daemon.requests import POLICY, SERVICE, STOP, caller_of, job_id_of
 from gflow.daemon.reservations import Request
 from gflow.daemon.service import Service
@@ -35,6 +38,8 @@ from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
 
+BUS = web.AppKey("bus", watch.EventBus)
+ROUTER = web.AppKey("router", Router)
 MAX_JOBS_PER_REQUEST = 100_000
 MAX_CANCEL = 100_000  # ids per cancel request
 
@@ -432,6 +437,38 @@ async def quota(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICE].quota(caller_of(request), user))
 
 
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events, resumable with Last-Event-ID (daemon/events.py)."""
+    caller = caller_of(request)
+    where = watch.event_filter(request.query, caller.uid, caller.admin)
+    return await watch.stream(request, request.app[SERVICE].store, request.app[BUS], where)
+
+
+async def event_history(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    where = watch.event_filter(request.query, caller.uid, caller.admin)
+    limit = _int_query(request.query.get("limit"), "limit")
+    limit = 100 if limit is None else limit
+    return web.json_response(watch.history(request.app[SERVICE].store, where, limit))
+
+
+async def notify_test(request: web.Request) -> web.Response:
+    """`gctl notify test`: one sample event, delivered to every configured target."""
+    caller = caller_of(request)
+    require_admin(caller, "send a test notification")
+    router = request.app.get(ROUTER)
+    if router is None or not router.targets:
+        raise InvalidState(
+            "no notification targets are configured",
+            hint="add [[notifications.webhooks]] or [[notifications.emails]] to gflow.toml",
+        )
+    service = request.app[SERVICE]
+    detail = f"a test notification sent by {caller.user}"
+    service.store.record_system_event(service.clock(), TEST_KIND, detail)
+    targets = [t.key for t in router.targets]
+    return web.json_response({"event": service.store.event_head, "targets": targets})
+
+
 async def shutdown(request: web.Request) -> web.Response:
     caller = caller_of(request)
     if request.app[POLICY].system and caller.uid != 0:
@@ -442,14 +479,23 @@ async def shutdown(request: web.Request) -> web.Response:
 
 
 def make_app(
-    service: Service, stop: asyncio.Event, policy: AccessPolicy | None = None
+    service: Service,
+    stop: asyncio.Event,
+    bus: watch.EventBus,
+    metrics: Metrics,
+    router: Router,
+    policy: AccessPolicy | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[errors_as_json, release_memory_after_big], client_max_size=MAX_BODY
+        middlewares=[metrics.middleware(), errors_as_json, release_memory_after_big],
+        client_max_size=MAX_BODY,
     )
+    app[METRICS] = metrics
+    app[ROUTER] = router
     app[SERVICE] = service
     app[POLICY] = policy or AccessPolicy(owner_uid=os.getuid())
     app[STOP] = stop
+    app[BUS] = bus
     quiet_bad_requests()
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)
@@ -478,4 +524,16 @@ def make_app(
     app.router.add_get("/api/v1/reservations/{reservation_id}", show_reservation)
     app.router.add_post("/api/v1/reservations/{reservation_id}/cancel", cancel_reservation)
     app.router.add_post("/api/v1/shutdown", shutdown)
+    app.router.add_get("/api/v1/events", event_stream)
+    app.router.add_get("/api/v1/events/history", event_history)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_post("/api/v1/notify/test", notify_test)
+    return app
+
+
+def make_tcp_app(metrics: Metrics) -> web.Application:
+    """What `[web] listen` serves over TCP: read-only, nothing that changes state."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=1024)
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_handler)
     return app

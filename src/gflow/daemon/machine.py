@@ -106,6 +106,13 @@ class MachineView:
         )
         return Machine(gpus, host.available_memory_mb() - unclaimed, self.cpus())
 
+    def blocked_gpus(self, running: Sequence[Job]) -> frozenset[int]:
+        """GPUs a foreign process (not ignored) bars whole-GPU jobs from."""
+        ours = {job.pid for job in running if job.pid is not None}
+        return frozenset(
+            gpu.index for gpu in self.gpus() if _gpu_state(gpu, ours, self._is_ignored).foreign_pids
+        )
+
     def cpus(self) -> tuple[int, ...]:
         """The cores jobs may be pinned to: those the daemon itself may run on."""
         return tuple(sorted(os.sched_getaffinity(0)))

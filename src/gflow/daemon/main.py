@@ -17,18 +17,24 @@ from typing import IO
 
 from aiohttp import web
 
-from gflow.config import Config, load_config
+from gflow.config import Config, load_config, split_listen
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
-from gflow.daemon.app import make_app
+from gflow.core.notify import check_targets
+from gflow.daemon.app import make_app, make_tcp_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
+from gflow.daemon.events import EventBus
 from gflow.daemon.identity import AccessPolicy
 from gflow.daemon.machine import MachineView
+from gflow.daemon.metrics import Metrics
+from gflow.daemon.notify.router import Router
+from gflow.daemon.notify.worker import Deliveries
 from gflow.daemon.service import Service
 from gflow.paths import Paths
 from gflow.resources import cgroups
 from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
+from gflow.store import outbox
 from gflow.store.db import Store, StoreError
 
 log = logging.getLogger("gflow.daemon")
@@ -107,12 +113,22 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     service = Service(paths, config, store, executor, machine, job_umask=job_umask, memory=memory)
     policy = AccessPolicy.from_config(os.geteuid(), paths.system, config.admins)
     stop = asyncio.Event()
+    bus = EventBus(store.event_head)
+    store.on_events = bus.published  # the one event source: after each commit
+    metrics = Metrics(service)
+    service.on_pass = metrics.passes.observe
+    targets = check_targets(config.webhooks, config.emails)
+    router = Router(targets, service.clock)
+    if targets:
+        store.outbox = router  # deliveries owed are written with their events
+    deliveries = Deliveries(store, targets, service.clock)
+    bus.subscribe(deliveries.poke)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
     runner = web.AppRunner(
-        make_app(service, stop, policy),
+        make_app(service, stop, bus, metrics, router, policy),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -132,7 +148,10 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
             os.chown(paths.socket, 0, group, follow_symlinks=False)
     finally:
         os.umask(old_umask)
+    tcp = await serve_tcp(config, metrics) if config.web_listen else None
     service.start()
+    if targets or outbox.pending(store):
+        deliveries.start()  # also to send (or drop) what a crash left owed
     log.info(
         "gflowd started (%s mode): pid %d, executor %s, state %s",
         paths.mode,
@@ -144,13 +163,33 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await stop.wait()
     finally:
         log.info("gflowd stopping; running jobs keep running")
+        bus.close()  # open event streams end
+        await deliveries.close()
         server.close()
+        if tcp is not None:
+            tcp[1].close()
+            await tcp[0].cleanup()
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
         executor.close()
         if memory is not None:
             memory.close()
         store.close()
+
+
+async def serve_tcp(
+    config: Config, metrics: Metrics
+) -> tuple[web.AppRunner, asyncio.AbstractServer]:
+    """`[web] listen = "127.0.0.1:PORT"`: /metrics over TCP, through the same connection
+    bounds as the socket."""
+    host, port = split_listen(config.web_listen)
+    runner = web.AppRunner(make_tcp_app(metrics), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(guarded(runner.server, Guards(64)), host, port)
+    log.info("serving /metrics on %s", config.web_listen)
+    return runner, server
 
 
 def raise_file_limit() -> None:

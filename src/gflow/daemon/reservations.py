@@ -86,7 +86,7 @@ class ReservationBook:
         found = self.get(reservation_id)
         if found.user != by and not admin:
             raise Forbidden(f"reservation {reservation_id} belongs to {found.user}")
-        self.store.cancel_reservation(reservation_id, self.clock())
+        self.store.cancel_reservation(found, self.clock())
         self._items = [r for r in self._items if r.id != reservation_id]
         return found
 

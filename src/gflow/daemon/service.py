@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # Most jobs stop within this on SIGTERM, so `gcancel` can answer "cancelled" right away.
 CANCEL_ANSWER_WAIT = 2.0
 TICK = 1.0  # seconds between resource checks
+TRIM_EVERY = 3600.0  # seconds between trims of the event history (store/events.py)
 SUBMIT_SLICE = 2000  # jobs written per transaction of a big submission
 
 
@@ -114,6 +115,9 @@ class Service(JobSupervisor):
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
         self._release_memory = 0  # ticks left that give freed memory back
+        self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
+        self._trim_events_at = 0.0
+        self._blocked_gpus: frozenset[int] | None = None  # by foreign processes, last tick
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class Service(JobSupervisor):
         self.jobs = {job.id: job for job in active}
         self.release_memory_soon()  # what reading them took
         self.reconcile_running_jobs()
+        self.store.record_system_event(self.clock(), "daemon_started", f"pid {os.getpid()}")
         self.request_pass()
         self._tick()
 
@@ -388,6 +393,8 @@ class Service(JobSupervisor):
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
         self._admin(caller, "change the usable GPUs")
         self.machine.set_allowed(indices)
+        usable = "all" if indices is None else ",".join(map(str, indices))
+        self.store.record_system_event(self.clock(), "gpus", f"usable GPUs: {usable}")
         self.request_pass()
         return self.gpu_status()
 
@@ -526,8 +533,11 @@ class Service(JobSupervisor):
 
     def _run_pass(self) -> None:
         self._pass_requested = False
+        start = time.perf_counter()
         try:
             self.schedule_once()
+            if self.on_pass is not None:
+                self.on_pass(time.perf_counter() - start)
         except Exception:
             log.exception("scheduling pass failed; retrying in 1 s")
             self.loop.call_later(1.0, self.request_pass)
@@ -595,8 +605,26 @@ class Service(JobSupervisor):
             if self._release_memory:
                 self._release_memory -= 1
                 release_free_memory()
+            self._note_gpu_changes()
+            if self.clock() >= self._trim_events_at:  # the event history stays bounded
+                self._trim_events_at = self.clock() + TRIM_EVERY
+                self.store.trim_events(self.clock())
         except Exception:
             log.exception("resource tick failed")
+
+    def _note_gpu_changes(self) -> None:
+        """One event when foreign processes take a GPU or leave it (gpu_available)."""
+        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
+        blocked = self.machine.blocked_gpus(running)
+        before, self._blocked_gpus = self._blocked_gpus, blocked
+        if before is None or blocked == before:
+            return
+        if freed := before - blocked:
+            detail = "no foreign process on GPU " + ",".join(map(str, sorted(freed)))
+            self.store.record_system_event(self.clock(), "gpu_available", detail)
+        if taken := blocked - before:
+            detail = "a foreign process holds GPU " + ",".join(map(str, sorted(taken)))
+            self.store.record_system_event(self.clock(), "gpu_blocked", detail)
 
     def release_memory_soon(self) -> None:
         """A big request was answered: give what it freed back to the system on the next

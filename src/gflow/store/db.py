@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +13,25 @@ from typing import Any
 from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
+from gflow.core.events import StreamEvent
 from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
 from gflow.core.reservations import Reservation
 from gflow.core.states import ENDED_STATES, JobState, ReasonKind
 from gflow.core.usage import Usage
+from gflow.store import events as history
 from gflow.store import reservations
+from gflow.store.events import EventFilter, head_id, new_events
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
-from gflow.store.submissions import NewJob, Payloads, discard_staged, insert_rows, reserve_ids
+from gflow.store.submissions import (
+    NewJob,
+    Payloads,
+    discard_staged,
+    insert_rows,
+    publish_events,
+    reserve_ids,
+)
 
 __all__ = ["JobFilter", "NewJob", "Store", "StoreError"]
 
@@ -48,6 +58,13 @@ class Store:
         self._conn = conn
         self.path = path
         self._hidden: list[tuple[int, int]] = []  # staged submissions' id ranges
+        # The one event source (store/events.py): after a commit that added events, the
+        # newest id goes to `on_events`; `outbox` sees them before the commit, inside the
+        # transaction, to queue the deliveries that must survive a crash.
+        self.on_events: Callable[[int], None] | None = None
+        self.outbox: Callable[[sqlite3.Connection, list[StreamEvent]], None] | None = None
+        self.event_head = 0
+        self._ready = False  # migrated: the events table exists
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -82,6 +99,8 @@ class Store:
         store = cls(conn, path)
         store._migrate(version)
         store.discard_staged()  # what a daemon that died mid-submission left
+        store.event_head = head_id(conn)
+        store._ready = True
         return store
 
     def close(self) -> None:
@@ -104,6 +123,10 @@ class Store:
             raise Unavailable(f"cannot write the state database: {exc}") from None
         try:
             yield self._conn
+            if self.outbox is not None:
+                added = new_events(self._conn, self.event_head)
+                if added:
+                    self.outbox(self._conn, added)
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             self._rollback()
@@ -113,6 +136,12 @@ class Store:
         except BaseException:
             self._rollback()
             raise
+        if self._ready:
+            head = head_id(self._conn)  # the rowid B-tree's last entry: one page or two
+            if head > self.event_head:
+                self.event_head = head
+                if self.on_events is not None:
+                    self.on_events(head)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -151,11 +180,18 @@ class Store:
         payloads: Payloads,
     ) -> None:
         with self.transaction() as conn:
-            insert_rows(conn, first_id + offset, new_jobs, first_id, now, logs_dir, payloads)
+            insert_rows(
+                conn, first_id + offset, new_jobs, first_id, now, logs_dir, payloads, events=False
+            )
 
     def publish(self, first_id: int) -> None:
-        """The staged submission becomes visible, all of it at once."""
+        """The staged submission becomes visible, all of it at once, and its 'submitted'
+        events are written now: their ids come after every event a client may have seen."""
         with self.transaction() as conn:
+            (last_id,) = conn.execute(
+                "SELECT last_id FROM staged_submissions WHERE first_id = ?", (first_id,)
+            ).fetchone()
+            publish_events(conn, first_id, int(last_id))
             conn.execute("DELETE FROM staged_submissions WHERE first_id = ?", (first_id,))
         self._hidden = [r for r in self._hidden if r[0] != first_id]
 
@@ -229,7 +265,7 @@ class Store:
             " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
             " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
             " executor, conda_env, max_retries, retry_on_timeout, project, cpus, exclusive,"
-            " gpu_model, array_job_id"
+            " gpu_model, array_job_id, notify_email, notify_on"
         )
         now = now if now is not None else (job.finished_at or 0.0)
         # A retry stays in its submission; a redo is a submission of its own.
@@ -258,8 +294,9 @@ class Store:
         return new_id
 
     def purge(self, ended_before: float) -> list[Job]:
-        """Delete ended jobs that ended before this time, with their events; return them so
-        their files can go too. Ids are never reused (AUTOINCREMENT)."""
+        """Delete ended jobs that ended before this time; return them so their files can go
+        too. Ids are never reused (AUTOINCREMENT). Their events stay: the event history is
+        bounded by age and count (store/events.trim), and its ids must only grow."""
         ended = [s.value for s in ENDED_STATES]
         with self.transaction() as conn:
             rows = conn.execute(
@@ -268,9 +305,6 @@ class Store:
                 (ended_before, *ended),
             ).fetchall()
             ids = json.dumps([row[0] for row in rows])
-            conn.execute(
-                "DELETE FROM events WHERE job_id IN (SELECT value FROM json_each(?))", (ids,)
-            )
             conn.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
             conn.execute(
                 "DELETE FROM payloads WHERE id NOT IN"
@@ -410,8 +444,13 @@ class Store:
     # ---- reservations (store/reservations.py) ---------------------------------------------
 
     def insert_reservation(self, new: Reservation) -> Reservation:
+        """Stored with its event (reservation_created), in one transaction."""
         with self.transaction() as conn:
-            return reservations.insert(conn, new)
+            made = reservations.insert(conn, new)
+            history.insert_system_event(
+                conn, new.created_at, "reservation_created", made.describe()
+            )
+        return made
 
     def reservations_not_over(self, now: float) -> list[Reservation]:
         return reservations.not_over(self._conn, now)
@@ -419,9 +458,10 @@ class Store:
     def get_reservation(self, reservation_id: int) -> Reservation | None:
         return reservations.get(self._conn, reservation_id)
 
-    def cancel_reservation(self, reservation_id: int, now: float) -> None:
+    def cancel_reservation(self, reservation: Reservation, now: float) -> None:
         with self.transaction() as conn:
-            reservations.cancel(conn, reservation_id, now)
+            reservations.cancel(conn, reservation.id, now)
+            history.insert_system_event(conn, now, "reservation_cancelled", reservation.describe())
 
     def gpu_spans(self, ended_since: float) -> list[tuple[int, str, float, float, int]]:
         """(uid, project, started, ended, GPUs) of every GPU job that ended since then: the
@@ -449,6 +489,36 @@ class Store:
             conn.executemany(
                 "UPDATE jobs SET reason = ? WHERE id = ?", [(r, i) for i, r in reasons]
             )
+
+    # ---- the event history (store/events.py) ------------------------------------------
+
+    def events_after(self, after: int, where: EventFilter) -> tuple[list[StreamEvent], int]:
+        return history.events_after(self._conn, after, where)
+
+    def last_events(self, where: EventFilter, count: int) -> list[StreamEvent]:
+        return history.last_events(self._conn, where, count)
+
+    def events_by_id(self, ids: Iterable[int]) -> list[StreamEvent]:
+        return history.events_by_id(self._conn, ids)
+
+    def oldest_event_id(self) -> int:
+        return history.oldest_id(self._conn)
+
+    def record_system_event(self, at: float, kind: str, detail: str = "") -> None:
+        """An event of no job (the daemon started, the usable GPUs changed)."""
+        with self.transaction() as conn:
+            history.insert_system_event(conn, at, kind, detail)
+
+    def trim_events(self, now: float) -> int:
+        """Up to a batch of the oldest events past the bounds; more while batches fill."""
+        total = 0
+        for _ in range(50):
+            with self.transaction() as conn:
+                removed = history.trim(conn, now)
+            total += removed
+            if removed < history.TRIM_BATCH:
+                return total
+        return total
 
     def events_of(self, job_id: int) -> list[Event]:
         rows = self._conn.execute(

@@ -165,6 +165,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reservations_by_end ON reservations(end);
     """,
+    # 11: the notification outbox (rows written in the same transaction as their event, so
+    # a delivery survives kill -9; deleted once delivered or given up) and per-job e-mail
+    # (--notify-email / --notify-on, Slurm's --mail-user / --mail-type)
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        address TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_by_next ON outbox(next_at);
+    ALTER TABLE jobs ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN notify_on TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

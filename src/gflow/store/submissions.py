@@ -28,7 +28,8 @@ _COLUMNS = (
     " gpus, shared, gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies,"
     " dependency_mode, auto_cancel, begin_at, group_id, max_concurrent, array_task_id,"
     " keep_session, conda_env, max_retries, retry_on_timeout, project, submitted_at, gpu_ids,"
-    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id, submission"
+    " executor, session, log_path, cpus, exclusive, gpu_model, array_job_id, submission,"
+    " notify_email, notify_on"
 )
 _INSERT_JOB = f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 _INSERT_EVENT = (
@@ -94,12 +95,14 @@ def insert_rows(
     now: float,
     logs_dir: Path,
     payloads: Payloads,
+    events: bool = True,
 ) -> None:
     """Jobs first_id, first_id + 1, … with their 'submitted' events, of the submission
     named `group_id` (its first id), which also names its group (the jobs that set
-    max_concurrent) and, for an array, the array."""
+    max_concurrent) and, for an array, the array. A staged slice (`events` False) gets its
+    events when the submission is published (`publish_events`)."""
     jobs: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
+    submitted: list[tuple[Any, ...]] = []
     for job_id, new in enumerate(new_jobs, first_id):
         spec, res = new.spec, new.spec.resources
         state = (JobState.HOLD if spec.hold else JobState.QUEUED).value
@@ -117,11 +120,23 @@ def insert_rows(
                 str(logs_dir / f"{job_id}.log"), res.cpus, int(res.exclusive), res.gpu_model,
                 group_id if spec.array_task_id is not None else None,
                 group_id,  # the submission is named by its first job
+                spec.notify_email, spec.notify_on,
             )
         )  # fmt: skip
-        events.append((job_id, now, state))
+        submitted.append((job_id, now, state))
     conn.executemany(_INSERT_JOB, jobs)
-    conn.executemany(_INSERT_EVENT, events)
+    if events:
+        conn.executemany(_INSERT_EVENT, submitted)
+
+
+def publish_events(conn: sqlite3.Connection, first_id: int, last_id: int) -> None:
+    """The 'submitted' events of a staged submission's jobs, written as it is published."""
+    conn.execute(
+        "INSERT INTO events (job_id, at, kind, state, detail)"
+        " SELECT id, submitted_at, 'submitted', state, '' FROM jobs WHERE id BETWEEN ? AND ?"
+        " ORDER BY id",
+        (first_id, last_id),
+    )
 
 
 def _dependencies(new: NewJob) -> str:
