@@ -485,10 +485,18 @@ class Service(JobSupervisor):
 
     def fair_share(self) -> dict[str, Any]:
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
-        return fair_share_report(
+        report = fair_share_report(
             self.config, self.store, running, self.clock(), self.config.fair_share_half_life,
             _user_name,
         )  # fmt: skip
+        # What the scheduler orders by now (recomputed at most every few seconds).
+        report["scheduler_usage"] = {_user_name(u): h for u, h in self._rules.usage.items()}
+        report["scheduler_computed_at"] = self._rules.at if self._rules.at > 0 else None
+        return report
+
+    def job_ended(self, job: Job) -> None:
+        if job.gpu_ids:  # GPU-hours changed: fair-share and daily caps look again soon
+            self._rules.stale = True
 
     def _is_admin(self, caller: Caller) -> bool:
         return caller.admin

@@ -29,6 +29,7 @@ from gflow.store.db import Store
 
 DAY = 86400.0
 RECOMPUTE_EVERY = 30.0  # seconds between reads of the history for GPU-hours (cached)
+RECOMPUTE_STALE = 2.0  # … or this soon after a GPU job ended
 
 
 def check_submission(
@@ -89,6 +90,7 @@ class RulesCache:
     RECOMPUTE_EVERY seconds: a pass runs on every event, the history changes slowly."""
 
     at: float = float("-inf")
+    stale: bool = False  # a GPU job ended since: look again sooner
     today: dict[str | int, float] = field(default_factory=dict)
     projects_today: dict[str | int, float] = field(default_factory=dict)
     usage: dict[int, float] = field(default_factory=dict)
@@ -123,7 +125,8 @@ def rules_for(
         q.max_gpu_hours_per_day is not None
         for q in (*user_quotas.values(), *project_quotas.values())
     )
-    if (daily or config.fair_share) and now - cache.at >= RECOMPUTE_EVERY:
+    wait = RECOMPUTE_STALE if cache.stale else RECOMPUTE_EVERY
+    if (daily or config.fair_share) and now - cache.at >= wait:
         _recompute(config, store, running, now, cache, daily)
     return SharingRules(
         user_quotas=user_quotas,
@@ -163,6 +166,7 @@ def _recompute(
             ((u, s, e, g) for u, _, s, e, g in spans), now, config.fair_share_half_life
         )
     cache.at = now
+    cache.stale = False
 
 
 def quota_status(

@@ -365,7 +365,11 @@ class JobSupervisor:
         # newest attempt of what they depend on (Store.states_of), so they simply wait.
         retry_of = ended[0] if _should_retry(ended[0]) else None
         self._commit(changes, retry_of)
+        self.job_ended(ended[0])
         self.request_pass()
+
+    def job_ended(self, job: Job) -> None:
+        """A job's end is committed: the service's hook (what it used counts from now)."""
 
     def sweep_cgroups(self) -> None:
         """Remove ended jobs' cgroups once empty (a killed process takes a moment)."""
