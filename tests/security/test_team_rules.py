@@ -69,3 +69,24 @@ def test_fair_share_starts_the_lighter_users_job_first(
     assert gf.wait_state(first)["state"] == "Finished"
     started[first] = gf.job(first)["started_at"]
     assert started[second] < started[first], started  # bob (no usage) went first
+
+
+def test_users_reserve_for_themselves_only_where_allowed_and_within_the_cap(
+    system: type[SystemGflow], users: Users
+) -> None:
+    alice, bob = users.user("alice"), users.user("bob")
+    config = '[gpu]\nfake = "2x24G"\n[reservations]\nusers_may_reserve = true\nmax_gpu_hours = 2\n'
+    gf = system(config)
+    gf.start()
+    ok = gf.as_user(bob, "gctl", "reserve", "create", "--gpus", "1", "--start", "now+10m",
+                    "--duration", "1h")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    big = gf.as_user(bob, "gctl", "reserve", "create", "--gpus", "2", "--start", "now+2h",
+                     "--duration", "2h")  # fmt: skip
+    assert big.returncode == 1 and "at most 2" in big.stderr
+    for_alice = gf.as_user(bob, "gctl", "reserve", "create", "--user", alice.name, "--gpus",
+                           "1", "--start", "now+3h", "--duration", "1h")  # fmt: skip
+    assert for_alice.returncode == 1 and "only an admin" in for_alice.stderr
+    theirs = gf.as_user(alice, "gctl", "reserve", "cancel", "1")
+    assert theirs.returncode == 1 and f"belongs to {bob.name}" in theirs.stderr
+    assert gf.as_user(bob, "gctl", "reserve", "cancel", "1").returncode == 0
