@@ -7,6 +7,7 @@ import getpass
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -86,3 +87,19 @@ def test_a_bad_listen_address_stops_gflowd_start(make_gflow: type[Gflow]) -> Non
     assert done.returncode != 0
     assert "web.listen" in done.stderr and "HOST:PORT" in done.stderr
     wait_for(lambda: not gflow.paths.socket.exists(), 5, "no socket")
+
+
+def test_a_running_jobs_usage_is_a_metric(gflow: Gflow, tmp_path: Path) -> None:
+    """What a running job used so far, per job (issue: what each job really used)."""
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import time\nb = bytearray(100 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+        "time.sleep(120)\n"
+    )
+    job = gflow.submit("python3", str(script))
+    wait_for(lambda: gflow.job(job)["max_rss_mb"] >= 80, timeout=30, what="the job's RSS")
+    found = samples(scrape(gflow))
+    me = getpass.getuser()
+    assert found[("gflow_job_max_rss_bytes", (("job", str(job)), ("user", me)))] >= 80 * 2**20
+    assert ("gflow_job_cpu_seconds", (("job", str(job)), ("user", me))) in found
+    gflow.ok("gcancel", str(job))

@@ -74,6 +74,32 @@ class DaemonCollector(Collector):
         )
         host.add_metric(["declared"], declared)
         yield host
+        yield from self._usage()
+
+    def _usage(self) -> Iterator[Metric]:
+        """What each running job used so far (core/usage.py), by job and user."""
+        labels = ["job", "user"]
+        rss = GaugeMetricFamily(
+            "gflow_job_max_rss_bytes", "A running job's peak RSS", labels=labels
+        )
+        cpu = GaugeMetricFamily(
+            "gflow_job_cpu_seconds", "A running job's CPU time so far", labels=labels
+        )
+        gpu = GaugeMetricFamily(
+            "gflow_job_gpu_memory_peak_bytes", "A running job's peak memory on a GPU",
+            labels=[*labels, "gpu"],
+        )  # fmt: skip
+        for job in self.service.jobs.values():
+            if job.state is not JobState.RUNNING:
+                continue
+            who = [str(job.id), job.user]
+            rss.add_metric(who, job.usage.max_rss_mb * 2**20)
+            cpu.add_metric(who, job.usage.cpu_seconds)
+            for use in job.usage.gpus:
+                gpu.add_metric([*who, str(use.index)], use.peak_mb * 2**20)
+        yield rss
+        yield cpu
+        yield gpu
 
     def _gpus(self) -> Iterator[Metric]:
         described = self.service.gpu_status()
