@@ -25,6 +25,7 @@ from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, 
 from gflow.daemon.events import EventBus
 from gflow.daemon.identity import AccessPolicy
 from gflow.daemon.machine import MachineView
+from gflow.daemon.memory import one_heap
 from gflow.daemon.metrics import Metrics
 from gflow.daemon.notify.router import Router
 from gflow.daemon.notify.worker import Deliveries
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     `--system`: the shared daemon (root only), its layout in /etc, /var/lib and /run."""
     args = sys.argv[1:] if argv is None else argv
     system = "--system" in args
+    one_heap()  # before any thread starts
     # Everything the daemon creates is private (db, logs, job files); jobs get back the
     # umask gflowd was started with, their owner's (system mode: their submitter's).
     job_umask = os.umask(0o077)

@@ -31,3 +31,18 @@ def release_free_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def one_heap() -> None:
+    """One malloc arena for every thread of the daemon. A big submission is decoded in a
+    worker thread; glibc would give that thread a heap of its own, and the few objects
+    that outlive the request there (the daemon keeps its jobs for as long as they wait)
+    pin that heap's pages: 10,000 held jobs took ~70 MB instead of ~60. The daemon's few
+    threads do not contend enough for separate arenas to matter."""
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+    except (AttributeError, OSError):  # not glibc: nothing to do
+        pass

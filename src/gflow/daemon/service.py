@@ -158,7 +158,11 @@ class Service(JobSupervisor):
                         first, offset, part, now, self._logs_of(caller), payloads
                     )
                     await asyncio.sleep(0)
-                jobs = await asyncio.to_thread(self.store.read_staged, first, first + count - 1)
+                jobs = []
+                for offset in range(0, count, SUBMIT_SLICE):
+                    last = min(first + offset + SUBMIT_SLICE, first + count) - 1
+                    jobs += self.store.read_staged(first + offset, last)
+                    await asyncio.sleep(0)
                 self.store.publish(first)
             except BaseException:
                 self.store.discard_staged()

@@ -202,16 +202,14 @@ class Store:
         self._hidden = []
 
     def read_staged(self, first_id: int, last_id: int) -> list[Job]:
-        """A staged submission's jobs, read on a connection of its own, so a thread can do it
-        while the daemon's loop goes on with its own."""
-        conn = sqlite3.connect(self.path, check_same_thread=False)
-        try:
-            rows = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id BETWEEN ? AND ? ORDER BY id",
-                (first_id, last_id),
-            ).fetchall()
-        finally:
-            conn.close()
+        """A staged submission's jobs (hidden from every other query until published),
+        read on the daemon's own connection and thread: a slice at a time, so the Jobs the
+        daemon keeps are made where it keeps them (not in a worker thread's heap, which the
+        long-lived objects would then pin)."""
+        rows = self._conn.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id BETWEEN ? AND ? ORDER BY id",
+            (first_id, last_id),
+        ).fetchall()
         return [row_to_job(row) for row in rows]
 
     def _visible(self, column: str = "id") -> tuple[str, list[int]]:
