@@ -101,3 +101,31 @@ def test_a_request_no_cap_could_ever_allow_is_named() -> None:
         "alice may run at most 2 GPU(s) at once"
     )
     assert never_allowed(1, [("alice", Quota(max_running_gpus=2))]) is None
+
+
+def test_an_active_reservation_keeps_bob_off_alices_gpus() -> None:
+    from gflow.core.reservations import Reservation
+
+    res = Reservation(1, "alice", ALICE, NOW - 60, NOW + 3600, gpu_ids=(0,))
+    rules = SharingRules(reservations=(res,))
+    decision = schedule(
+        [bobs(make_job(1, gpus=1)), bobs(make_job(2, gpus=1))], [], {}, gpus24(2), NOW, rules
+    )
+    assert [(s.job_id, s.gpu_ids) for s in decision.starts] == [(1, (1,))]
+    assert decision.waiting[2] == Reason(ReasonKind.RESERVATION)
+    alices = schedule([make_job(3, gpus=2)], [], {}, gpus24(2), NOW, rules)
+    assert [s.gpu_ids for s in alices.starts] == [(0, 1)]  # her own: all of it
+
+
+def test_before_a_reservation_starts_bob_backfills_only_if_he_ends_in_time() -> None:
+    from gflow.core.reservations import Reservation
+
+    res = Reservation(1, "alice", ALICE, NOW + 1800, NOW + 5400, gpus=1)
+    rules = SharingRules(reservations=(res,))
+    quick = bobs(make_job(1, gpus=1, time_limit=600))
+    endless = bobs(make_job(2, gpus=1))
+    decision = schedule([quick, endless], [], {}, gpus24(2), NOW, rules)
+    assert [s.job_id for s in decision.starts] == [1]  # it ends before the reservation
+    assert decision.waiting[2] == Reason(ReasonKind.RESERVATION)  # it might not: it waits
+    alone = schedule([endless], [], {}, gpus24(1), NOW, rules)
+    assert alone.waiting[2] == Reason(ReasonKind.RESERVATION)
