@@ -19,7 +19,7 @@ from aiohttp import web
 from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_JOB_ID
 from gflow.core.model import Job, JobSpec
-from gflow.core.parse import is_number, parse_id_list, parse_int
+from gflow.core.parse import parse_id_list, parse_int
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY
@@ -31,9 +31,17 @@ from gflow.daemon.identity import (
 from gflow.daemon.joblogs import job_attach, job_log
 from gflow.daemon.metrics import METRICS, Metrics, metrics_handler
 from gflow.daemon.notify.router import TEST_KIND, Router
-from gflow.daemon.requests import POLICY, SERVICE, STOP, caller_of, job_id_of
-from gflow.daemon.reservations import Request
+from gflow.daemon.requests import (
+    POLICY,
+    SERVICE,
+    STOP,
+    caller_of,
+    job_id_of,
+    json_body,
+    object_body,
+)
 from gflow.daemon.service import Service
+from gflow.daemon.sharing_routes import add_sharing_routes
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
@@ -79,32 +87,6 @@ async def release_memory_after_big(request: web.Request, handler: Handler) -> we
     if max(request.content_length or 0, sent or 0) > BIG_MESSAGE:
         request.app[SERVICE].release_memory_soon()
     return response
-
-
-async def json_body(request: web.Request, loads: Callable[[str], Any] = json.loads) -> Any:
-    try:
-        return await request.json(loads=loads)
-    except (ValueError, RecursionError):  # RecursionError: '[[[[…' nested 100,000 deep
-        raise InvalidInput("the request body is not valid JSON (or nested too deeply)") from None
-
-
-async def object_body(
-    request: web.Request, fields: frozenset[str], required: bool = True, empty_ok: bool = False
-) -> dict[str, Any]:
-    """A JSON object of exactly these fields (all `required`, or any of them): a misspelt
-    or missing field is refused rather than read as "not given". `empty_ok`: no body at all
-    is {}."""
-    if empty_ok and not request.can_read_body:
-        return {}
-    body = await json_body(request)
-    keys = " and ".join(f'"{f}"' for f in sorted(fields))
-    if not isinstance(body, dict):
-        raise InvalidInput(f"expected a JSON object with {keys}")
-    unknown = sorted(set(body) - fields)
-    if unknown or (required and set(body) != fields):
-        what = f"unknown field(s) {', '.join(map(repr, unknown))}" if unknown else "missing field"
-        raise InvalidInput(f"{what}: expected a JSON object with {keys}")
-    return body
 
 
 class SharedStrings:
@@ -377,66 +359,6 @@ async def set_group_limit(request: web.Request) -> web.Response:
     return web.json_response({"updated_jobs": changed})
 
 
-RESERVE_FIELDS = frozenset({"user", "gpus", "gpu_ids", "start", "duration"})
-
-
-async def reserve(request: web.Request) -> web.Response:
-    caller = caller_of(request)
-    body = await object_body(request, RESERVE_FIELDS, required=False)
-    gpu_ids, gpus = body.get("gpu_ids") or [], body.get("gpus") or 0
-    if bool(gpu_ids) == bool(gpus):
-        raise InvalidInput('give exactly one of "gpus" (a count) or "gpu_ids" (indices)')
-    if not isinstance(gpu_ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 1024 for i in gpu_ids
-    ):
-        raise InvalidInput('"gpu_ids" must be a list of GPU indices')
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 1024:
-        raise InvalidInput('"gpus" must be a count of GPUs')
-    start, duration = body.get("start"), body.get("duration")
-    for name, value in (("start", start), ("duration", duration)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**40:
-            raise InvalidInput(f'"{name}" must be a number of seconds')
-    user = body.get("user") or caller.user
-    if not isinstance(user, str) or len(user) > 64:
-        raise InvalidInput('"user" must be a user name')
-    made = request.app[SERVICE].reserve(
-        caller,
-        Request(user, tuple(sorted(set(gpu_ids))), gpus, float(start), float(duration)),  # type: ignore[arg-type]
-    )
-    return web.json_response(made, status=201)
-
-
-async def reservations(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICE].reservation_view())
-
-
-def _reservation_id(request: web.Request) -> int:
-    raw = request.match_info["reservation_id"]
-    if not is_number(raw):
-        raise InvalidInput(f"invalid reservation id {raw[:40]!r}")
-    return parse_int(raw, "reservation id", 1, MAX_JOB_ID)
-
-
-async def show_reservation(request: web.Request) -> web.Response:
-    found = request.app[SERVICE].reservations.get(_reservation_id(request))
-    return web.json_response({"reservation": found.to_dict()})
-
-
-async def cancel_reservation(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    done = service.cancel_reservation(caller_of(request), _reservation_id(request))
-    return web.json_response(done)
-
-
-async def fair_share(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICE].fair_share())
-
-
-async def quota(request: web.Request) -> web.Response:
-    user = request.query.get("user") or None
-    return web.json_response(request.app[SERVICE].quota(caller_of(request), user))
-
-
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events, resumable with Last-Event-ID (daemon/events.py)."""
     caller = caller_of(request)
@@ -517,12 +439,7 @@ def make_app(
     app.router.add_post("/api/v1/gpus", set_gpus)
     app.router.add_get("/api/v1/gpus/ignored", ignored_gpu_processes)
     app.router.add_post("/api/v1/gpus/ignored", ignore_gpu_process)
-    app.router.add_get("/api/v1/quota", quota)
-    app.router.add_get("/api/v1/fairshare", fair_share)
-    app.router.add_get("/api/v1/reservations", reservations)
-    app.router.add_post("/api/v1/reservations", reserve)
-    app.router.add_get("/api/v1/reservations/{reservation_id}", show_reservation)
-    app.router.add_post("/api/v1/reservations/{reservation_id}/cancel", cancel_reservation)
+    add_sharing_routes(app)
     app.router.add_post("/api/v1/shutdown", shutdown)
     app.router.add_get("/api/v1/events", event_stream)
     app.router.add_get("/api/v1/events/history", event_history)
