@@ -4,7 +4,6 @@ publication, purge keeps events, trim bounds them, hooks see only committed even
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,15 +16,6 @@ from gflow.store.db import Store
 from gflow.store.events import EventFilter
 from gflow.store.submissions import Payloads
 from tests.unit.test_store import new_job
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(tmp_path / "gflow.db")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def all_events(store: Store) -> list[StreamEvent]:

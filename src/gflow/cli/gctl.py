@@ -10,7 +10,7 @@ from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.ginfo import age_text, gpu_state, holders
 from gflow.client import Client
 from gflow.core.errors import InvalidInput
-from gflow.core.parse import format_duration, parse_int, parse_time_limit
+from gflow.core.parse import format_duration, parse_gpu_indices, parse_int, parse_time_limit
 from gflow.paths import Paths
 
 
@@ -18,15 +18,7 @@ def _gpu_list(text: str) -> list[int] | None:
     """'all', or indices such as '0,2' or '0-3'."""
     if text.strip().lower() == "all":
         return None
-    indices: set[int] = set()
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        first = parse_int(lo, "GPU index", 0, 1023)
-        last = parse_int(hi, "GPU index", 0, 1023) if dash else first
-        if last < first:
-            raise InvalidInput(f"invalid GPU range {part!r}", hint="use e.g. 0,2 or 0-3 or all")
-        indices.update(range(first, last + 1))
-    return sorted(indices)
+    return parse_gpu_indices(text, "e.g. 0,2 or 0-3 or all")
 
 
 def build_parser() -> Parser:

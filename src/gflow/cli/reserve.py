@@ -8,8 +8,7 @@ from typing import Any
 
 from gflow.cli.common import EXIT_OK, print_json, print_table, usage_value
 from gflow.client import Client
-from gflow.core.errors import InvalidInput
-from gflow.core.parse import format_duration, parse_int, parse_time_limit
+from gflow.core.parse import format_duration, parse_gpu_indices, parse_int, parse_time_limit
 
 TIMELINE_WIDTH = 48  # columns of the chart
 
@@ -23,15 +22,7 @@ def _start(text: str) -> float:
 
 
 def _gpu_ids(text: str) -> list[int]:
-    ids: set[int] = set()
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        first = parse_int(lo, "GPU index", 0, 1023)
-        last = parse_int(hi, "GPU index", 0, 1023) if dash else first
-        if last < first:
-            raise InvalidInput(f"invalid GPU range {part!r}", hint="use e.g. 0,2 or 0-3")
-        ids.update(range(first, last + 1))
-    return sorted(ids)
+    return parse_gpu_indices(text)
 
 
 def add_parser(sub: Any) -> None:

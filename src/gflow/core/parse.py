@@ -297,3 +297,16 @@ def _calendar_time(raw: str, now: datetime) -> float | None:
         except ValueError:
             continue
     return None
+
+
+def parse_gpu_indices(text: str, forms: str = "e.g. 0,2 or 0-3") -> list[int]:
+    """'0,2' / '0-3' -> sorted GPU indices."""
+    indices: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        first = parse_int(lo, "GPU index", 0, 1023)
+        last = parse_int(hi, "GPU index", 0, 1023) if dash else first
+        if last < first:
+            raise InvalidInput(f"invalid GPU range {part!r}", hint=f"use {forms}")
+        indices.update(range(first, last + 1))
+    return sorted(indices)
