@@ -47,23 +47,13 @@ def events_after(
 ) -> tuple[list[StreamEvent], int]:
     """Up to `limit` rows after id `after` that pass the filter, oldest first, and the id
     up to which rows were looked at (so a filter that passes few rows still moves on)."""
-    clauses = ["e.id > ?"]
-    params: list[object] = [after]
-    if where.job_ids is not None:
-        clauses.append("e.job_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(where.job_ids)))
-    if where.uid is not None:
-        clauses.append(f"(j.uid = ? OR e.job_id = {SYSTEM_JOB})")
-        params.append(where.uid)
-    sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY e.id LIMIT ?"
+    clauses, params = _matching("e.id > ?", after, where)
+    sql = f"{_SELECT} WHERE {clauses} ORDER BY e.id LIMIT ?"
     rows = conn.execute(sql, (*params, limit)).fetchall()
     events = [_event(row) for row in rows]
     # A short page saw every row there is; a full one, up to its last.
     scanned = events[-1].id if len(rows) == limit else max(after, head_id(conn))
-    if where.kinds is not None:
-        kinds = where.kinds
-        events = [e for e in events if e.kind in kinds or e.matches(kinds)]
-    return events, scanned
+    return _of_kinds(events, where), scanned
 
 
 def new_events(conn: sqlite3.Connection, after: int) -> list[StreamEvent]:
@@ -78,25 +68,36 @@ def last_events(conn: sqlite3.Connection, where: EventFilter, count: int) -> lis
     found: list[StreamEvent] = []
     before = head_id(conn) + 1
     while len(found) < count and before > 0:
-        clauses = ["e.id < ?"]
-        params: list[object] = [before]
-        if where.job_ids is not None:
-            clauses.append("e.job_id IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(list(where.job_ids)))
-        if where.uid is not None:
-            clauses.append(f"(j.uid = ? OR e.job_id = {SYSTEM_JOB})")
-            params.append(where.uid)
-        sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY e.id DESC LIMIT ?"
+        clauses, params = _matching("e.id < ?", before, where)
+        sql = f"{_SELECT} WHERE {clauses} ORDER BY e.id DESC LIMIT ?"
         rows = conn.execute(sql, (*params, PAGE)).fetchall()
         if not rows:
             break
         page = [_event(row) for row in rows]
         before = page[-1].id
-        if where.kinds is not None:
-            kinds = where.kinds
-            page = [e for e in page if e.kind in kinds or e.matches(kinds)]
-        found += page
+        found += _of_kinds(page, where)
     return list(reversed(found[:count]))
+
+
+def _matching(cursor: str, at: int, where: EventFilter) -> tuple[str, list[object]]:
+    """The WHERE clause (and its parameters) of a page from `at` on, by job and user; the
+    kinds are filtered afterwards in Python (a kind may be a notification name)."""
+    clauses = [cursor]
+    params: list[object] = [at]
+    if where.job_ids is not None:
+        clauses.append("e.job_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(where.job_ids)))
+    if where.uid is not None:
+        clauses.append(f"(j.uid = ? OR e.job_id = {SYSTEM_JOB})")
+        params.append(where.uid)
+    return " AND ".join(clauses), params
+
+
+def _of_kinds(events: list[StreamEvent], where: EventFilter) -> list[StreamEvent]:
+    kinds = where.kinds
+    if kinds is None:
+        return events
+    return [e for e in events if e.kind in kinds or e.matches(kinds)]
 
 
 def events_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[StreamEvent]:
