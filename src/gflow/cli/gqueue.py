@@ -1,8 +1,9 @@
 """gqueue: list jobs (by default the caller's Queued, Hold and Running ones).
 
-Filters run in the daemon (states, user, ids, project, exact names, --since); sorting (-r),
-the limit (-n, applied after sorting), the dependency tree (-t) and the watch loop (-w) run
-here, on the listed jobs. The columns and sort keys are in columns.py.
+Filters run in the daemon (states, user, ids, project, exact names, --since), and so does
+the limit (-n) when the jobs are in id order; sorting (-r), the limit after another sort,
+the dependency tree (-t) and the watch loop (-w) run here, on the listed jobs. The columns
+and sort keys are in columns.py.
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def fetch(client: Client, args: argparse.Namespace) -> list[Row]:
         "names": args.names or "",
         "since": f"{since_time(args.since):.3f}" if args.since is not None else "",
     }
+    if args.limit and args.sort == "id":  # the daemon's query stops at the limit
+        query |= {"limit": str(abs(args.limit)), "last": "1" if args.limit < 0 else ""}
     fields = needed_fields(args)
     found = client.list_fields(fields, **query) if fields else client.list_jobs(**query)
     if "FAIRSHARE" in (args.format or ()):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import mean
 from typing import Any
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, print_table, run, usage_value
 from gflow.client import Client
 from gflow.core.parse import SINCE_FORMS, format_duration, parse_since
-from gflow.core.states import ENDED_STATES, JobState
 from gflow.paths import Paths
 
 
@@ -17,38 +15,6 @@ def _since(text: str) -> float:
     from datetime import datetime
 
     return parse_since(text, datetime.now().astimezone())
-
-
-def top_jobs(jobs: list[dict[str, Any]], count: int = 5) -> list[dict[str, Any]]:
-    """The longest runs, for 'where did the GPU time go'."""
-    ran = [j for j in jobs if j["started_at"] is not None and j["finished_at"] is not None]
-    ran.sort(key=lambda j: j["finished_at"] - j["started_at"], reverse=True)
-    return [
-        {"id": j["id"], "name": j["name"], "runtime_seconds": j["finished_at"] - j["started_at"],
-         "gpus": len(j["gpu_ids"])}
-        for j in ran[:count]
-    ]  # fmt: skip
-
-
-def summarize(jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    counts = {state.value: 0 for state in JobState}
-    for job in jobs:
-        counts[job["state"]] += 1
-    started = [j for j in jobs if j["started_at"] is not None]
-    ran = [j for j in started if j["finished_at"] is not None]
-    ended = sum(counts[s.value] for s in ENDED_STATES)
-    return {
-        "total": len(jobs),
-        "counts": counts,
-        "avg_wait_seconds": mean(j["started_at"] - j["submitted_at"] for j in started)
-        if started
-        else None,
-        "avg_run_seconds": mean(j["finished_at"] - j["started_at"] for j in ran) if ran else None,
-        "gpu_hours": sum(len(j["gpu_ids"]) * (j["finished_at"] - j["started_at"]) for j in ran)
-        / 3600,
-        "success_rate": counts[JobState.FINISHED.value] / ended if ended else None,
-        "top_jobs": top_jobs(jobs),
-    }
 
 
 def build_parser() -> Parser:
@@ -72,12 +38,13 @@ def command(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     user = "all" if args.all_users else args.user
     client = Client(Paths.for_client())
-    jobs = client.list_jobs(all="1", user=user, project=args.project)
-    if args.since is not None:
-        jobs = [job for job in jobs if job["submitted_at"] >= args.since]
+    since = "" if args.since is None else f"{args.since:.3f}"
     if args.efficiency:
+        jobs = client.list_jobs(all="1", user=user, project=args.project, since=since)
         return print_efficiency(jobs, args.json)
-    stats = summarize(jobs)
+    # Counted by the daemon: ended jobs from its per-day totals, which outlive the jobs.
+    query = {"user": user, "project": args.project, "since": since}
+    stats = client.request("GET", "/stats", query={k: v for k, v in query.items() if v})
     stats["fair_share"] = shares = client.request("GET", "/fairshare")
     if args.json:
         print_json(stats)

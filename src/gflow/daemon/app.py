@@ -26,6 +26,7 @@ from gflow.daemon.connections import MAX_BODY
 from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.identity import (
     AccessPolicy,
+    Caller,
     require_admin,
 )
 from gflow.daemon.joblogs import job_attach, job_log
@@ -42,6 +43,7 @@ from gflow.daemon.requests import (
 )
 from gflow.daemon.service import Service
 from gflow.daemon.sharing_routes import add_sharing_routes
+from gflow.store.accounting import StatsFilter
 from gflow.store.db import JobFilter
 
 log = logging.getLogger(__name__)
@@ -180,15 +182,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         states = frozenset(JobState.parse(s) for s in query["states"].split(",") if s.strip())
     elif query.get("all") in ("1", "true"):
         states = None
-    uid: int | None = caller.uid
-    user = query.get("user", "")
-    if user in ("all", "*"):
-        uid = None
-    elif user:
-        try:
-            uid = pwd.getpwnam(user).pw_uid
-        except (KeyError, ValueError):  # ValueError: a NUL in the name
-            raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
+    uid = _uid_query(query.get("user", ""), caller)
     ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
     limit = _int_query(query.get("limit"), "limit")
     since = _unix_time_query(query.get("since"), "since")
@@ -201,12 +195,36 @@ async def list_jobs(request: web.Request) -> web.Response:
         submitted_since=since,
         project=query.get("project") or None,
         names=names,
+        last=query.get("last") in ("1", "true"),
     )
     if query.get("fields"):  # a table's columns only: {"fields": [...], "rows": [[...], ...]}
         listing = request.app[SERVICE].list_fields_json(where, query["fields"].split(","))
         return web.Response(text=listing, content_type="application/json")
     jobs = request.app[SERVICE].list_jobs(where)
     return web.json_response({"jobs": [job.to_dict() for job in jobs]})
+
+
+async def job_stats(request: web.Request) -> web.Response:
+    """gstats: totals of the matching jobs, ended ones from the per-day totals."""
+    query = request.query
+    where = StatsFilter(
+        uid=_uid_query(query.get("user", ""), caller_of(request)),
+        project=query.get("project") or None,
+        since=_unix_time_query(query.get("since"), "since"),
+    )
+    return web.json_response(request.app[SERVICE].store.stats(where))
+
+
+def _uid_query(user: str, caller: Caller) -> int | None:
+    """`user=`: the caller (empty), everyone ('all'), or that user."""
+    if user in ("all", "*"):
+        return None
+    if not user:
+        return caller.uid
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except (KeyError, ValueError):  # ValueError: a NUL in the name
+        raise InvalidInput(f"unknown user {user!r}", hint="give a user name or 'all'") from None
 
 
 def _int_query(raw: str | None, name: str) -> int | None:
@@ -426,6 +444,7 @@ def make_app(
     app.router.add_post("/api/v1/jobs/test", test_submit)
     app.router.add_post("/api/v1/jobs/cancel", cancel_jobs)  # before /jobs/{job_id}
     app.router.add_get("/api/v1/jobs/{job_id}", show_job)
+    app.router.add_get("/api/v1/stats", job_stats)
     app.router.add_patch("/api/v1/jobs/{job_id}", update_job)
     app.router.add_post("/api/v1/jobs/{job_id}/redo", redo_job)
     # Before {action}, which would take it (routes match in the order they are added).

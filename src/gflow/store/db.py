@@ -10,20 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gflow.core.accounting import summary
 from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.events import StreamEvent
 from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
 from gflow.core.reservations import Reservation
-from gflow.core.states import ENDED_STATES, JobState, ReasonKind
+from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, ReasonKind
 from gflow.core.usage import Usage
+from gflow.store import accounting, reservations
 from gflow.store import events as history
-from gflow.store import reservations
+from gflow.store.accounting import StatsFilter
 from gflow.store.events import EventFilter, head_id, new_events
 from gflow.store.listing import add_listing_functions, listed_row
 from gflow.store.rows import JOB_COLUMNS, row_to_job
-from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
+from gflow.store.schema import ACTIVE_CLAUSE, MIGRATIONS, SCHEMA_VERSION
 from gflow.store.submissions import (
     NewJob,
     Payloads,
@@ -51,6 +53,7 @@ class JobFilter:
     submitted_since: float | None = None
     project: str | None = None
     names: tuple[str, ...] | None = None
+    last: bool = False  # with a limit: the last jobs (by id), not the first
 
 
 class Store:
@@ -109,9 +112,8 @@ class Store:
     def _migrate(self, version: int) -> None:
         for number in range(version, SCHEMA_VERSION):
             with self.transaction() as conn:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
 
     @contextmanager
@@ -432,6 +434,13 @@ class Store:
         )
         return [int(row[0]) for row in rows]
 
+    def stats(self, where: StatsFilter) -> dict[str, Any]:
+        """gstats' summary of the matching jobs (core/accounting.py)."""
+        return summary(
+            accounting.tallies(self._conn, where, self._visible()),
+            accounting.longest_runs(self._conn, where),
+        )
+
     def count_by_state(self) -> dict[str, int]:
         visible, hidden = self._visible()
         rows = self._conn.execute(
@@ -533,7 +542,9 @@ def _select(
     `hidden` id ranges (staged submissions)."""
     clauses: list[str] = ["id NOT BETWEEN ? AND ?" for _ in hidden]
     params: list[Any] = [n for r in hidden for n in r]
-    if where.states is not None:
+    if where.states == ACTIVE_STATES:  # the active queue, by its partial index
+        clauses.append(ACTIVE_CLAUSE)
+    elif where.states is not None:
         clauses.append(f"state IN ({','.join('?' * len(where.states))})")
         params += [s.value for s in where.states]
     if where.uid is not None:
@@ -551,14 +562,32 @@ def _select(
     if where.names is not None:
         clauses.append("name IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(list(where.names)))
-    sql = f"SELECT {columns} FROM jobs"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY id"
-    if where.limit is not None:
-        sql += " LIMIT ?"
-        params.append(where.limit)
-    return sql, params
+    # The active queue always by its own (partial) index: the planner, knowing nothing of
+    # how few jobs are active, would walk a user's whole history by the uid index.
+    table = "jobs INDEXED BY jobs_active" if where.states == ACTIVE_STATES else "jobs"
+    condition = " WHERE " + " AND ".join(clauses) if clauses else ""
+    if where.limit is None:
+        return f"SELECT {columns} FROM {table}{condition} ORDER BY id", params
+    if not where.last:
+        return f"SELECT {columns} FROM {table}{condition} ORDER BY id LIMIT ?", [
+            *params, where.limit]  # fmt: skip
+    # The newest few, read backwards along the index, then put back in id order.
+    newest = f"SELECT id FROM {table}{condition} ORDER BY id DESC LIMIT ?"
+    return (
+        f"SELECT {columns} FROM jobs WHERE id IN ({newest}) ORDER BY id",
+        [*params, where.limit],
+    )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """A migration's statements, one at a time (a trigger's body has ';' of its own)."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
 
 
 def _save_job(conn: sqlite3.Connection, job: Job) -> None:

@@ -25,6 +25,7 @@ def _boolean(column: str) -> str:
     return f"json(IIF({column}, 'true', 'false'))"
 
 
+NAME_SQL = "IIF(name != '', name, display_name(name, command, script))"
 _STATE_SHORT = " ".join(f"WHEN '{s.value}' THEN '{s.short}'" for s in JobState)
 _DEPENDENCY = "json_extract(value, '$[0]')"
 _FIELD_SQL = {
@@ -39,7 +40,7 @@ _FIELD_SQL = {
     **{f: _boolean(f) for f in (
         "shared", "auto_cancel", "keep_session", "retry_on_timeout", "exclusive",
     )},
-    "name": "IIF(name != '', name, display_name(name, command, script))",
+    "name": NAME_SQL,
     "state_short": f"CASE state {_STATE_SHORT} END",
     "reason": "NULLIF(reason, '')",
     "first_attempt": "COALESCE(first_attempt, id)",

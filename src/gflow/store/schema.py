@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+from gflow.core.states import ACTIVE_STATES, ENDED_STATES
+
+# The states as SQL literals, in a fixed order: a partial index is used only by a query
+# whose WHERE clause has its term spelled the same way.
+ACTIVE_CLAUSE = f"state IN ({', '.join(repr(s.value) for s in sorted(ACTIVE_STATES))})"
+ENDED_LIST = ", ".join(repr(s.value) for s in sorted(ENDED_STATES))
+# One ended job added to its day's totals (the trigger's body; `new` is the job's row).
+_ADD_TO_TOTALS = """
+    INSERT INTO daily_totals VALUES (new.uid, new.project,
+        CAST(new.submitted_at / 86400 AS INTEGER), new.state, new.user, 1,
+        new.started_at IS NOT NULL, COALESCE(new.started_at - new.submitted_at, 0),
+        COALESCE(new.finished_at - new.started_at, 0),
+        COALESCE(json_array_length(new.gpu_ids) * (new.finished_at - new.started_at), 0))
+    ON CONFLICT DO UPDATE SET jobs = jobs + 1, started = started + excluded.started,
+        wait_seconds = wait_seconds + excluded.wait_seconds,
+        run_seconds = run_seconds + excluded.run_seconds,
+        gpu_seconds = gpu_seconds + excluded.gpu_seconds, user = excluded.user;
+"""
+
 # Append a new entry to move the schema forward; never edit a released one.
 MIGRATIONS: list[str] = [
     # 1: jobs and their events
@@ -180,6 +199,42 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_by_next ON outbox(next_at);
     ALTER TABLE jobs ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN notify_on TEXT NOT NULL DEFAULT '';
+    """,
+    # 12: a year of history. The active queue found by its state, not by walking a user's
+    # history (a partial index: the query must spell its WHERE term exactly as here,
+    # store/db.ACTIVE_CLAUSE); the longest runs found without a scan; and per-day totals of
+    # ended jobs (by submission day, UTC), kept by triggers in the same transaction as the
+    # job's end, so gstats reads a few thousand rows, not a million, and accounting
+    # outlives the purge of the jobs themselves ([history] keep).
+    f"""
+    CREATE INDEX jobs_active ON jobs(id) WHERE {ACTIVE_CLAUSE};
+    CREATE INDEX jobs_by_runtime ON jobs(finished_at - started_at);
+    CREATE TABLE daily_totals (
+        uid INTEGER NOT NULL,
+        project TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        user TEXT NOT NULL,
+        jobs INTEGER NOT NULL,
+        started INTEGER NOT NULL,
+        wait_seconds REAL NOT NULL,
+        run_seconds REAL NOT NULL,
+        gpu_seconds REAL NOT NULL,
+        PRIMARY KEY (uid, project, day, state)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER job_ended AFTER UPDATE OF state ON jobs
+    WHEN new.state IN ({ENDED_LIST}) AND old.state NOT IN ({ENDED_LIST})
+    BEGIN {_ADD_TO_TOTALS} END;
+    CREATE TRIGGER job_inserted_ended AFTER INSERT ON jobs
+    WHEN new.state IN ({ENDED_LIST})
+    BEGIN {_ADD_TO_TOTALS} END;
+    INSERT INTO daily_totals
+    SELECT uid, project, CAST(submitted_at / 86400 AS INTEGER), state, MAX(user), COUNT(*),
+        COUNT(started_at), TOTAL(started_at - submitted_at),
+        TOTAL(finished_at - started_at),
+        TOTAL(json_array_length(gpu_ids) * (finished_at - started_at))
+    FROM jobs WHERE state IN ({ENDED_LIST})
+    GROUP BY uid, project, CAST(submitted_at / 86400 AS INTEGER), state;
     """,
 ]
 
