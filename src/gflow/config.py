@@ -60,6 +60,11 @@ class Config:
     # System mode: the interpreter that runs the job's wrapper as its user (stdlib only);
     # empty = the daemon's own, if every user can run it.
     wrapper_python: str = ""
+    # [history]: ended jobs (their logs too) forgotten once older than `keep` seconds and/or
+    # beyond the newest `keep_jobs`; None = kept until `gctl purge`. gstats' per-day totals
+    # stay.
+    history_keep: float | None = None
+    history_keep_jobs: int | None = None
     web_listen: str = ""  # "127.0.0.1:PORT": /metrics (read-only) over TCP; empty = off
     webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
     emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
@@ -80,6 +85,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "fair_share": {"enabled": bool, "half_life": str},
     "quota": {},
     "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
+    "history": {"keep": str, "keep_jobs": int},
     "web": {"listen": str},
     "notifications": {"webhooks": list, "emails": list},
 }
@@ -99,6 +105,7 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         line = _line_of(paths.config_file, "known_projects")
         raise InvalidInput(f"{where}:{line}: projects.known_projects must be a list of names")
     fair = values.get("fair_share", {})
+    history = values.get("history", {})
     config = Config(
         executor=daemon.get("executor", Config.executor),
         kill_grace=float(daemon.get("kill_grace", Config.kill_grace)),
@@ -108,7 +115,12 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         require_project=projects.get("require_project", False),
         quotas=_quotas(values.get("quota", {}), paths.config_file),
         fair_share=fair.get("enabled", False),
-        fair_share_half_life=_half_life(fair.get("half_life"), paths.config_file),
+        fair_share_half_life=_duration(
+            fair.get("half_life"), paths.config_file, "fair_share.half_life"
+        )
+        or Config.fair_share_half_life,
+        history_keep=_duration(history.get("keep"), paths.config_file, "history.keep"),
+        history_keep_jobs=_count(history.get("keep_jobs"), paths.config_file, "history.keep_jobs"),
         users_may_reserve=values.get("reservations", {}).get("users_may_reserve", False),
         max_reservation_gpu_hours=values.get("reservations", {}).get("max_gpu_hours"),
         admins=tuple(daemon.get("admins", ())),
@@ -217,16 +229,24 @@ def _quotas(table: dict[str, Any], path: Path) -> Quotas:
     )
 
 
-def _half_life(text: str | None, path: Path) -> float:
+def _duration(text: str | None, path: Path, key: str) -> float | None:
+    """A time in any of the time-limit forms ("90d", "12:00:00"), in seconds; None if unset."""
     if text is None:
-        return Config.fair_share_half_life
+        return None
     from gflow.core.parse import parse_time_limit
 
     try:
         return float(parse_time_limit(text))
     except InvalidInput as exc:
-        line = _line_of(path, "half_life")
-        raise InvalidInput(f"{path}:{line}: fair_share.half_life: {exc.message}") from None
+        line = _line_of(path, key.rpartition(".")[2])
+        raise InvalidInput(f"{path}:{line}: {key}: {exc.message}", exc.hint) from None
+
+
+def _count(value: int | None, path: Path, key: str) -> int | None:
+    if value is not None and value < 1:
+        line = _line_of(path, key.rpartition(".")[2])
+        raise InvalidInput(f"{path}:{line}: {key} must be 1 or more", hint=f"e.g. {key} = 100000")
+    return value
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -266,8 +286,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
                     hint=f"known keys in [{section}]: {', '.join(_SCHEMA[section])}",
                 )
             ok = (
-                isinstance(value, int | float) and not isinstance(value, bool)
-                if kind is float
+                isinstance(value, int | float if kind is float else int)
+                and not isinstance(value, bool)
+                if kind in (int, float)
                 else isinstance(value, kind)
             )
             if not ok:

@@ -79,3 +79,27 @@ def test_completion_scripts_come_from_the_parsers() -> None:
         [str(BIN / "gqueue"), "completion", "fish"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+
+
+def test_history_keep_forgets_ended_jobs_by_count_and_age_but_gstats_remembers(
+    make_gflow: type[Gflow],
+) -> None:
+    """[history] keep_jobs keeps only the newest ended jobs; keep forgets the rest once they
+    are that old, logs and all; gstats still counts every one of them."""
+    gflow = make_gflow(config='[history]\nkeep = "5s"\nkeep_jobs = 2\n')
+    gflow.start()
+    ids = [gflow.submit("echo", str(n)) for n in range(4)]
+    for job_id in ids:
+        gflow.wait_state(job_id)
+    logs = [gflow.paths.logs_dir / f"{job_id}.log" for job_id in ids]
+
+    def listed() -> list[int]:
+        return [j["id"] for j in json.loads(gflow.ok("gqueue", "-a", "--json"))["jobs"]]
+
+    wait_for(lambda: listed() == ids[-2:], what="only the newest two ended jobs to be kept")
+    assert [log.exists() for log in logs] == [False, False, True, True]
+    wait_for(lambda: listed() == [], what="the last two to be forgotten once 5 s old")
+    assert not any(log.exists() for log in logs)
+    stats = json.loads(gflow.ok("gstats", "--json"))
+    assert (stats["total"], stats["counts"]["Finished"]) == (4, 4)
+    assert stats["top_jobs"] == []  # the runs themselves are gone

@@ -69,6 +69,7 @@ ROUTES = [
     ("GET", "/reservations/{id}"),
     ("POST", "/reservations/{id}/cancel"),
     ("GET", "/events/history"),
+    ("GET", "/stats"),
     ("POST", "/notify/test"),  # no targets configured here: always refused, nothing changes
 ]
 # GET /events is a stream that never ends by itself: tests/integration/test_event_stream.py

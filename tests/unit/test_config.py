@@ -233,3 +233,30 @@ def test_parse_fake_gpus_rejects_malformed_specs(spec: str) -> None:
     """Malformed fake GPU lists raise InvalidInput."""
     with pytest.raises(InvalidInput):
         parse_fake_gpus(spec)
+
+
+def test_history_bounds_are_read_in_any_time_form(tmp_path: Path) -> None:
+    """[history] keep takes every time-limit form; keep_jobs a count."""
+    config = load_config(paths_with(tmp_path, '[history]\nkeep = "90d"\nkeep_jobs = 100000\n'), {})
+    assert (config.history_keep, config.history_keep_jobs) == (90 * 86400.0, 100_000)
+    config = load_config(paths_with(tmp_path, '[history]\nkeep = "1:30:00"\n'), {})
+    assert (config.history_keep, config.history_keep_jobs) == (5400.0, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ('[history]\nkeep = "forever"\n', 2, "history.keep"),
+        ("[history]\nkeep = 90\n", 2, "keep"),
+        ("[history]\n\nkeep_jobs = 0\n", 3, "history.keep_jobs"),
+        ("[history]\nkeep_jobs = true\n", 2, "keep_jobs"),
+        ('[history]\nkeep_jobs = "10"\n', 2, "keep_jobs"),
+    ],
+)
+def test_bad_history_bounds_name_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str
+) -> None:
+    paths = paths_with(tmp_path, text)
+    with pytest.raises(InvalidInput) as caught:
+        load_config(paths, env={})
+    assert_names(caught.value, paths.config_file, line, key)

@@ -34,6 +34,7 @@ from gflow.daemon.machine import MachineView
 from gflow.daemon.memory import release_free_memory
 from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.reservations import Request, ReservationBook
+from gflow.daemon.retention import HistoryKeeper
 from gflow.daemon.sharing import (
     RulesCache,
     check_submission,
@@ -117,6 +118,7 @@ class Service(JobSupervisor):
         self._release_memory = 0  # ticks left that give freed memory back
         self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
         self._trim_events_at = 0.0
+        self.history = HistoryKeeper(store, config, clock, self._forget_files)
         self._blocked_gpus: frozenset[int] | None = None  # by foreign processes, last tick
 
     # ---- start-up ----------------------------------------------------------------------
@@ -387,12 +389,17 @@ class Service(JobSupervisor):
         """`gctl purge --before 30d`: forget ended jobs older than that, logs included."""
         self._admin(caller, "purge job history")
         purged = self.store.purge(self.clock() - older_than)
-        for job in purged:  # through directory descriptors: no link is ever followed
+        self._forget_files(purged)
+        return len(purged)
+
+    def _forget_files(self, purged: list[Job]) -> None:
+        """The logs and job directories of forgotten jobs, through directory descriptors:
+        no link is ever followed."""
+        for job in purged:
             log_file = Path(job.log_path)
             if log_file.parent == self._logs_of(Caller(job.uid, job.user)):
                 remove_entry(log_file.parent, log_file.name)
             remove_entry(self.paths.jobs_dir, str(job.id))
-        return len(purged)
 
     def set_gpus(self, caller: Caller, indices: list[int] | None) -> list[dict[str, Any]]:
         self._admin(caller, "change the usable GPUs")
@@ -618,6 +625,7 @@ class Service(JobSupervisor):
                 self._release_memory -= 1
                 release_free_memory()
             self._note_gpu_changes()
+            self.history.tick(self.loop)
             if self.clock() >= self._trim_events_at:  # the event history stays bounded
                 self._trim_events_at = self.clock() + TRIM_EVERY
                 self.store.trim_events(self.clock())

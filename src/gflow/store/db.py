@@ -17,9 +17,9 @@ from gflow.core.errors import Unavailable
 from gflow.core.events import StreamEvent
 from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
 from gflow.core.reservations import Reservation
-from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, ReasonKind
+from gflow.core.states import ACTIVE_STATES, JobState, ReasonKind
 from gflow.core.usage import Usage
-from gflow.store import accounting, reservations
+from gflow.store import accounting, reservations, retention
 from gflow.store import events as history
 from gflow.store.accounting import StatsFilter
 from gflow.store.events import EventFilter, head_id, new_events
@@ -293,23 +293,15 @@ class Store:
         _insert_event(conn, Event(new_id, now, "submitted", JobState.QUEUED, detail))
         return new_id
 
-    def purge(self, ended_before: float) -> list[Job]:
-        """Delete ended jobs that ended before this time; return them so their files can go
-        too. Ids are never reused (AUTOINCREMENT). Their events stay: the event history is
-        bounded by age and count (store/events.trim), and its ids must only grow."""
-        ended = [s.value for s in ENDED_STATES]
+    def purge(
+        self, ended_before: float | None, keep_newest: int | None = None, limit: int = 1 << 62
+    ) -> list[Job]:
+        """Forget up to `limit` ended jobs, oldest first: those that ended before this time,
+        and those older than the newest `keep_newest` (store/retention.py); return them so
+        their files can go too."""
         with self.transaction() as conn:
-            rows = conn.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE finished_at < ?"
-                f" AND state IN ({','.join('?' * len(ended))}) ORDER BY id",
-                (ended_before, *ended),
-            ).fetchall()
-            ids = json.dumps([row[0] for row in rows])
-            conn.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
-            conn.execute(
-                "DELETE FROM payloads WHERE id NOT IN"
-                " (SELECT payload_id FROM jobs WHERE payload_id IS NOT NULL)"
-            )
+            below = None if keep_newest is None else retention.newest_kept(conn, keep_newest)
+            rows = retention.purge(conn, ended_before, below, limit)
         return [row_to_job(row) for row in rows]
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
@@ -516,12 +508,12 @@ class Store:
         with self.transaction() as conn:
             history.insert_system_event(conn, at, kind, detail)
 
-    def trim_events(self, now: float) -> int:
+    def trim_events(self, now: float, keep_seconds: float = history.KEEP_SECONDS) -> int:
         """Up to a batch of the oldest events past the bounds; more while batches fill."""
         total = 0
         for _ in range(50):
             with self.transaction() as conn:
-                removed = history.trim(conn, now)
+                removed = history.trim(conn, now, keep_seconds)
             total += removed
             if removed < history.TRIM_BATCH:
                 return total
