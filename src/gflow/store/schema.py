@@ -209,6 +209,7 @@ MIGRATIONS: list[str] = [
     f"""
     CREATE INDEX jobs_active ON jobs(id) WHERE {ACTIVE_CLAUSE};
     CREATE INDEX jobs_by_runtime ON jobs(finished_at - started_at);
+    CREATE INDEX jobs_gpu_ended ON jobs(finished_at) WHERE started_at IS NOT NULL AND gpu_ids != '[]';
     CREATE TABLE daily_totals (
         uid INTEGER NOT NULL,
         project TEXT NOT NULL,
