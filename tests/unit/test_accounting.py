@@ -111,7 +111,8 @@ def test_a_database_from_before_the_totals_gets_them(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)  # undo migration 12, as an older gflow left the file
     conn.executescript(
         "DROP TRIGGER job_ended; DROP TRIGGER job_inserted_ended; DROP TABLE daily_totals;"
-        " DROP INDEX jobs_active; DROP INDEX jobs_by_runtime; DROP INDEX jobs_gpu_ended; PRAGMA user_version = 11;"
+        " DROP INDEX jobs_active; DROP INDEX jobs_by_runtime; DROP INDEX jobs_gpu_ended;"
+        " PRAGMA user_version = 11;"
     )
     conn.close()
     store = Store.open(path)

@@ -205,11 +205,13 @@ MIGRATIONS: list[str] = [
     # store/db.ACTIVE_CLAUSE); the longest runs found without a scan; and per-day totals of
     # ended jobs (by submission day, UTC), kept by triggers in the same transaction as the
     # job's end, so gstats reads a few thousand rows, not a million, and accounting
-    # outlives the purge of the jobs themselves ([history] keep).
+    # outlives the purge of the jobs themselves ([history] keep). The GPU jobs by their end,
+    # for the fair-share and quota history (Store.gpu_spans spells the same terms).
     f"""
     CREATE INDEX jobs_active ON jobs(id) WHERE {ACTIVE_CLAUSE};
     CREATE INDEX jobs_by_runtime ON jobs(finished_at - started_at);
-    CREATE INDEX jobs_gpu_ended ON jobs(finished_at) WHERE started_at IS NOT NULL AND gpu_ids != '[]';
+    CREATE INDEX jobs_gpu_ended ON jobs(finished_at)
+        WHERE started_at IS NOT NULL AND gpu_ids != '[]';
     CREATE TABLE daily_totals (
         uid INTEGER NOT NULL,
         project TEXT NOT NULL,
