@@ -129,16 +129,20 @@ def decayed_gpu_hours(
 ) -> dict[int, float]:
     """Each user's GPU-hours, an hour `half_life` seconds ago counting half: `spans` are
     (uid, start, end, gpus), a running job's end being now. Credited as jobs run."""
-    rate = math.log(2) / half_life
     usage: dict[int, float] = {}
     for uid, start, end, gpus in spans:
         end = min(end, now)
-        if gpus <= 0 or end <= start:
-            continue
-        # The integral of gpus * exp(-rate * (now - t)) dt over [start, end], in hours.
-        weight = (math.exp(-rate * (now - end)) - math.exp(-rate * (now - start))) / rate
-        usage[uid] = usage.get(uid, 0.0) + gpus * weight / 3600
+        if gpus > 0 and end > start:
+            usage[uid] = usage.get(uid, 0.0) + decayed_span(start, end, gpus, now, half_life)
     return usage
+
+
+def decayed_span(start: float, end: float, gpus: int, at: float, half_life: float) -> float:
+    """One job's GPU-hours as of `at`: the integral of gpus * exp(-rate * (at - t)) dt over
+    [start, end]. Also for an `at` before the end (a weight above 1): the value as of one
+    time, times exp(-rate * dt), is the value as of another."""
+    rate = math.log(2) / half_life
+    return gpus * (math.exp(-rate * (at - end)) - math.exp(-rate * (at - start))) / rate / 3600
 
 
 def gpu_hours_since(

@@ -36,6 +36,7 @@ from gflow.daemon.references import resolve_dependencies, submission_of
 from gflow.daemon.reservations import Request, ReservationBook
 from gflow.daemon.retention import HistoryKeeper
 from gflow.daemon.sharing import (
+    EndedGpuUsage,
     RulesCache,
     check_submission,
     fair_share_report,
@@ -109,7 +110,7 @@ class Service(JobSupervisor):
         self.machine = machine
         self.exec_limit = exec_limit()
         self.usage = UsageRecorder(store)
-        self._rules = RulesCache()
+        self._rules = RulesCache(ended=EndedGpuUsage(config.fair_share_half_life))
         self.reservations = ReservationBook(store, clock)
         self._big_submission = asyncio.Lock()
         self.started_at = clock()
@@ -497,9 +498,8 @@ class Service(JobSupervisor):
     def fair_share(self) -> dict[str, Any]:
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
         report = fair_share_report(
-            self.config, self.store, running, self.clock(), self.config.fair_share_half_life,
-            _user_name,
-        )  # fmt: skip
+            self.config, self.store, running, self.clock(), self._rules.ended, _user_name
+        )
         # What the scheduler orders by now (recomputed at most every few seconds).
         report["scheduler_usage"] = {_user_name(u): h for u, h in self._rules.usage.items()}
         report["scheduler_computed_at"] = self._rules.at if self._rules.at > 0 else None
@@ -508,6 +508,7 @@ class Service(JobSupervisor):
     def job_ended(self, job: Job) -> None:
         if job.gpu_ids:  # GPU-hours changed: fair-share and daily caps look again soon
             self._rules.stale = True
+            self._rules.ended.add(job)
 
     def _is_admin(self, caller: Caller) -> bool:
         return caller.admin
@@ -566,7 +567,7 @@ class Service(JobSupervisor):
         if not queued:
             return
         running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
-        deps = {dep for job in queued for dep in job.depends_on}
+        deps = {dep for job in queued if job.dependencies for dep, _ in job.dependencies}
         dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
         dep_states.update(self.store.states_of(deps - dep_states.keys()))
         now = self.clock()

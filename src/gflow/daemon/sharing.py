@@ -7,6 +7,7 @@ project runs, has queued and used, from the daemon's memory and the store.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gflow.core.sharing import (
     Quota,
     SharingRules,
     decayed_gpu_hours,
+    decayed_span,
     gpu_hours_since,
     never_allowed,
 )
@@ -30,6 +32,58 @@ from gflow.store.db import Store
 DAY = 86400.0
 RECOMPUTE_EVERY = 30.0  # seconds between reads of the history for GPU-hours (cached)
 RECOMPUTE_STALE = 2.0  # … or this soon after a GPU job ended
+REREAD_ENDED_EVERY = 3600.0  # seconds between full reads of the ended jobs' GPU-hours
+HORIZON_HALF_LIVES = 8  # older GPU use is left out: it weighs under 0.4 %
+
+
+class EndedGpuUsage:
+    """Each user's decayed GPU-hours of ended jobs, kept up to date as jobs end instead of
+    summed again from weeks of history on every look (a year's store holds ~100,000 GPU
+    jobs in the fair-share horizon). Values are held as of one reference time and scaled
+    to any other (core.sharing.decayed_span); a full read from the store, at first use and
+    hourly, lets what fell out of the horizon go."""
+
+    def __init__(self, half_life: float) -> None:
+        self.half_life = half_life
+        self._rate = math.log(2) / half_life
+        self._reference = 0.0
+        self._read_at = float("-inf")
+        self._by_uid: dict[int, float] | None = None
+
+    def as_of(self, store: Store, now: float) -> dict[int, float]:
+        if self._by_uid is None or now - self._read_at >= REREAD_ENDED_EVERY:
+            horizon = now - HORIZON_HALF_LIVES * self.half_life
+            self._by_uid = store.decayed_gpu_hours(horizon, now, self.half_life)
+            self._reference = self._read_at = now
+        scale = math.exp(-self._rate * (now - self._reference))
+        return {uid: hours * scale for uid, hours in self._by_uid.items()}
+
+    def add(self, job: Job) -> None:
+        """A job that just ended (before the first read, the read will count it)."""
+        if self._by_uid is None or job.started_at is None or job.finished_at is None:
+            return
+        gpus = len(job.gpu_ids)
+        if gpus and job.finished_at > job.started_at:
+            hours = decayed_span(
+                job.started_at, job.finished_at, gpus, self._reference, self.half_life
+            )
+            self._by_uid[job.uid] = self._by_uid.get(job.uid, 0.0) + hours
+
+
+def running_gpu_hours(running: Iterable[Job], now: float, half_life: float) -> dict[int, float]:
+    """The running jobs' decayed GPU-hours so far."""
+    spans = ((j.uid, j.started_at, now, len(j.gpu_ids)) for j in running if j.started_at)
+    return decayed_gpu_hours(spans, now, half_life)
+
+
+def decayed_usage(
+    ended: EndedGpuUsage, store: Store, running: Iterable[Job], now: float
+) -> dict[int, float]:
+    """Ended and running jobs' decayed GPU-hours per user: what fair-share orders by."""
+    usage = ended.as_of(store, now)
+    for uid, hours in running_gpu_hours(running, now, ended.half_life).items():
+        usage[uid] = usage.get(uid, 0.0) + hours
+    return usage
 
 
 def check_submission(
@@ -94,6 +148,7 @@ class RulesCache:
     today: dict[str | int, float] = field(default_factory=dict)
     projects_today: dict[str | int, float] = field(default_factory=dict)
     usage: dict[int, float] = field(default_factory=dict)
+    ended: EndedGpuUsage = field(default_factory=lambda: EndedGpuUsage(7 * DAY))
 
 
 def rules_for(
@@ -149,22 +204,19 @@ def _recompute(
     cache: RulesCache,
     daily: bool,
 ) -> None:
-    horizon = now - max(DAY, 8 * config.fair_share_half_life if config.fair_share else 0.0)
-    spans = store.gpu_spans(horizon)
-    spans += [
-        (j.uid, j.project, j.started_at, now, len(j.gpu_ids))
-        for j in running
-        if j.started_at is not None
-    ]
     if daily:
+        spans = store.gpu_spans(now - DAY)
+        spans += [
+            (j.uid, j.project, j.started_at, now, len(j.gpu_ids))
+            for j in running
+            if j.started_at is not None
+        ]
         cache.today = gpu_hours_since(((u, s, e, g) for u, _, s, e, g in spans), now - DAY, now)
         cache.projects_today = gpu_hours_since(
             ((p, s, e, g) for _, p, s, e, g in spans if p), now - DAY, now
         )
     if config.fair_share:
-        cache.usage = decayed_gpu_hours(
-            ((u, s, e, g) for u, _, s, e, g in spans), now, config.fair_share_half_life
-        )
+        cache.usage = decayed_usage(cache.ended, store, running, now)
     cache.at = now
     cache.stale = False
 
@@ -194,22 +246,16 @@ def fair_share_report(
     store: Store,
     running: Sequence[Job],
     now: float,
-    half_life: float,
+    ended: EndedGpuUsage,
     names: Callable[[int], str],
 ) -> dict[str, Any]:
     """Each user's decayed GPU-hours and share of the total (`gqueue -f FAIRSHARE`,
     `gstats`), whether or not fair-share orders the queue."""
-    spans = store.gpu_spans(now - 8 * half_life)
-    spans += [
-        (j.uid, j.project, j.started_at, now, len(j.gpu_ids))
-        for j in running
-        if j.started_at is not None
-    ]
-    usage = decayed_gpu_hours(((u, s, e, g) for u, _, s, e, g in spans), now, half_life)
+    usage = decayed_usage(ended, store, running, now)
     total = sum(usage.values())
     return {
         "enabled": config.fair_share,
-        "half_life": half_life,
+        "half_life": ended.half_life,
         "users": {
             names(uid): {"usage_gpu_hours": hours, "share": hours / total if total else 0.0}
             for uid, hours in sorted(usage.items())
