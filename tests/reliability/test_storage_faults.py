@@ -150,3 +150,37 @@ def test_corrupt_database_makes_gflowd_start_refuse_and_leaves_the_file(
     done = _refused_start(gflow)
     assert str(gflow.paths.database) in done.stderr, done.stderr
     assert gflow.paths.database.read_bytes() == garbage
+
+
+def test_damaged_page_makes_gflowd_start_refuse_and_leaves_the_file(
+    make_gflow: type[Gflow],
+) -> None:
+    """The daemon checks the database in a thread while it sets up: a damaged page still
+    stops it before it writes a byte or opens its socket."""
+    gflow = make_gflow()
+    gflow.start()
+    for n in range(20):  # each with an environment of its own: pages of payloads
+        gflow.ok("gbatch", "--hold", "true", env={**gflow.env, "X": f"{n}" * 3000})
+    gflow.ok("gflowd", "stop")
+    path = gflow.paths.database
+    conn = sqlite3.connect(path)
+    try:  # everything into the main file, and the jobs table's pages found
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'jobs'").fetchone()
+    finally:
+        conn.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    at = (root - 1) * page
+    data[at + 8 : at + 600] = b"\xab" * 592  # past its header: cell pointers and cells
+    path.write_bytes(bytes(data))
+    conn = sqlite3.connect(path)
+    try:  # precondition: SQLite itself sees the damage
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+    finally:
+        conn.close()
+    before = path.read_bytes()
+    done = _refused_start(gflow)
+    assert "corrupt" in done.stderr or "not a usable" in done.stderr, done.stderr
+    assert path.read_bytes() == before
+    assert not gflow.paths.socket.exists()

@@ -36,7 +36,7 @@ from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
 from gflow.store import outbox
-from gflow.store.db import Store, StoreError
+from gflow.store.db import Store, StoreError, check_integrity
 
 log = logging.getLogger("gflow.daemon")
 
@@ -99,7 +99,10 @@ def setup_logging(paths: Paths, foreground: bool) -> None:
 
 
 async def serve(paths: Paths, config: Config, job_umask: int) -> None:
-    store = Store.open(paths.database)
+    # The integrity check (seconds on a year's history) runs in a thread beside the rest of
+    # the set-up; nothing is written, nor the socket opened, before it has passed.
+    store = Store.open(paths.database, check=False)
+    checked = asyncio.create_task(asyncio.to_thread(check_integrity, paths.database))
     executor = make_executor(
         config.executor,
         paths.tmux_socket,
@@ -136,6 +139,11 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     )
     await runner.setup()
     assert runner.server is not None
+    try:
+        await checked
+    except StoreError:
+        store.close()
+        raise
     paths.socket.unlink(missing_ok=True)
     # Personal: the socket is born 0600, only its owner may talk to it. System: every local
     # user (0666), or one group's members (0660); who calls is the kernel's to say.

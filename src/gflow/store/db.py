@@ -34,6 +34,7 @@ from gflow.store.submissions import (
     insert_rows,
     publish_events,
     reserve_ids,
+    staged_ranges,
 )
 
 __all__ = ["JobFilter", "NewJob", "Store", "StoreError"]
@@ -71,8 +72,13 @@ class Store:
         self._ready = False  # migrated: the events table exists
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        """Open (creating or migrating) the database; refuse a newer or corrupt one untouched."""
+    def open(cls, path: Path, check: bool = True) -> Store:
+        """Open (creating or migrating) the database; refuse a newer or corrupt one untouched.
+
+        `check=False` leaves the integrity check (seconds on a year's history) to the
+        caller, who runs `check_integrity` before anything is written; unless the database
+        must first be migrated or cleaned of a dead daemon's half submission: then it is
+        checked here, before that."""
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if file.is_symlink():
                 raise StoreError(f"{file} is a link, not a database file; left untouched")
@@ -85,12 +91,18 @@ class Store:
             add_listing_functions(conn)
             add_math_functions(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            check = conn.execute("PRAGMA quick_check").fetchall()
+            # Migrating, or discarding what a dead daemon staged, writes: checked first.
+            writes = version < SCHEMA_VERSION or (
+                version == SCHEMA_VERSION and bool(staged_ranges(conn))
+            )
+            if check or writes:
+                _check_integrity(conn, path)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
-        if check != [("ok",)]:
             conn.close()
-            raise StoreError(f"{path} is corrupt ({check[0][0]}); left untouched")
+            raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+        except StoreError:
+            conn.close()
+            raise
         if version > SCHEMA_VERSION:
             conn.close()
             raise StoreError(
@@ -103,7 +115,8 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(conn, path)
         store._migrate(version)
-        store.discard_staged()  # what a daemon that died mid-submission left
+        if staged_ranges(conn):
+            store.discard_staged()  # what a daemon that died mid-submission left
         store.event_head = head_id(conn)
         store._ready = True
         return store
@@ -587,6 +600,29 @@ def _select(
         f"SELECT {columns} FROM jobs WHERE id IN ({newest}) ORDER BY id",
         [*params, where.limit],
     )
+
+
+def check_integrity(path: Path) -> None:
+    """SQLite's quick_check of the whole file, on a read-only connection of its own (so a
+    thread can run it while the daemon sets up); StoreError if it finds damage."""
+    try:
+        conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+    try:
+        _check_integrity(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    found = conn.execute("PRAGMA quick_check").fetchall()
+    if found != [("ok",)]:
+        # Its first finding, on one line ("*** in database main ***\nOn tree page 2 …").
+        damage = " ".join(str(found[0][0]).replace("*** in database main ***", "").split())
+        raise StoreError(f"{path} is corrupt ({damage}); left untouched")
 
 
 def add_math_functions(conn: sqlite3.Connection) -> None:
