@@ -1,6 +1,7 @@
 """`python -m bench`: every SPEC §11 figure of our gflow, optionally beside the Rust gflow 0.4.
 
-    python -m bench [--runs N] [--quick] [--peer gflow] [--peer-cap S] [--out FILE.json]
+    python -m bench [--runs N] [--quick] [--peer gflow] [--peer-cap S] [--scale]
+                    [--out FILE.json]
 
 Starts a private daemon (fresh short /tmp/gfb* GFLOW_HOME, fake GPUs 2x24G) and measures:
 job start and exit latency (--runs samples each), 1,000 `true` jobs as one array and as
@@ -9,6 +10,9 @@ gqueue / gbatch starts, one scheduling pass over 10,000 queued jobs, and the dae
 with 10,000 jobs. --quick shrinks every size (a smoke test); --peer gflow also installs
 PyPI's runqd (gflow 0.4) into a venv under a temp dir and runs the same workloads against
 it with a private HOME, XDG dirs and tmux server (see bench.peer, bench.peer_work).
+
+--scale adds a year of history (bench.scale: 1,000,000 ended jobs, 50 users, the everyday
+commands against a store of 50; --quick: 20,000), in a second table and FILE.scale.json.
 
 Prints a Markdown table (row, ours, gflow 0.4, ratio, budget, within budget) and notes on
 how each figure was measured; writes everything to --out (default
@@ -19,6 +23,7 @@ Ctrl-C, SIGTERM or an error.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import subprocess
@@ -27,12 +32,15 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from bench.common import BenchError, Figures, Sizes, sizes_for
 from bench.ours import ROOT, measure_ours
 from bench.peer import install_peer
 from bench.peer_work import measure_peer
 from bench.report import markdown_table, notes_text, write_json
+from bench.scale import markdown as scale_table
+from bench.scale import measure_scale
 from gflow.core.errors import GflowError
 
 
@@ -51,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=60.0,
         help="seconds a gflow 0.4 burst may take before it is cut off (default 60)",
     )
+    parser.add_argument("--scale", action="store_true", help="also a year of history")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 20)
@@ -97,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     theirs: Figures | None = None
     peer = ""
+    scale: dict[str, Any] | None = None
     try:
         ours = measure_ours(sizes, log)
         if args.peer == "gflow":
             theirs, peer = run_peer(sizes)
+        if args.scale:
+            scale = measure_scale(20_000 if args.quick else 1_000_000, 7, log)
     except (BenchError, GflowError, subprocess.SubprocessError, OSError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -111,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\nHow each figure was measured:\n" + notes_text(ours, theirs))
     write_json(out, sizes, ours, theirs, peer)
     print(f"\nJSON: {out}")
+    if scale is not None:
+        print("\nA year of history:\n\n" + scale_table(scale))
+        out.with_suffix(".scale.json").write_text(json.dumps(scale, indent=2) + "\n")
     return 0
 
 
