@@ -565,15 +565,22 @@ class Service(JobSupervisor):
             self.loop.call_later(1.0, self.request_pass)
 
     def schedule_once(self) -> None:
-        queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
+        # One walk over the active jobs (10,000 of them, every pass).
+        queued: list[Job] = []
+        running: list[Job] = []
+        names: dict[int, str] = {}
+        for job in self.jobs.values():
+            if job.state is JobState.QUEUED:
+                queued.append(job)
+            elif job.state is JobState.RUNNING:
+                running.append(job)
+            names[job.uid] = job.user
         if not queued:
             return
-        running = [j for j in self.jobs.values() if j.state is JobState.RUNNING]
         deps = {dep for job in queued if job.dependencies for dep, _ in job.dependencies}
         dep_states = {d: self.jobs[d].state for d in deps if d in self.jobs}
         dep_states.update(self.store.states_of(deps - dep_states.keys()))
         now = self.clock()
-        names = {job.uid: job.user for job in self.jobs.values()}
         reservations = self.reservations.current()
         rules = rules_for(
             self.config, self.store, queued, running, now, self._rules,
@@ -592,7 +599,12 @@ class Service(JobSupervisor):
                 for job_id, reason in decision.cancels.items()
             ]
         )
-        changed = [(i, r) for i, r in decision.waiting.items() if self.jobs[i].reason != r]
+        # `is not` first: a waiting job mostly keeps the very reason object it was given.
+        changed = [
+            (i, r)
+            for i, r in decision.waiting.items()
+            if (was := self.jobs[i].reason) is not r and was != r
+        ]
         if changed:
             self.store.set_reasons((i, str(r)) for i, r in changed)
             for job_id, reason in changed:
