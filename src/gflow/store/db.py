@@ -88,6 +88,9 @@ class Store:
                     raise StoreError(f"{path} is not an SQLite database; left untouched")
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
+        try:
             add_listing_functions(conn)
             add_math_functions(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
