@@ -100,11 +100,11 @@ def build(store: Store, logs: Path, ended: int, now: float, rng: random.Random) 
         jobs = store.insert_jobs(new, at, logs)
         end(store, [j.id for j in jobs], at, rng)
         made += size
+    env = {"PATH": "/usr/bin:/bin"}
     queued = [
         NewJob(
             JobSpec.from_dict(
-                {"command": "sleep 3600", "workdir": "/tmp", "env": {"PATH": "/usr/bin:/bin"},
-                 "gpus": 1,
+                {"command": "sleep 3600", "workdir": "/tmp", "env": env, "gpus": 1,
                  "project": f"p{n % PROJECTS:02}"}
             ),
             *people[n % USERS],
@@ -125,7 +125,8 @@ def end(store: Store, ids: list[int], at: float, rng: random.Random) -> None:
         wait = rng.expovariate(1 / 600)
         run = None if state == "Cancelled" and rng.random() < 0.5 else rng.expovariate(1 / 3600)
         started = None if run is None else at + wait
-        finished = at + wait + (run or 0)
+        finished = min(at + wait + (run or 0), time.time() - 1)  # none ends in the future
+        started = None if started is None else min(started, finished)
         gpus = json.dumps(list(range(rng.choice([0, 1, 1, 2]))) if started else [])
         exit_code = {"Finished": 0, "Failed": 1}.get(state)
         retry_of = job_id - 1 if job_id > ids[0] and rng.random() < 0.05 else None
