@@ -76,3 +76,19 @@ def test_second_daemon_on_same_state_dir_is_refused(gflow: Gflow) -> None:
     assert "already running" in done.stderr and str(gflow.home) in done.stderr
     assert "Traceback" not in done.stderr
     assert gflow.ok("gflowd", "start").startswith("gflowd is already running")
+
+
+def test_stopping_mid_burst_records_every_launch_under_way(gflow: Gflow) -> None:
+    """`gflowd stop` while jobs are being launched waits for those launches and records
+    them: after a restart every job that was Running still is (none Lost), and the log has
+    no error from a launch finishing after the database was closed."""
+    first = int(gflow.ok("gbatch", "--parsable", "--array", "1-40", "sleep", "60").split("-")[0])
+    wait_for(lambda: gflow.job(first)["state"] == "Running", what="the burst to begin")
+    gflow.ok("gflowd", "stop")
+    log = gflow.paths.daemon_log.read_text()
+    assert "closed database" not in log and "Traceback" not in log, log[-2000:]
+    gflow.start()
+    jobs = json.loads(gflow.ok("gqueue", "-a", "--json"))["jobs"]
+    assert [j["reason"] for j in jobs if j["state"] == "Failed"] == []
+    assert any(j["state"] == "Running" for j in jobs)
+    gflow.ok("gcancel", f"{first}-{first + 39}")

@@ -39,6 +39,7 @@ from gflow.store import outbox
 from gflow.store.db import Store, StoreError, check_integrity
 
 log = logging.getLogger("gflow.daemon")
+LAUNCH_SETTLE = 10.0  # seconds a stopping daemon waits for the launches under way
 
 LOG_BYTES = 10 * 1024 * 1024  # gflowd.log rotates past this: a storm cannot fill the disk
 LOG_BACKUPS = 3
@@ -172,6 +173,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         await stop.wait()
     finally:
         log.info("gflowd stopping; running jobs keep running")
+        await service.settle_launches(LAUNCH_SETTLE)
         bus.close()  # open event streams end
         await deliveries.close()
         server.close()
@@ -183,6 +185,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
         executor.close()
         if memory is not None:
             memory.close()
+        service.close()
         store.close()
 
 

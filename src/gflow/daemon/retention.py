@@ -42,6 +42,7 @@ class HistoryKeeper:
         )
         self._next_sweep = 0.0
         self._sweeping = False
+        self._closed = False
 
     @property
     def enabled(self) -> bool:
@@ -55,7 +56,13 @@ class HistoryKeeper:
         self._sweeping = True
         self._slice(loop, 0)
 
+    def close(self) -> None:
+        """The store is about to close: the sweep under way stops after its slice."""
+        self._closed = True
+
     def _slice(self, loop: asyncio.AbstractEventLoop, so_far: int) -> None:
+        if self._closed:
+            return
         try:
             before = None if self._keep is None else self._clock() - self._keep
             purged = self._store.purge(before, self._keep_jobs, SLICE)

@@ -116,6 +116,7 @@ class Service(JobSupervisor):
         self.started_at = clock()
         self._pass_requested = False
         self._begin_timer: asyncio.TimerHandle | None = None
+        self._tick_timer: asyncio.TimerHandle | None = None
         self._release_memory = 0  # ticks left that give freed memory back
         self.on_pass: Callable[[float], None] | None = None  # seconds a pass took (metrics)
         self._trim_events_at = 0.0
@@ -555,6 +556,8 @@ class Service(JobSupervisor):
 
     def _run_pass(self) -> None:
         self._pass_requested = False
+        if self.stopping:
+            return
         start = time.perf_counter()
         try:
             self.schedule_once()
@@ -625,9 +628,16 @@ class Service(JobSupervisor):
             delay = max(0.0, when - self.clock())
             self._begin_timer = self.loop.call_later(delay, self.request_pass)
 
+    def close(self) -> None:
+        super().close()
+        for handle in (self._tick_timer, self._begin_timer):
+            if handle is not None:
+                handle.cancel()
+        self.history.close()
+
     def _tick(self) -> None:
         """Every second: notice what nobody announces (foreign GPU use, free RAM, job RSS)."""
-        self.loop.call_later(TICK, self._tick)
+        self._tick_timer = self.loop.call_later(TICK, self._tick)
         try:
             self._record_groups([j.id for j in self.jobs.values() if j.state is JobState.RUNNING])
             self.usage.tick(self.jobs, self._processes, self.machine.gpus, self.boot)

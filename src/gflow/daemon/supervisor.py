@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -76,6 +77,9 @@ class JobSupervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._launcher = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
         self._launching: set[int] = set()  # started, wrapper not launched yet
+        self._launches: set[asyncio.Future[Launched]] = set()  # in the launcher threads
+        self.stopping = False  # the daemon is stopping: no new launches
+        self.closed = False  # … and its store is closing: nothing more is recorded
         self._processes: dict[int, JobProcesses] = {}  # running jobs, as recorded at launch
         self._pidfds: dict[int, int] = {}  # watched wrappers
         self.boot = boot_id()
@@ -235,6 +239,8 @@ class JobSupervisor:
             launch = self._prepare_launch(job)
             future = self.loop.run_in_executor(self._launcher, self.launcher.launch, launch)
             future.add_done_callback(partial(self._launched, job.id))
+            self._launches.add(future)
+            future.add_done_callback(self._launches.discard)
 
     def _prepare_launch(self, job: Job) -> PreparedLaunch:
         """What the launcher thread needs, read here: the store belongs to the loop's thread."""
@@ -257,6 +263,27 @@ class JobSupervisor:
             and bool(job.resources.memory_mb)
             and bool(self.config.enforce_memory)
         )
+
+    async def settle_launches(self, timeout: float) -> None:
+        """The daemon is stopping: let the launches under way finish and be recorded
+        (their jobs keep running, as every running job does), and start no more."""
+        self.stopping = True
+        if self._launches:
+            await asyncio.wait(set(self._launches), timeout=timeout)
+            await asyncio.sleep(0)  # their done-callbacks run on this turn of the loop
+
+    def close(self) -> None:
+        """Before the store closes: nothing of ours runs on the loop after this. Running
+        jobs go on unwatched; the next daemon adopts them (and reads how they ended)."""
+        self.stopping = self.closed = True
+        for handles in self._timers.values():
+            for handle in handles:
+                handle.cancel()
+        self._timers.clear()
+        for pidfd in self._pidfds.values():
+            self.loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self._pidfds.clear()
 
     def _launched(self, job_id: int, done: asyncio.Future[Launched]) -> None:
         """Back on the loop: record the wrapper's pid and watch it, or fail the job."""
@@ -286,6 +313,8 @@ class JobSupervisor:
             self._stop(job, job.stop_reason)
 
     def _record_launch_failure(self, job_id: int, why: str) -> None:
+        if self.closed:
+            return
         job = self.jobs.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
@@ -311,6 +340,8 @@ class JobSupervisor:
 
     def _on_wrapper_exit(self, job_id: int) -> None:
         self._pidfds.pop(job_id, None)  # closed by watch_exit once this returns
+        if self.closed:  # the next daemon reads its exit record
+            return
         job = self.jobs.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
