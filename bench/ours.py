@@ -244,12 +244,22 @@ def measure_cold_cli(daemon: OursDaemon, runs: int) -> Figures:
     for _ in range(3):
         daemon.client.submit([job_spec("true", daemon.env, hold=True)])
     note = "3 held jobs; fresh process each run, cached bytecode"
-    return {
+    figures = {
         "cold_gqueue": median_ms(wall_times([str(BIN / "gqueue")], daemon.env, runs, ROOT), note),
         "cold_gbatch": median_ms(
             wall_times([str(BIN / "gbatch"), "--dry-run", "true"], daemon.env, runs, ROOT), note
         ),
+        "cold_bare": median_ms(
+            wall_times([sys.executable, "-I", "-S", "-c", "pass"], daemon.env, runs, ROOT),
+            "the interpreter the CLI's scripts run, with no site and no gflow",
+        ),
     }
+    bare = figures["cold_bare"].value or 0.0
+    for command in ("gqueue", "gbatch"):
+        cold = figures[f"cold_{command}"].value
+        if bare and cold is not None:
+            figures[f"cold_{command}_x"] = Figure(cold / bare, note="ratio of the medians")
+    return figures
 
 
 def measure_big(daemon: OursDaemon, sizes: Sizes) -> Figures:

@@ -39,7 +39,11 @@ print(" ".join(sys.modules))
 """
 
 
-@pytest.mark.parametrize("command", ["gqueue", "gbatch", "gcancel", "gstats", "ginfo"])
+# Every CLI but gflowd, which starts the daemon (subprocess, the config) and may.
+COMMANDS = ["gqueue", "gbatch", "gcancel", "gjob", "gctl", "gstats", "ginfo", "grun", "taskflow"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_start_path_imports_nothing_heavy(command: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", SHOW_IMPORTS.format(command=command)],
