@@ -243,13 +243,23 @@ def measure_cold_cli(daemon: OursDaemon, runs: int) -> Figures:
     )
     for _ in range(3):
         daemon.client.submit([job_spec("true", daemon.env, hold=True)])
-    note = "3 held jobs; fresh process each run, cached bytecode"
-    return {
-        "cold_gqueue": median_ms(wall_times([str(BIN / "gqueue")], daemon.env, runs, ROOT), note),
-        "cold_gbatch": median_ms(
-            wall_times([str(BIN / "gbatch"), "--dry-run", "true"], daemon.env, runs, ROOT), note
-        ),
+    commands = {
+        "cold_gqueue": [str(BIN / "gqueue")],
+        "cold_gbatch": [str(BIN / "gbatch"), "--dry-run", "true"],
+        "cold_bare": [sys.executable, "-I", "-S", "-c", "pass"],  # the scripts' interpreter
     }
+    samples: dict[str, list[float]] = {key: [] for key in commands}
+    for _ in range(runs):  # in turns, so the ratios hold while the machine's speed drifts
+        for key, argv in commands.items():
+            samples[key] += wall_times(argv, daemon.env, 1, ROOT)
+    note = "3 held jobs; fresh process each run, cached bytecode"
+    figures = {key: median_ms(times, note) for key, times in samples.items()}
+    figures["cold_bare"] = median_ms(samples["cold_bare"], "python -I -S -c pass: no site")
+    for command in ("gqueue", "gbatch"):
+        cold, bare = figures[f"cold_{command}"].value, figures["cold_bare"].value
+        if cold is not None and bare:
+            figures[f"cold_{command}_x"] = Figure(cold / bare, note="ratio of the medians")
+    return figures
 
 
 def measure_big(daemon: OursDaemon, sizes: Sizes) -> Figures:

@@ -36,6 +36,9 @@ ROWS = (
     Row("gqueue_big_all", "`gqueue -a` with {big} jobs in the database", "ms", 150, "≤ 150 ms"),
     Row("cold_gqueue", "`gqueue` cold start, small queue", "ms", 80, "≤ 80 ms"),
     Row("cold_gbatch", "`gbatch --dry-run true` cold start", "ms", 80, "≤ 80 ms"),
+    Row("cold_bare", "… the bare interpreter, `python -I -S -c pass`", "ms"),
+    Row("cold_gqueue_x", "… cold `gqueue` / the bare interpreter", "×", 2, "≤ 2×"),
+    Row("cold_gbatch_x", "… cold `gbatch --dry-run` / the bare interpreter", "×", 2, "≤ 2×"),
     Row("policy_pass", "one scheduling pass, {big} queued", "ms", 20, "≤ 20 ms"),
     Row(
         "policy_pass_team",

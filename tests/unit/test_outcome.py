@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 
 from gflow.core.outcome import job_outcome, signal_name
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 
 
 def test_cancel_wins_over_exit_code() -> None:

@@ -21,7 +21,8 @@ from gflow.core.policy import (
     in_queue_order,
     schedule,
 )
-from gflow.core.states import ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import ENDED_STATES, JobState
 
 GB = 1024
 NOW = 1_000_000.0

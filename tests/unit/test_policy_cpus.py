@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from gflow.core.model import ALL_MEMORY, Job, Resources
 from gflow.core.policy import GpuState, Machine, earliest_start, schedule
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 from tests.unit.test_policy import NOW, make_job
 
 CORES = (0, 1, 2, 3)

@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 
 from gflow.core.policy import schedule
+from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.sharing import (
     Quota,
     SharingRules,
@@ -13,7 +14,6 @@ from gflow.core.sharing import (
     gpu_hours_since,
     never_allowed,
 )
-from gflow.core.states import Reason, ReasonKind
 from tests.unit.test_policy import NOW, gpus24, make_job, running
 
 ALICE, BOB = 1000, 1001

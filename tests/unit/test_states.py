@@ -7,14 +7,8 @@ import itertools
 import pytest
 
 from gflow.core.errors import InvalidInput
-from gflow.core.states import (
-    ACTIVE_STATES,
-    ENDED_STATES,
-    JobState,
-    Reason,
-    ReasonKind,
-    can_transition,
-)
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, can_transition
 
 Q, H, R = JobState.QUEUED, JobState.HOLD, JobState.RUNNING
 CD, F, CA, TO = JobState.FINISHED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT

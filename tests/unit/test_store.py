@@ -15,7 +15,8 @@ from gflow.core.batch import BatchOptions, Warning_
 from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
 from gflow.core.model import _SPEC_FIELDS, Event, Job, JobSpec, Resources
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 from gflow.store.db import JobFilter, NewJob, Store, StoreError
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION
 

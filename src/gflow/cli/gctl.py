@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from gflow.cli import gflowd, reserve
+from gflow.cli import reserve
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.ginfo import age_text, gpu_state, holders
 from gflow.client import Client
@@ -141,6 +141,8 @@ def command(argv: Sequence[str]) -> int:
         print(f"Test event {sent['event']} queued for {len(sent['targets'])} target(s): "
               f"{', '.join(sent['targets'])} (failures are logged in gflowd.log).")  # fmt: skip
     else:
+        from gflow.cli import gflowd  # up, down, status: it imports subprocess and the config
+
         return gflowd.dispatch(args.action, paths, getattr(args, "json", False))
     return EXIT_OK
 

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from gflow.cli.columns import FIELDS, NEEDS, SORT_KEYS, SORT_NEEDS, TREE_NEEDS, Row
+from gflow.cli.columns import FIELDS, NEEDS, SORT_KEYS, SORT_NEEDS, TREE_NEEDS
 from gflow.cli.common import EXIT_OK, Parser, format_table, run, usage_value
 from gflow.cli.watching import Changes
 from gflow.client import Client
@@ -28,6 +28,10 @@ from gflow.core.parse import (
 )
 from gflow.core.states import ENDED_STATES, JobState
 from gflow.paths import Paths
+
+TYPE_CHECKING = False  # as in columns.py, where Row exists for mypy only (it needs typing)
+if TYPE_CHECKING:
+    from gflow.cli.columns import Row
 
 DEFAULT_INTERVAL = 2.0
 MAX_INTERVAL = 3600.0

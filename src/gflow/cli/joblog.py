@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from gflow.cli.common import EXIT_FAILED, EXIT_OK
 from gflow.client import Client
 from gflow.core.errors import InvalidState, Unavailable
 from gflow.paths import Paths
+
+TYPE_CHECKING = False  # typing only for mypy: importing it costs ~3 ms of a CLI's start
+if TYPE_CHECKING:
+    from typing import Any
 
 FOLLOW_INTERVAL = 0.2
 WAITING = ("Queued", "Hold")

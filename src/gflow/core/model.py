@@ -22,7 +22,8 @@ from gflow.core.limits import (
     POINTER_BYTES,
 )
 from gflow.core.parse import parse_dependency_ref
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 from gflow.core.usage import Usage
 
 MAX_CONCURRENT = 1_000_000

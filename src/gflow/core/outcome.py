@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 
 
 def job_outcome(

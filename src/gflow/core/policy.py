@@ -19,6 +19,7 @@ from operator import attrgetter
 
 from gflow.core.dependencies import Verdict, dependency_verdict
 from gflow.core.model import ALL_MEMORY, Job, Resources
+from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.reservations import NOTHING_KEPT, KeptFrom, kept_from
 from gflow.core.sharing import (
     NO_RULES,
@@ -27,7 +28,7 @@ from gflow.core.sharing import (
     fair_share_order,
     quota_reason,
 )
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.states import JobState
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from gflow.core.model import Job
+from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.reservations import Reservation
-from gflow.core.states import Reason, ReasonKind
 
 QUOTA_KEYS = ("max_running_jobs", "max_running_gpus", "max_queued_jobs", "max_gpu_hours_per_day")
 

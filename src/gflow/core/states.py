@@ -1,9 +1,10 @@
-"""Job states, the reasons a job waits or ended, and the nine allowed transitions."""
+"""Job states and the nine allowed transitions (why a job waits or ended: reasons.py).
+
+Every CLI imports this on its start path: enums only, no typing."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
 
 from gflow.core.errors import InvalidInput
 
@@ -74,49 +75,3 @@ TRANSITIONS: frozenset[tuple[JobState, JobState]] = frozenset(
 
 def can_transition(src: JobState, dst: JobState) -> bool:
     return (src, dst) in TRANSITIONS
-
-
-class ReasonKind(StrEnum):
-    """Why a job waits, is stopping, or ended the way it did."""
-
-    # waiting
-    RESOURCES = "Resources"  # detail: GPU, GPUMemory or HostMemory
-    DEPENDENCY = "Dependency"
-    BEGIN_TIME = "BeginTime"
-    GROUP_LIMIT = "GroupLimit"
-    PRIORITY = "Priority"  # could run, but would delay the reserved higher-priority job
-    QUOTA = "Quota"  # detail: running_jobs, running_gpus or gpu_hours_per_day
-    RESERVATION = "Reservation"  # its GPUs are reserved for someone else
-    HELD = "Held"
-    # running
-    STOPPING = "Stopping"
-    # ended
-    COMPLETED = "Completed"
-    NON_ZERO_EXIT = "NonZeroExit"
-    SIGNAL = "Signal"
-    TIME_LIMIT = "TimeLimit"
-    MEMORY_LIMIT = "MemoryLimit"
-    CANCELLED_BY_USER = "CancelledByUser"
-    DEPENDENCY_FAILED = "DependencyFailed"
-    LAUNCH_FAILED = "LaunchFailed"
-    LOST = "Lost"
-    NODE_FAIL = "NodeFail"
-
-
-class Reason(NamedTuple):
-    """A reason with an optional detail, shown as 'DependencyFailed:3' or 'Resources:GPU'.
-
-    A NamedTuple, not a dataclass: the CLIs import this module, and dataclasses would add
-    ~10 ms to every command's start.
-    """
-
-    kind: ReasonKind
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind.value}:{self.detail}" if self.detail else self.kind.value
-
-    @classmethod
-    def parse(cls, text: str) -> Reason:
-        kind, _, detail = text.partition(":")
-        return cls(ReasonKind(kind), detail)

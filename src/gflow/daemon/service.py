@@ -25,8 +25,9 @@ from gflow.core.errors import GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
 from gflow.core.model import Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
+from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.reservations import next_boundary
-from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState, Reason, ReasonKind
+from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState
 from gflow.daemon import trial
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.identity import Caller, authorize, require_admin

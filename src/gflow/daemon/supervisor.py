@@ -23,7 +23,8 @@ from gflow.config import Config
 from gflow.core.errors import Forbidden, InvalidState, NotFound, Unavailable
 from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.outcome import job_outcome
-from gflow.core.states import JobState, Reason, ReasonKind, can_transition
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState, can_transition
 from gflow.daemon.launcher import Launched, Launcher, PreparedLaunch
 from gflow.daemon.slurm_launch import prepare_batch
 from gflow.paths import Paths

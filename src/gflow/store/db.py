@@ -17,8 +17,9 @@ from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.events import StreamEvent
 from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
+from gflow.core.reasons import ReasonKind
 from gflow.core.reservations import Reservation
-from gflow.core.states import ACTIVE_STATES, JobState, ReasonKind
+from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.core.usage import Usage
 from gflow.store import accounting, reservations, retention
 from gflow.store import events as history

@@ -10,7 +10,8 @@ from typing import Any
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.model import NO_USAGE, Job, Resources
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 from gflow.core.usage import Usage
 
 JOB_COLUMNS = (

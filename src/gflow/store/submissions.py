@@ -21,7 +21,8 @@ from typing import Any
 from gflow.core.batch import BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.model import JobSpec
-from gflow.core.states import JobState, Reason, ReasonKind
+from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.states import JobState
 
 _COLUMNS = (
     "id, name, user, uid, command, script, workdir, payload_id, state, reason, priority,"
