@@ -25,10 +25,10 @@ def test_keep_newest_forgets_all_but_the_newest_ended_jobs(store: Store, tmp_pat
     jobs = store.insert_jobs([new_job(f"job {n}") for n in range(6)], 1.0, tmp_path)
     for n, job in enumerate(jobs[:5]):  # the last one stays Queued
         ended(store, job, 10.0 + n)
-    purged = store.purge(None, keep_newest=2)
+    purged = store.purge(None, store.oldest_kept(2))
     assert [j.id for j in purged] == [j.id for j in jobs[:3]]
     assert ids(store) == [j.id for j in jobs[3:]]
-    assert store.purge(None, keep_newest=2) == []
+    assert store.purge(None, store.oldest_kept(2)) == []
 
 
 def test_age_and_count_together_and_in_slices(store: Store, tmp_path: Path) -> None:
@@ -36,9 +36,9 @@ def test_age_and_count_together_and_in_slices(store: Store, tmp_path: Path) -> N
     for n, job in enumerate(jobs):
         ended(store, job, 100.0 * n)
     # Ended before 250 (jobs 0-2), or older than the newest 6 (jobs 0-1): jobs 0-2.
-    first = store.purge(250.0, keep_newest=6, limit=2)
+    first = store.purge(250.0, store.oldest_kept(6), limit=2)
     assert [j.id for j in first] == [j.id for j in jobs[:2]]
-    rest = store.purge(250.0, keep_newest=6, limit=2)
+    rest = store.purge(250.0, store.oldest_kept(6), limit=2)
     assert [j.id for j in rest] == [jobs[2].id]
     assert ids(store) == [j.id for j in jobs[3:]]
 
@@ -50,7 +50,7 @@ def test_an_arrays_shared_payload_stays_while_one_of_its_jobs_does(
     jobs = store.insert_jobs([new_job("task", env=env) for _ in range(3)], 1.0, tmp_path)
     for n, job in enumerate(jobs[:2]):
         ended(store, job, 10.0 + n)
-    store.purge(None, keep_newest=1)
+    store.purge(None, store.oldest_kept(1))
     assert store.get_launch_data(jobs[2].id) == ({"A": "1"}, "")
     ended(store, jobs[2], 20.0)
     store.purge(30.0)

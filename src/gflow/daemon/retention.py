@@ -17,7 +17,7 @@ from gflow.store.events import KEEP_SECONDS
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 30.0  # seconds between sweeps at most: a job is forgotten within a minute
-SLICE = 500  # jobs per transaction: a few ms of the loop each
+SLICE = 250  # jobs per transaction: ~20 ms of the loop each, on a year's store
 PAUSE = 0.02  # seconds the loop is free between slices
 
 
@@ -54,24 +54,30 @@ class HistoryKeeper:
             return
         self._next_sweep = self._clock() + self._every
         self._sweeping = True
-        self._slice(loop, 0)
+        try:  # the count bound, found once a sweep: the newest jobs only grow meanwhile
+            below = None if self._keep_jobs is None else self._store.oldest_kept(self._keep_jobs)
+        except Exception:
+            log.exception("finding the jobs past [history] keep_jobs failed")
+            self._sweeping = False
+            return
+        self._slice(loop, below, 0)
 
     def close(self) -> None:
         """The store is about to close: the sweep under way stops after its slice."""
         self._closed = True
 
-    def _slice(self, loop: asyncio.AbstractEventLoop, so_far: int) -> None:
+    def _slice(self, loop: asyncio.AbstractEventLoop, below: int | None, so_far: int) -> None:
         if self._closed:
             return
         try:
             before = None if self._keep is None else self._clock() - self._keep
-            purged = self._store.purge(before, self._keep_jobs, SLICE)
+            purged = self._store.purge(before, below, SLICE)
             self._forget(purged)
         except Exception:
             log.exception("forgetting old jobs failed")
             purged = []
         if len(purged) == SLICE:
-            loop.call_later(PAUSE, self._slice, loop, so_far + SLICE)
+            loop.call_later(PAUSE, self._slice, loop, below, so_far + SLICE)
             return
         self._sweeping = False
         if so_far + len(purged):

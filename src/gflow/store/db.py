@@ -314,15 +314,18 @@ class Store:
         return new_id
 
     def purge(
-        self, ended_before: float | None, keep_newest: int | None = None, limit: int = 1 << 62
+        self, ended_before: float | None, below_id: int | None = None, limit: int = 1 << 62
     ) -> list[Job]:
         """Forget up to `limit` ended jobs, oldest first: those that ended before this time,
-        and those older than the newest `keep_newest` (store/retention.py); return them so
-        their files can go too."""
+        and those with an id below `below_id` (store/retention.py); return them so their
+        files can go too."""
         with self.transaction() as conn:
-            below = None if keep_newest is None else retention.newest_kept(conn, keep_newest)
-            rows = retention.purge(conn, ended_before, below, limit)
+            rows = retention.purge(conn, ended_before, below_id, limit)
         return [row_to_job(row) for row in rows]
+
+    def oldest_kept(self, keep_newest: int) -> int:
+        """The id of the oldest of the newest `keep_newest` ended jobs (0: fewer)."""
+        return retention.oldest_kept(self._conn, keep_newest)
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
         """Jobs cancelled because this one's end made their dependencies impossible."""

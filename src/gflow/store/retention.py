@@ -15,7 +15,7 @@ from gflow.store.rows import JOB_COLUMNS
 from gflow.store.schema import ENDED_LIST
 
 
-def newest_kept(conn: sqlite3.Connection, keep_newest: int) -> int:
+def oldest_kept(conn: sqlite3.Connection, keep_newest: int) -> int:
     """The id of the oldest of the newest `keep_newest` ended jobs (0: fewer than that)."""
     row = conn.execute(
         f"SELECT id FROM jobs WHERE state IN ({ENDED_LIST}) ORDER BY id DESC LIMIT 1 OFFSET ?",
