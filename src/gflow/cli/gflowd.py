@@ -198,6 +198,13 @@ enforce_memory = true
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
 # fake = "2x24G"
+
+[history]
+# Forget ended jobs (their logs, job directories and events too) once this old, in any
+# time form ("90d", "2-00:00:00"), and/or all but the newest keep_jobs of them. gstats
+# keeps per-day totals, so its counts outlive them. Unset: kept until `gctl purge`.
+# keep = "90d"
+# keep_jobs = 100000
 """
 
 
