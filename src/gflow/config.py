@@ -60,7 +60,9 @@ class Config:
     # System mode: the interpreter that runs the job's wrapper as its user (stdlib only);
     # empty = the daemon's own, if every user can run it.
     wrapper_python: str = ""
-    web_listen: str = ""  # "127.0.0.1:PORT": /metrics (read-only) over TCP; empty = off
+    web_listen: str = ""  # "127.0.0.1:PORT": the dashboard and /metrics over TCP; empty = off
+    web_public: bool = True  # the queue and GPUs read-only without a session
+    web_session_idle: float = 12 * 3600.0  # seconds a dashboard session may stay idle
     webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
     emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
 
@@ -80,7 +82,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "fair_share": {"enabled": bool, "half_life": str},
     "quota": {},
     "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
-    "web": {"listen": str},
+    "web": {"listen": str, "public": bool, "session_idle": str},
     "notifications": {"webhooks": list, "emails": list},
 }
 
@@ -115,6 +117,13 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         socket_group=daemon.get("socket_group", ""),
         wrapper_python=daemon.get("wrapper_python", ""),
         web_listen=values.get("web", {}).get("listen", ""),
+        web_public=values.get("web", {}).get("public", True),
+        web_session_idle=_duration(
+            values.get("web", {}).get("session_idle"),
+            "session_idle",
+            Config.web_session_idle,
+            paths.config_file,
+        ),
         webhooks=tuple(values.get("notifications", {}).get("webhooks", ())),
         emails=tuple(values.get("notifications", {}).get("emails", ())),
     )
@@ -218,15 +227,22 @@ def _quotas(table: dict[str, Any], path: Path) -> Quotas:
 
 
 def _half_life(text: str | None, path: Path) -> float:
+    return _duration(text, "half_life", Config.fair_share_half_life, path, "fair_share")
+
+
+def _duration(
+    text: str | None, key: str, default: float, path: Path, section: str = "web"
+) -> float:
+    """A duration key ("12h", "30m", "7d"), in seconds; absent = `default`."""
     if text is None:
-        return Config.fair_share_half_life
+        return default
     from gflow.core.parse import parse_time_limit
 
     try:
         return float(parse_time_limit(text))
     except InvalidInput as exc:
-        line = _line_of(path, "half_life")
-        raise InvalidInput(f"{path}:{line}: fair_share.half_life: {exc.message}") from None
+        line = _line_of(path, key)
+        raise InvalidInput(f"{path}:{line}: {section}.{key}: {exc.message}") from None
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -297,3 +313,24 @@ def _line_of(path: Path, key: str) -> int | str:
     except OSError:
         pass
     return "?"
+
+
+def web_exposure_warning(listen: str) -> str:
+    """What `gflowd status` and the daemon's log say when the dashboard listens beyond
+    this machine ('' for a loopback address)."""
+    if not listen:
+        return ""
+    import ipaddress
+
+    host, _ = split_listen(listen)
+    if host == "localhost":
+        return ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return (
+        f"the dashboard listens on {listen}, beyond this machine: anyone who can reach it "
+        "sees the public queue, and sessions travel unencrypted"
+    )

@@ -1,0 +1,161 @@
+"""The dashboard's own routes: the public event stream, a job's log as it grows, and the
+submit form. Each acts through the same service calls and permission checks as the API
+routes (daemon/app.py, daemon/identity.py); none decides on its own who may do what."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import pwd
+from typing import Any
+
+from aiohttp import web
+
+from gflow.cli.common import Parser, one_line
+from gflow.core.errors import GflowError, InvalidInput, Unavailable
+from gflow.core.model import JobSpec
+from gflow.daemon import events as watch
+from gflow.daemon.app import BUS, jobs_json
+from gflow.daemon.identity import Caller, authorize_read
+from gflow.daemon.joblogs import MAX_CHUNK, read_log
+from gflow.daemon.requests import POLICY, SERVICE, caller_of, job_id_of, object_body
+from gflow.store.events import EventFilter
+
+# What anyone may read of anyone's job: what `gqueue -u all` shows (no command, script,
+# environment, directory or log).
+PUBLIC_FIELDS = frozenset(
+    {"id", "name", "user", "state", "state_short", "project", "gpus", "gpu_ids", "priority"}
+    | {"reason", "submitted_at", "started_at", "finished_at", "time_limit", "depends_on"}
+    | {"array_job_id", "exit_code", "memory_mb"}
+)
+# The listing's caller for an anonymous request: no uid is -1, so it owns nothing.
+ANONYMOUS = Caller(uid=-1, user="")
+LOG_POLL = 0.25  # seconds between looks at a followed log that has not grown
+MAX_LOG_STREAMS = 32
+
+
+class LogStreams:
+    """How many logs browsers follow now (each holds a connection and a file read)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+
+LOG_STREAMS = web.AppKey("log_streams", LogStreams)
+FORM_FIELDS = frozenset(
+    {"command", "name", "gpus", "mem", "time", "depends_on", "project", "workdir"}
+)
+FORM_FLAGS = {
+    "name": "--name",
+    "gpus": "--gpus",
+    "mem": "--mem",
+    "time": "--time",
+    "depends_on": "--depends-on",
+    "project": "--project",
+}
+
+
+async def public_events(request: web.Request) -> web.StreamResponse:
+    """Everyone's events without their details: enough for the queue to follow itself."""
+    after = request.query.get("after")
+    if after is not None and request.headers.get("Last-Event-ID") is None and not after.isdigit():
+        raise InvalidInput(f"after={after[:20]!r} is not an event id")
+    store = request.app[SERVICE].store
+    return await watch.stream(request, store, request.app[BUS], EventFilter(), public=True)
+
+
+async def log_stream(request: web.Request) -> web.StreamResponse:
+    """A job's log as SSE from `offset=`: "chunk" events (base64, with their offset) as it
+    grows, "end" once the job has ended and all of it was sent. Its owner and admins only,
+    as `gjob log` (authorize_read)."""
+    service = request.app[SERVICE]
+    job_id = job_id_of(request)
+    authorize_read(caller_of(request), service.get_job(job_id))
+    raw = request.query.get("offset", "0")
+    if not raw.isdigit() or len(raw) > 15:
+        raise InvalidInput(f"offset={raw[:20]!r} is not a byte offset")
+    offset = int(raw)
+    streams = request.app[LOG_STREAMS]
+    if streams.open >= MAX_LOG_STREAMS:
+        raise Unavailable(f"{MAX_LOG_STREAMS} logs are being followed", hint="try again later")
+    system = request.app[POLICY].system  # the log must be its user's file (joblogs.py)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    streams.open += 1
+    try:
+        await response.prepare(request)
+        bus = request.app[BUS]
+        while not bus.closed:
+            job = service.get_job(job_id)
+            try:
+                owner = job.uid if system else None
+                data, _ = await asyncio.to_thread(read_log, job, offset, owner)
+            except Unavailable:
+                data = b""  # not started yet: no log file
+            if data:
+                chunk = {"offset": offset, "data": base64.b64encode(data).decode()}
+                await response.write(f"event: chunk\ndata: {json.dumps(chunk)}\n\n".encode())
+                offset += len(data)
+                if len(data) == MAX_CHUNK:
+                    continue
+            elif not job.state.is_active:
+                ended = json.dumps(job.state.value)
+                await response.write(f"event: end\ndata: {ended}\n\n".encode())
+                break
+            await asyncio.sleep(LOG_POLL)
+    except (ConnectionResetError, GflowError):
+        pass  # the browser went away, or the job was purged meanwhile
+    finally:
+        streams.open -= 1
+    return response
+
+
+class FormParser(Parser):
+    """gbatch's own parser, whose usage errors are raised instead of printed and exited."""
+
+    def error(self, message: str) -> Any:
+        raise InvalidInput(one_line(message))
+
+
+def spec_from_form(form: dict[str, Any], home: str, user: str) -> dict[str, Any]:
+    """The job the form describes, parsed by gbatch's flags (the CLI's messages)."""
+    from gflow.cli.gbatch import build_parser
+    from gflow.cli.job_options import job_options
+
+    if not all(isinstance(v, str) for v in form.values()):
+        raise InvalidInput("every form field is text")
+    command = form.get("command", "")
+    if not command.strip():
+        raise InvalidInput("nothing to run", hint="type a command")
+    argv = [f"{flag}={form[key]}" for key, flag in FORM_FLAGS.items() if form.get(key, "").strip()]
+    args = build_parser(FormParser).parse_args([*argv, "--command", command])
+    workdir = form.get("workdir", "").strip() or home
+    env = {
+        "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "GFLOW_UMASK": "0022",
+    }
+    spec = {"workdir": workdir, "env": env, **job_options(args), "command": command}
+    spec["batch"]["submit_dir"] = workdir
+    return spec
+
+
+async def submit_form(request: web.Request) -> web.Response:
+    """The dashboard's submit form, as `gbatch --command CMD` with the same flags; the job
+    runs in the user's home unless the form names a directory."""
+    caller = caller_of(request)
+    form = await object_body(request, FORM_FIELDS, required=False)
+    try:
+        home = pwd.getpwuid(caller.uid).pw_dir
+    except KeyError:
+        raise InvalidInput(f"uid {caller.uid} has no home directory") from None
+    spec = JobSpec.from_dict(spec_from_form(form, home, caller.user))
+    service = request.app[SERVICE]
+    _, notes = service.machine.resolve_gpu_models([spec])
+    jobs = await service.submit_many(caller, [spec])
+    return web.Response(text=jobs_json(jobs, notes), status=201, content_type="application/json")
