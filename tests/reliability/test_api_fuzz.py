@@ -70,6 +70,8 @@ ROUTES = [
     ("POST", "/reservations/{id}/cancel"),
     ("GET", "/events/history"),
     ("POST", "/notify/test"),  # no targets configured here: always refused, nothing changes
+    ("GET", "/stats/timeline"),
+    ("POST", "/web/token"),  # no [web] listen here: always refused, nothing changes
 ]
 # GET /events is a stream that never ends by itself: tests/integration/test_event_stream.py
 # checks its bad queries.
