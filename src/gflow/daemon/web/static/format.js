@@ -68,6 +68,7 @@ export function tickLabel(unix, span) {
 // A duration on an axis: "90s", "12m", "3.5h", "2d".
 export function shortDuration(seconds) {
   if (!(seconds > 0)) return "0";
+  if (seconds < 10) return `${+seconds.toPrecision(2)}s`;
   if (seconds < 120) return `${Math.round(seconds)}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   if (seconds < 172800) return `${+(seconds / 3600).toFixed(1)}h`;

@@ -52,6 +52,9 @@ export function gpusPage(root, jobs) {
         el("div", { class: "gpu-head" },
           el("strong", {}, `GPU ${gpu.index}`), ` ${gpu.name || ""} `,
           el("span", { class: "note" }, `${mb(gpu.used_mb)} / ${mb(gpu.total_mb)} used`)),
+        el("div", { class: "note small" },
+          [["ours", ours], ["declared", extra], ["foreign", gpu.foreign_used_mb], ["free", free]]
+            .filter(([, v]) => v > 0).map(([k, v]) => `${k} ${mb(v)}`).join(" · ")),
         el("div", { class: "bar" },
           segment("ours", ours, gpu.total_mb, "our jobs"),
           segment("declared", extra, gpu.total_mb, "declared"),

@@ -5,7 +5,8 @@ import { api } from "./api.js";
 import { clear, duration, el, shortDuration, tickLabel, userColour, when } from "./format.js";
 import { niceMax, svg } from "./svg.js";
 
-const W = 480, H = 180, L = 44, B = 22, T = 10, R = 10;
+const H = 180, L = 44, B = 22, T = 10, R = 12;
+let W = 480; // set to a figure's width in pixels before drawing: text stays its own size
 
 function lineChart(title, values, start, step, format = (v) => String(+v.toFixed(1)), axis = format) {
   const max = niceMax(Math.max(0, ...values.filter((v) => v !== null)));
@@ -28,7 +29,7 @@ function lineChart(title, values, start, step, format = (v) => String(+v.toFixed
   chart.append(svg("path", { d: path || "M0,0", class: "series" }));
   values.forEach((v, i) => {
     if (v === null) return;
-    const dot = svg("circle", { cx: x(i), cy: y(v), r: 2, class: "dot" });
+    const dot = svg("circle", { cx: x(i), cy: y(v), r: 1.5, class: "dot" });
     dot.append(svg("title", {}, `${when(start + (i + 1) * step)}: ${format(v)}`));
     chart.append(dot);
   });
@@ -44,7 +45,7 @@ function barChart(title, pairs) {
     const y = 5 + i * 24;
     chart.append(svg("text", { x: 110, y: y + 14, class: "axis", "text-anchor": "end" }, name.slice(0, 16)));
     chart.append(svg("rect", { x: 116, y, height: 18, width: Math.max(1, ((W - 180) * hours) / max), fill: userColour(name), rx: 2 }));
-    chart.append(svg("text", { x: 120 + ((W - 180) * hours) / max, y: y + 14, class: "axis" }, hours < 1 ? hours.toFixed(2) : hours.toFixed(1)));
+    chart.append(svg("text", { x: 120 + ((W - 180) * hours) / max, y: y + 14, class: "axis" }, hours < 0.01 ? "<0.01" : hours < 1 ? hours.toFixed(2) : hours.toFixed(1)));
   });
   if (!shown.length) chart.append(svg("text", { x: 10, y: 24, class: "axis" }, "no GPU time in this window"));
   return el("figure", {}, el("figcaption", {}, title), chart);
@@ -59,6 +60,8 @@ export function plotsPage(root, jobs) {
 
   async function load() {
     const t = await api("GET", `/api/v1/stats/timeline?window=${window}`);
+    const columns = grid.clientWidth >= 2 * 440 + 14 ? 2 : 1; // as .plots in style.css
+    W = Math.max(280, Math.floor((grid.clientWidth - (columns - 1) * 14) / columns));
     for (const b of choices.children) b.classList.toggle("on", b.dataset.window === window);
     clear(grid).append(
       lineChart("Queue length (jobs waiting)", t.queue_length, t.start, t.step),

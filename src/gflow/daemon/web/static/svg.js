@@ -12,6 +12,7 @@ export function svg(tag, attrs = {}, text) {
 export function niceMax(value) {
   if (!(value > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (value <= step * power) return step * power;
+  // Steps whose half is a round number too (the middle grid line).
+  for (const step of [1, 2, 4, 6, 10]) if (value <= step * power) return step * power;
   return 10 * power;
 }
