@@ -1,6 +1,6 @@
 """Browser tests: Python playwright driving Debian's chromium (no browser download).
 
-One browser for the session; each test gets its own context (cookies, storage) and its
+One browser per test module; each test gets its own context (cookies, storage) and its
 own daemon with `[web] listen` on a free port. Where chromium or playwright is missing the
 tests skip, saying why (scripts/install-chromium.sh installs it when run as root).
 """
@@ -47,8 +47,10 @@ def artifacts_dir() -> Path:
     return where
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per test module: playwright's sync API keeps an event loop running in
+    this thread while it is open, which would break later tests' asyncio.run()."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing (scripts/install-chromium.sh installs it as root)")
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Web, make_web
+from tests.browser.conftest import Web, free_port, make_web
 from tests.reliability.test_api_fuzz import ROUTES
 
 PUBLIC_READS = {"/jobs", "/gpus", "/reservations", "/stats/timeline"}
@@ -116,3 +116,37 @@ def test_gflowd_web_without_a_listen_address_says_how_to_turn_it_on(make_gflow: 
     done = gflow.run("gflowd", "web")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "[web] listen" in done.stderr, done.stderr
+
+
+ODD_FORMS: list[Any] = [
+    {"command": "--help"}, {"command": "-V"}, {"command": "echo x", "mem": "--help"},
+    {"command": "echo x", "gpus": "-1"}, {"command": "echo x", "time": "forever"},
+    {"command": "echo x", "gpus": 5}, {"command": ""}, {"command": "echo", "evil": "1"},
+    {"command": "echo x", "workdir": "relative"}, {"command": "echo x", "depends_on": "@~999"},
+    [], "text", None, {"command": "\x00"}, {"command": "echo x", "name": "\n"},
+]  # fmt: skip
+
+
+def test_odd_forms_get_one_line_answers_and_never_end_the_daemon(web: Web) -> None:
+    cookie, csrf = session(web)
+    both = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    for form in ODD_FORMS:
+        status, _, body = request(web, "POST", "/web/api/submit", both, json.dumps(form).encode())
+        assert status in (201, 400, 404, 409), (form, status, body)
+        if status != 201:
+            message = json.loads(body)["error"]["message"]
+            assert message and "\n" not in message, (form, message)
+    for offset in ("-1", "x", "9" * 30):
+        status, _, _ = request(web, "GET", f"/web/api/jobs/1/log/stream?offset={offset}", both)
+        assert status in (400, 404), offset
+    assert web.gflow.run("gflowd", "status").returncode == 0
+
+
+def test_a_listener_beyond_loopback_is_warned_of_in_status_and_the_log(make_gflow: Any) -> None:
+    port = free_port()
+    gflow = make_gflow(config=f'[web]\nlisten = "0.0.0.0:{port}"\n')
+    gflow.start()
+    status = gflow.ok("gflowd", "status")
+    assert f"Warning:  the dashboard listens on 0.0.0.0:{port}, beyond this machine" in status
+    assert "beyond this machine" in gflow.paths.daemon_log.read_text()
+    assert f"http://127.0.0.1:{port}/web/login?token=" in gflow.ok("gflowd", "web")

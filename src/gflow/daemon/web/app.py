@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gflow.config import split_listen
 from gflow.core.errors import Forbidden, InvalidInput
 from gflow.daemon import app as api
 from gflow.daemon import events as watch
@@ -37,7 +38,7 @@ from gflow.daemon.web.token import SESSIONS, WEB, WebSettings
 
 log = logging.getLogger(__name__)
 
-COOKIE = "gflow_session"
+COOKIE = "gflow_session_{port}"  # per port: browsers share a host's cookies across ports
 CSRF_HEADER = "X-CSRF-Token"
 STATIC = Path(__file__).parent / "static"
 TYPES = {
@@ -89,6 +90,7 @@ class Site:
 
     hosts: frozenset[str] | None
     files: dict[str, tuple[bytes, str]]
+    port: int
 
 
 SITE = web.AppKey("site", Site)
@@ -97,7 +99,7 @@ SITE = web.AppKey("site", Site)
 def allowed_hosts(listen: str) -> frozenset[str] | None:
     """The Host headers a loopback listener answers (a page whose name was rebound to
     127.0.0.1 sends its own name, and is refused); None: any (not on loopback)."""
-    from gflow.config import split_listen, web_exposure_warning
+    from gflow.config import web_exposure_warning
 
     host, port = split_listen(listen)
     if web_exposure_warning(listen):
@@ -106,9 +108,13 @@ def allowed_hosts(listen: str) -> frozenset[str] | None:
     return frozenset(f"{name}:{port}" for name in names)
 
 
+def cookie_name(request: web.Request) -> str:
+    return COOKIE.format(port=request.app[SITE].port)
+
+
 def session_of(request: web.Request) -> Session | None:
     """The session of a request with both its cookie and its CSRF token, else None."""
-    cookie = request.cookies.get(COOKIE)
+    cookie = request.cookies.get(cookie_name(request))
     if not cookie or len(cookie) > 200:
         return None
     session = request.app[SESSIONS].lookup(cookie)
@@ -188,17 +194,18 @@ async def login(request: web.Request) -> web.Response:
         )
     session_id, session = opened
     response = web.HTTPSeeOther(f"/#csrf={session.csrf}")
-    response.set_cookie(COOKIE, session_id, httponly=True, samesite="Strict", path="/")
+    name = cookie_name(request)
+    response.set_cookie(name, session_id, httponly=True, samesite="Strict", path="/")
     response.headers.update(SECURITY_HEADERS)
     log.info("dashboard session opened for %s", session.caller.user)
     raise response
 
 
 async def logout(request: web.Request) -> web.Response:
-    cookie = request.cookies.get(COOKIE, "")
+    cookie = request.cookies.get(cookie_name(request), "")
     request.app[SESSIONS].end(cookie)
     response = web.json_response({"signed_out": True})
-    response.del_cookie(COOKIE, path="/")
+    response.del_cookie(cookie_name(request), path="/")
     return response
 
 
@@ -248,7 +255,9 @@ def make_web_app(
     app[api.BUS] = bus
     app[SESSIONS] = sessions
     app[WEB] = settings
-    app[SITE] = Site(allowed_hosts(settings.listen), load_static())
+    app[SITE] = Site(
+        allowed_hosts(settings.listen), load_static(), split_listen(settings.listen)[1]
+    )
     app[routes.LOG_STREAMS] = routes.LogStreams()
     quiet_bad_requests()
     add = app.router

@@ -113,10 +113,17 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
 
 
 class FormParser(Parser):
-    """gbatch's own parser, whose usage errors are raised instead of printed and exited."""
+    """gbatch's own parser, whose usage errors are raised instead of printed and exited:
+    nothing a form says may end the daemon (argparse's --help and -V call exit)."""
 
     def error(self, message: str) -> Any:
         raise InvalidInput(one_line(message))
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise InvalidInput(one_line(message or "not a job"))
+
+    def print_help(self, file: Any = None) -> None:
+        raise InvalidInput("not a job")
 
 
 def spec_from_form(form: dict[str, Any], home: str, user: str) -> dict[str, Any]:
@@ -130,7 +137,8 @@ def spec_from_form(form: dict[str, Any], home: str, user: str) -> dict[str, Any]
     if not command.strip():
         raise InvalidInput("nothing to run", hint="type a command")
     argv = [f"{flag}={form[key]}" for key, flag in FORM_FLAGS.items() if form.get(key, "").strip()]
-    args = build_parser(FormParser).parse_args([*argv, "--command", command])
+    # Every value as --flag=VALUE, so a value that looks like a flag is only a value.
+    args = build_parser(FormParser).parse_args([*argv, f"--command={command}"])
     workdir = form.get("workdir", "").strip() or home
     env = {
         "HOME": home,
