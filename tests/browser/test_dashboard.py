@@ -127,3 +127,25 @@ def test_a_login_link_works_once(context: Any, browser: Any, dashboard: Web) -> 
         assert "spent or expired" in json.loads(answer.text())["error"]["message"]
     finally:
         other.close()
+
+
+def test_hold_release_and_redo_from_the_job_page(context: Any, dashboard: Web) -> None:
+    gflow = dashboard.gflow
+    blocker = gflow.submit("--hold", "sleep", "60")
+    job_id = gflow.submit("-n", "waits", "--depends-on", str(blocker), "echo", "again")
+    page = signed_in(context, dashboard)
+    page.goto(f"{dashboard.base}/#/job/{job_id}")
+    state = page.get_by_test_id("state")
+    expect(state).to_have_text("Queued")
+    page.locator("button[data-action=hold]").click()
+    expect(state).to_have_text("Hold")
+    assert gflow.job(job_id)["state"] == "Hold"
+    page.locator("button[data-action=release]").click()
+    expect(state).to_have_text("Queued")
+    gflow.ok("gcancel", str(blocker))
+    expect(state).to_have_text("Cancelled")  # its dependency can no longer be met
+    page.locator("button[data-action=redo]").click()
+    message = page.get_by_test_id("message")
+    expect(message).to_contain_text(f"(a redo of {job_id})")
+    redone = int(message.inner_text().split()[2])
+    assert gflow.job(redone)["name"] == "waits"
