@@ -32,3 +32,11 @@ def test_a_running_job_counts_until_now() -> None:
     t = timeline([job(0, 10, None, gpus=1)], now=3600, window=3600, buckets=4)
     assert t.gpus_in_use == (1, 1, 1, 1)
     assert dict(t.gpu_hours_by_user) == {"a": round(3590 / 3600, 3)}
+
+
+def test_gpus_in_use_counts_each_gpu_once_however_many_jobs_share_it() -> None:
+    shared = [JobTimes(0, 10, None, 1, "a", "", (0,)), JobTimes(0, 10, None, 1, "b", "", (0,))]
+    whole = JobTimes(0, 10, 2500, 2, "c", "", (1, 2))
+    t = timeline([*shared, whole], now=4000, window=4000, buckets=4)
+    assert t.gpus_in_use == (3, 3, 1, 1)
+    assert dict(t.gpu_hours_by_user)["c"] == round(2 * 2490 / 3600, 3)

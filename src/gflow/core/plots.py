@@ -4,7 +4,8 @@ passes the jobs and the time).
 Each series is sampled at the end of each of `buckets` equal steps of the window: the
 queue length and GPUs in use at that moment, the median wait of the jobs that started in
 the step and the median run time of those that ended in it; GPU-hours are summed over
-the whole window, by user and by project.
+the whole window, by user and by project. GPUs in use counts GPUs, not jobs: two shared
+jobs on one GPU make one GPU in use.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class JobTimes:
     gpus: int
     user: str
     project: str
+    gpu_ids: tuple[int, ...] = ()  # which GPUs it held (none known: `gpus` unnamed ones)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def timeline(jobs: Iterable[JobTimes], now: float, window: float, buckets: int) 
     """The series over [now - window, now]; O(jobs + buckets)."""
     start, step = now - window, window / buckets
     queued = [0] * (buckets + 1)  # differences: +1 where an interval begins, -1 after it
-    in_use = [0] * (buckets + 1)
+    holders: dict[int, list[int]] = {}  # GPU index -> differences of the jobs holding it
+    unnamed = [0] * (buckets + 1)  # GPUs of jobs that did not say which
     waits: list[list[float]] = [[] for _ in range(buckets)]
     runs: list[list[float]] = [[] for _ in range(buckets)]
     by_user: dict[str, float] = {}
@@ -77,7 +80,10 @@ def timeline(jobs: Iterable[JobTimes], now: float, window: float, buckets: int) 
         add(queued, job.submitted, waited_until, 1)
         if job.started is None:
             continue
-        add(in_use, job.started, job.finished, job.gpus)
+        for index in job.gpu_ids:
+            add(holders.setdefault(index, [0] * (buckets + 1)), job.started, job.finished, 1)
+        if not job.gpu_ids:
+            add(unnamed, job.started, job.finished, job.gpus)
         if start <= job.started < now:
             waits[int((job.started - start) // step)].append(job.started - job.submitted)
         if job.finished is not None and start <= job.finished < now:
@@ -92,12 +98,21 @@ def timeline(jobs: Iterable[JobTimes], now: float, window: float, buckets: int) 
         start=start,
         step=step,
         queue_length=_running_sum(queued, buckets),
-        gpus_in_use=_running_sum(in_use, buckets),
+        gpus_in_use=_gpus_in_use(holders, unnamed, buckets),
         wait_median=tuple(median(w) if w else None for w in waits),
         run_median=tuple(median(r) if r else None for r in runs),
         gpu_hours_by_user=_ranked(by_user),
         gpu_hours_by_project=_ranked(by_project),
     )
+
+
+def _gpus_in_use(
+    holders: dict[int, list[int]], unnamed: list[int], buckets: int
+) -> tuple[int, ...]:
+    """At each sample: the GPUs at least one job held, and the unnamed ones."""
+    held = [_running_sum(differences, buckets) for differences in holders.values()]
+    extra = _running_sum(unnamed, buckets)
+    return tuple(sum(1 for counts in held if counts[k] > 0) + extra[k] for k in range(buckets))
 
 
 def _running_sum(differences: list[int], buckets: int) -> tuple[int, ...]:

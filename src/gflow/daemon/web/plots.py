@@ -28,8 +28,8 @@ async def stats_timeline(request: web.Request) -> web.Response:
     active = service.list_fields_json(JobFilter(states=ACTIVE_STATES), FIELDS)
     rows = {row[0]: row for text in (recent, active) for row in json.loads(text)["rows"]}
     jobs = [
-        JobTimes(sub, start, end, len(gpu_ids) or (gpus if start is not None else 0), user, proj)
-        for _, sub, start, end, gpu_ids, gpus, user, proj in rows.values()
+        JobTimes(sub, start, end, len(ids) or gpus, user, proj, tuple(ids))
+        for _, sub, start, end, ids, gpus, user, proj in rows.values()
     ]
     shown = timeline(jobs, now, window, buckets).to_dict()
     return web.json_response({"window": name, "now": now, **shown})
