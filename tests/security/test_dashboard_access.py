@@ -150,3 +150,26 @@ def test_a_listener_beyond_loopback_is_warned_of_in_status_and_the_log(make_gflo
     assert f"Warning:  the dashboard listens on 0.0.0.0:{port}, beyond this machine" in status
     assert "beyond this machine" in gflow.paths.daemon_log.read_text()
     assert f"http://127.0.0.1:{port}/web/login?token=" in gflow.ok("gflowd", "web")
+
+
+def test_a_long_log_is_followed_from_its_last_bytes_when_asked(web: Web) -> None:
+    """`tail=N`: the stream starts N bytes before the end (the page's 2 MiB)."""
+    job_id = web.gflow.submit(
+        "python3", "-c", "print('x' * 99, flush=True)\nfor _ in range(999): print('y' * 99)"
+    )
+    web.gflow.wait_state(job_id)
+    cookie, csrf = session(web)
+    host, port = web.base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        path = f"/web/api/jobs/{job_id}/log/stream?offset=0&tail=1000&csrf={csrf}"
+        conn.request("GET", path, headers={"Cookie": cookie})
+        answer = conn.getresponse()
+        assert answer.status == 200
+        head = answer.readline().decode()
+        assert head == "event: chunk\n", head
+        chunk = json.loads(answer.readline().decode().removeprefix("data: "))
+    finally:
+        conn.close()
+    size = (web.gflow.paths.logs_dir / f"{job_id}.log").stat().st_size
+    assert size > 90_000 and chunk["offset"] == size - 1000

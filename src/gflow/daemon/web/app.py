@@ -187,11 +187,15 @@ async def login(request: web.Request) -> web.Response:
     session cookie set, and the page gets its CSRF token in the redirect's fragment."""
     token = request.query.get("token", "")
     opened = request.app[SESSIONS].redeem(token) if 0 < len(token) <= 100 else None
-    if opened is None:
-        raise Forbidden(
-            "this login link is spent or expired (each works once, for two minutes)",
-            hint="run `gflowd web` again for a new one",
+    if opened is None:  # a page, not JSON: a person opened this link
+        page = (
+            '<!doctype html><meta charset="utf-8"><title>gflow</title>'
+            "<p>This login link is spent or expired (each works once, for two minutes).</p>"
+            "<p>Run <code>gflowd web</code> again for a new one.</p>"
         )
+        refused = web.Response(text=page, status=403, content_type="text/html")
+        refused.headers.update(SECURITY_HEADERS)
+        return refused
     session_id, session = opened
     response = web.HTTPSeeOther(f"/#csrf={session.csrf}")
     name = cookie_name(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import pwd
 from typing import Any
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from gflow.cli.common import Parser, one_line
 from gflow.core.errors import GflowError, InvalidInput, Unavailable
-from gflow.core.model import JobSpec
+from gflow.core.model import Job, JobSpec
 from gflow.daemon import events as watch
 from gflow.daemon.app import BUS, jobs_json
 from gflow.daemon.identity import Caller, authorize_read
@@ -33,6 +34,7 @@ PUBLIC_FIELDS = frozenset(
 ANONYMOUS = Caller(uid=-1, user="")
 LOG_POLL = 0.25  # seconds between looks at a followed log that has not grown
 MAX_LOG_STREAMS = 32
+PAST_ANY_LOG = 1 << 50  # a read from here gives no bytes, only the log's size
 
 
 class LogStreams:
@@ -58,17 +60,14 @@ FORM_FLAGS = {
 
 async def public_events(request: web.Request) -> web.StreamResponse:
     """Everyone's events without their details: enough for the queue to follow itself."""
-    after = request.query.get("after")
-    if after is not None and request.headers.get("Last-Event-ID") is None and not after.isdigit():
-        raise InvalidInput(f"after={after[:20]!r} is not an event id")
     store = request.app[SERVICE].store
     return await watch.stream(request, store, request.app[BUS], EventFilter(), public=True)
 
 
 async def log_stream(request: web.Request) -> web.StreamResponse:
-    """A job's log as SSE from `offset=`: "chunk" events (base64, with their offset) as it
-    grows, "end" once the job has ended and all of it was sent. Its owner and admins only,
-    as `gjob log` (authorize_read)."""
+    """A job's log as SSE from `offset=` (or its last `tail=` bytes): "chunk" events
+    (base64, with their offset) as it grows, "end" once the job has ended and all of it
+    was sent. Its owner and admins only, as `gjob log` (authorize_read)."""
     service = request.app[SERVICE]
     job_id = job_id_of(request)
     authorize_read(caller_of(request), service.get_job(job_id))
@@ -76,10 +75,18 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
     if not raw.isdigit() or len(raw) > 15:
         raise InvalidInput(f"offset={raw[:20]!r} is not a byte offset")
     offset = int(raw)
+    tail = request.query.get("tail", "")
+    if tail and (not tail.isdigit() or len(tail) > 15):
+        raise InvalidInput(f"tail={tail[:20]!r} is not a number of bytes")
     streams = request.app[LOG_STREAMS]
     if streams.open >= MAX_LOG_STREAMS:
         raise Unavailable(f"{MAX_LOG_STREAMS} logs are being followed", hint="try again later")
-    system = request.app[POLICY].system  # the log must be its user's file (joblogs.py)
+    system = request.app[POLICY].system
+
+    def owner_of(job: Job) -> int | None:
+        """Whose file the log must be (system mode: the job's user's; joblogs.py)."""
+        return job.uid if system else None
+
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -87,11 +94,15 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         bus = request.app[BUS]
+        if tail:  # a long log: start near its end (the page says what it left out)
+            job = service.get_job(job_id)
+            with contextlib.suppress(Unavailable):
+                _, size = await asyncio.to_thread(read_log, job, PAST_ANY_LOG, owner_of(job))
+                offset = max(offset, size - int(tail))
         while not bus.closed:
             job = service.get_job(job_id)
             try:
-                owner = job.uid if system else None
-                data, _ = await asyncio.to_thread(read_log, job, offset, owner)
+                data, _ = await asyncio.to_thread(read_log, job, offset, owner_of(job))
             except Unavailable:
                 data = b""  # not started yet: no log file
             if data:

@@ -2,7 +2,7 @@
 // they use, foreign processes, free), who holds it, and why a blocked one is blocked.
 
 import { api } from "./api.js";
-import { clear, el, mb } from "./format.js";
+import { clear, el, mb, when } from "./format.js";
 
 const REFRESH = 10000; // ms: memory in use moves without events
 
@@ -12,8 +12,10 @@ function segment(kind, value, total, label) {
   return part;
 }
 
-function blockedWhy(gpu) {
+function blockedWhy(gpu, reservations, now) {
   if (!gpu.allowed) return "disabled by an admin (gctl set-gpus)";
+  const held = reservations.find((r) => r.gpu_ids.includes(gpu.index) && r.start <= now && now < r.end);
+  if (held) return `reserved for ${held.user} until ${when(held.end)}`;
   const foreign = (gpu.foreign || []).filter((p) => !p.ignored);
   if (foreign.length) {
     const who = foreign.map((p) => `pid ${p.pid}${p.user ? ` (${p.user})` : ""}, ${mb(p.used_mb)}`);
@@ -33,7 +35,9 @@ export function gpusPage(root, jobs) {
   clear(root).append(el("h1", {}, "GPUs"), legend, list, cpus);
 
   async function load() {
-    const { gpus, cpus: cpu } = await api("GET", "/api/v1/gpus");
+    const [{ gpus, cpus: cpu }, booked] = await Promise.all([
+      api("GET", "/api/v1/gpus"), api("GET", "/api/v1/reservations"),
+    ]);
     clear(list);
     if (!gpus.length) list.append(el("p", { class: "note" }, "No GPUs on this machine."));
     for (const gpu of gpus) {
@@ -47,7 +51,7 @@ export function gpusPage(root, jobs) {
         return el("a", { href: `#/job/${h.job}`, class: "holder" },
           `job ${h.job}${who ? ` (${who})` : ""}${h.shared ? `, shared ${mb(h.declared_mb)}` : ", whole GPU"}`);
       });
-      const why = blockedWhy(gpu);
+      const why = blockedWhy(gpu, booked.reservations, booked.now);
       list.append(el("div", { class: `gpu${why ? " blocked" : ""}`, "data-gpu": gpu.index },
         el("div", { class: "gpu-head" },
           el("strong", {}, `GPU ${gpu.index}`), ` ${gpu.name || ""} `,

@@ -6,6 +6,7 @@ import { ACTIVE, clear, duration, el, when } from "./format.js";
 import { dependencyGraph } from "./graph.js";
 import { Terminal } from "./term.js";
 
+const TAIL = 2 * 1048576; // bytes of a long log shown: its end
 const TIMES = new Set(["submitted_at", "started_at", "finished_at", "begin_at"]);
 
 function shownValue(key, value) {
@@ -41,7 +42,7 @@ export function jobPage(root, jobs, session, id) {
   async function load() {
     if (session.user) {
       const shown = await api("GET", `/api/v1/jobs/${id}`);
-      job = shown.job;
+      job = { ...shown.job, attempts: shown.attempts };
       clear(events).append(...shown.events.map((e) =>
         el("li", {}, el("time", {}, when(e.at)), ` ${e.kind} → ${e.state}`, e.detail ? ` (${e.detail})` : "")));
     } else {
@@ -105,10 +106,15 @@ export function jobPage(root, jobs, session, id) {
       return;
     }
     const terminal = new Terminal(pre);
-    log = new EventSource(streamUrl(`/web/api/jobs/${id}/log/stream?offset=0`));
+    log = new EventSource(streamUrl(`/web/api/jobs/${id}/log/stream?offset=0&tail=${TAIL}`));
+    let first = true;
     logNote.textContent = ACTIVE.has(job.state) ? "following…" : "";
     log.addEventListener("chunk", (m) => {
       const chunk = JSON.parse(m.data);
+      if (first && chunk.offset > 0) {
+        pre.before(el("p", { class: "note" }, `… the first ${(chunk.offset / 1048576).toFixed(1)} MB are not shown (gjob log ${id} has all of it)`));
+      }
+      first = false;
       const bytes = Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0));
       const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       terminal.writeBytes(bytes);
