@@ -190,8 +190,11 @@ async def login(request: web.Request) -> web.Response:
     if opened is None:  # a page, not JSON: a person opened this link
         page = (
             '<!doctype html><meta charset="utf-8"><title>gflow</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="stylesheet" href="/static/style.css"><main><h1>Not signed in</h1>'
             "<p>This login link is spent or expired (each works once, for two minutes).</p>"
-            "<p>Run <code>gflowd web</code> again for a new one.</p>"
+            "<p>Run <code>gflowd web</code> again for a new one, or "
+            '<a href="/">look at the queue</a> read-only.</p></main>'
         )
         refused = web.Response(text=page, status=403, content_type="text/html")
         refused.headers.update(SECURITY_HEADERS)

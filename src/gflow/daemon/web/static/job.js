@@ -99,10 +99,12 @@ export function jobPage(root, jobs, session, id) {
     if (log || closed) return;
     if (!session.user) {
       logNote.textContent = "Sign in (gflowd web) to read the log: logs are their owner's.";
+      pre.hidden = true;
       return;
     }
     if (session.user !== job.user && !session.admin) {
       logNote.textContent = `The log is ${job.user}'s: only they (and admins) can read it.`;
+      pre.hidden = true;
       return;
     }
     const terminal = new Terminal(pre);
