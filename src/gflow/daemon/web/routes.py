@@ -23,8 +23,10 @@ from gflow.daemon.joblogs import MAX_CHUNK, read_log
 from gflow.daemon.requests import POLICY, SERVICE, caller_of, job_id_of, object_body
 from gflow.store.events import EventFilter
 
-# What anyone may read of anyone's job: what `gqueue -u all` shows (no command, script,
-# environment, directory or log).
+# What a browser without a session may read of anyone's job: the queue's columns as
+# `gqueue -u all` shows them (ids, names, owners, states, times, GPUs, reasons). Less than a
+# local user may ask the socket for: no command line, script, directory, environment or
+# log, since the TCP port may be reachable by more than this machine's users.
 PUBLIC_FIELDS = frozenset(
     {"id", "name", "user", "state", "state_short", "project", "gpus", "gpu_ids", "priority"}
     | {"reason", "submitted_at", "started_at", "finished_at", "time_limit", "depends_on"}
