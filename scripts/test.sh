@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/venv.sh
 "$VENV/bin/pip" install -q -e '.[test]'
 export PATH="$VENV/bin:$PATH"
+# The dashboard's browser tests drive Debian's chromium (root only; else they skip).
+sh scripts/install-chromium.sh
 ruff check src tests bench
 ruff format --check src tests bench
 mypy

@@ -65,7 +65,9 @@ class Config:
     # stay.
     history_keep: float | None = None
     history_keep_jobs: int | None = None
-    web_listen: str = ""  # "127.0.0.1:PORT": /metrics (read-only) over TCP; empty = off
+    web_listen: str = ""  # "127.0.0.1:PORT": the dashboard and /metrics over TCP; empty = off
+    web_public: bool = True  # the queue and GPUs read-only without a session
+    web_session_idle: float = 12 * 3600.0  # seconds a dashboard session may stay idle
     webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
     emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
 
@@ -86,7 +88,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "quota": {},
     "reservations": {"users_may_reserve": bool, "max_gpu_hours": float},
     "history": {"keep": str, "keep_jobs": int},
-    "web": {"listen": str},
+    "web": {"listen": str, "public": bool, "session_idle": str},
     "notifications": {"webhooks": list, "emails": list},
 }
 
@@ -127,6 +129,11 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         socket_group=daemon.get("socket_group", ""),
         wrapper_python=daemon.get("wrapper_python", ""),
         web_listen=values.get("web", {}).get("listen", ""),
+        web_public=values.get("web", {}).get("public", True),
+        web_session_idle=_duration(
+            values.get("web", {}).get("session_idle"), paths.config_file, "web.session_idle"
+        )
+        or Config.web_session_idle,
         webhooks=tuple(values.get("notifications", {}).get("webhooks", ())),
         emails=tuple(values.get("notifications", {}).get("emails", ())),
     )
@@ -318,3 +325,24 @@ def _line_of(path: Path, key: str) -> int | str:
     except OSError:
         pass
     return "?"
+
+
+def web_exposure_warning(listen: str) -> str:
+    """What `gflowd status` and the daemon's log say when the dashboard listens beyond
+    this machine ('' for a loopback address)."""
+    if not listen:
+        return ""
+    import ipaddress
+
+    host, _ = split_listen(listen)
+    if host == "localhost":
+        return ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return (
+        f"the dashboard listens on {listen}, beyond this machine: anyone who can reach it "
+        "sees the public queue, and sessions travel unencrypted"
+    )

@@ -71,6 +71,8 @@ ROUTES = [
     ("GET", "/events/history"),
     ("GET", "/stats"),
     ("POST", "/notify/test"),  # no targets configured here: always refused, nothing changes
+    ("GET", "/stats/timeline"),
+    ("POST", "/web/token"),  # no [web] listen here: always refused, nothing changes
 ]
 # GET /events is a stream that never ends by itself: tests/integration/test_event_stream.py
 # checks its bad queries.

@@ -1,4 +1,5 @@
-"""gflowd: start, stop, restart, reload (the config), inspect or run the daemon."""
+"""gflowd: start, stop, restart, reload (the config), inspect or run the daemon; `web`
+prints a one-time dashboard login."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def build_parser(prog: str = "gflowd") -> Parser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--system", action="store_true", help=system_help)
     sub.add_parser("init", help="write a commented default config file")
+    sub.add_parser("web", help="print a one-time link that opens the dashboard as you")
     service = sub.add_parser("service", help="write a systemd unit (enables nothing)")
     service.add_argument("service_action", choices=["install"])
     service.add_argument("--system", action="store_true", help="the system daemon's unit")
@@ -174,6 +176,20 @@ def status(paths: Paths, as_json: bool) -> int:
     print(f"GPUs:     {len(gpus)} ({info['gpu_backend']}), {free} idle")
     print(f"Memory limits: {info.get('memory_limits', 'rss polling')}")
     print("Jobs:     " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    shown = info.get("web") or {}
+    if shown.get("listen"):
+        print(f"Dashboard: http://{shown['listen']}/ (sign in: gflowd web)")
+    if shown.get("warning"):
+        print(f"Warning:  {shown['warning']}")
+    return EXIT_OK
+
+
+def web_link(paths: Paths) -> int:
+    """`gflowd web`: a login link the daemon issued to you over the Unix socket."""
+    issued = Client(paths, timeout=10).request("POST", "/web/token")
+    minutes = max(1, round(issued["expires_in"] / 60))
+    print(f"Open the dashboard as {issued['user']} (the link works once, for {minutes} min):")
+    print(issued["url"])
     return EXIT_OK
 
 
@@ -198,6 +214,12 @@ enforce_memory = true
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).
 # fake = "2x24G"
+
+[web]
+# The dashboard (and /metrics) over TCP; `gflowd web` prints a one-time login link.
+# listen = "127.0.0.1:9090"
+# public = true          # the queue and GPUs read-only without signing in
+# session_idle = "12h"   # a browser session ends after this long unused
 
 [history]
 # Forget ended jobs (their logs, job directories and events too) once this old, in any
@@ -263,6 +285,8 @@ def dispatch(action: str | None, paths: Paths, as_json: bool = False) -> int:
         return status(paths, as_json)
     if action == "init":
         return init(paths)
+    if action == "web":
+        return web_link(paths)
     if action == "run":
         from gflow.daemon.main import main as run_daemon
 
@@ -286,7 +310,7 @@ def command(argv: Sequence[str]) -> int:
         return aliases_command(args.alias_action, args.dir)
     if getattr(args, "system", False):
         paths = Paths.for_system()
-    elif args.action == "status":
+    elif args.action in ("status", "web"):
         paths = Paths.for_client()  # the one the other commands would talk to, and why
     else:
         paths = Paths.from_env()

@@ -43,6 +43,9 @@ from gflow.daemon.requests import (
 )
 from gflow.daemon.service import Service
 from gflow.daemon.sharing_routes import add_sharing_routes
+from gflow.daemon.web.plots import stats_timeline
+from gflow.daemon.web.sessions import Sessions
+from gflow.daemon.web.token import SESSIONS, WEB, WebSettings, web_token
 from gflow.store.accounting import StatsFilter
 from gflow.store.db import JobFilter
 
@@ -425,6 +428,8 @@ def make_app(
     metrics: Metrics,
     router: Router,
     policy: AccessPolicy | None = None,
+    sessions: Sessions | None = None,
+    web_settings: WebSettings | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[metrics.middleware(), errors_as_json, release_memory_after_big],
@@ -436,6 +441,8 @@ def make_app(
     app[POLICY] = policy or AccessPolicy(owner_uid=os.getuid())
     app[STOP] = stop
     app[BUS] = bus
+    app[SESSIONS] = sessions or Sessions(service.clock, 12 * 3600.0)
+    app[WEB] = web_settings or WebSettings("")
     quiet_bad_requests()
     app.router.add_get("/api/v1/health", health)
     app.router.add_get("/api/v1/status", status)
@@ -464,12 +471,6 @@ def make_app(
     app.router.add_get("/api/v1/events/history", event_history)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_post("/api/v1/notify/test", notify_test)
-    return app
-
-
-def make_tcp_app(metrics: Metrics) -> web.Application:
-    """What `[web] listen` serves over TCP: read-only, nothing that changes state."""
-    app = web.Application(middlewares=[errors_as_json], client_max_size=1024)
-    app[METRICS] = metrics
-    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/api/v1/stats/timeline", stats_timeline)
+    app.router.add_post("/api/v1/web/token", web_token)
     return app

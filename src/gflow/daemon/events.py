@@ -97,8 +97,15 @@ def event_filter(query: Mapping[str, str], caller_uid: int, admin: bool) -> Even
     return EventFilter(uid=uid, job_ids=jobs, kinds=kinds)
 
 
-def sse(event: StreamEvent) -> bytes:
-    data = json.dumps(event.to_dict(), separators=(",", ":"))
+PUBLIC_KEYS = ("id", "job_id", "at", "kind", "name", "state", "user")
+
+
+def sse(event: StreamEvent, public: bool = False) -> bytes:
+    """One event as SSE; `public`: without its detail (the dashboard's anonymous stream)."""
+    shown = event.to_dict()
+    if public:
+        shown = {key: shown[key] for key in PUBLIC_KEYS}
+    data = json.dumps(shown, separators=(",", ":"))
     return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
@@ -117,9 +124,10 @@ def last_event_id(request: web.Request) -> int | None:
 
 
 async def stream(
-    request: web.Request, store: Store, bus: EventBus, where: EventFilter
+    request: web.Request, store: Store, bus: EventBus, where: EventFilter, public: bool = False
 ) -> web.StreamResponse:
-    """Send the events after Last-Event-ID (or, without one, from now on) as they come."""
+    """Send the events after Last-Event-ID (or, without one, from now on) as they come;
+    `public`: each without its detail."""
     after = last_event_id(request)
     if bus.streams >= MAX_STREAMS:
         raise Unavailable(f"{MAX_STREAMS} event streams are open", hint="try again later")
@@ -145,7 +153,7 @@ async def stream(
                 cursor = bus.head
             events, scanned = store.events_after(cursor, where)
             if events:
-                await response.write(b"".join(sse(e) for e in events))
+                await response.write(b"".join(sse(e, public) for e in events))
                 quiet_since = clock()
             moved, cursor = scanned > cursor, scanned
             if moved and cursor < bus.head:

@@ -17,10 +17,10 @@ from typing import IO
 
 from aiohttp import web
 
-from gflow.config import Config, load_config, split_listen
+from gflow.config import Config, load_config, split_listen, web_exposure_warning
 from gflow.core.errors import Forbidden, GflowError, InvalidInput
 from gflow.core.notify import check_targets
-from gflow.daemon.app import make_app, make_tcp_app
+from gflow.daemon.app import make_app
 from gflow.daemon.connections import KEEPALIVE_TIMEOUT, AcceptErrorLog, Guards, guarded
 from gflow.daemon.events import EventBus
 from gflow.daemon.identity import AccessPolicy
@@ -30,6 +30,9 @@ from gflow.daemon.metrics import Metrics
 from gflow.daemon.notify.router import Router
 from gflow.daemon.notify.worker import Deliveries
 from gflow.daemon.service import Service
+from gflow.daemon.web.app import make_web_app
+from gflow.daemon.web.sessions import Sessions
+from gflow.daemon.web.token import WebSettings
 from gflow.paths import Paths
 from gflow.resources import cgroups
 from gflow.resources.gpu import make_gpu_backend
@@ -132,8 +135,11 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(AcceptErrorLog())
+    # Dashboard sessions: issued over the socket, used over TCP (daemon/web/).
+    sessions = Sessions(service.clock, config.web_session_idle)
+    settings = WebSettings(config.web_listen, config.web_public)
     runner = web.AppRunner(
-        make_app(service, stop, bus, metrics, router, policy),
+        make_app(service, stop, bus, metrics, router, policy, sessions, settings),
         access_log=None,
         shutdown_timeout=2.0,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
@@ -158,7 +164,10 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
             os.chown(paths.socket, 0, group, follow_symlinks=False)
     finally:
         os.umask(old_umask)
-    tcp = await serve_tcp(config, metrics) if config.web_listen else None
+    tcp = None
+    if config.web_listen:
+        site = make_web_app(service, bus, metrics, policy, sessions, settings)
+        tcp = await serve_tcp(config, site)
     service.start()
     if targets or outbox.pending(store):
         deliveries.start()  # also to send (or drop) what a crash left owed
@@ -190,17 +199,21 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
 
 
 async def serve_tcp(
-    config: Config, metrics: Metrics
+    config: Config, site: web.Application
 ) -> tuple[web.AppRunner, asyncio.AbstractServer]:
-    """`[web] listen = "127.0.0.1:PORT"`: /metrics over TCP, through the same connection
-    bounds as the socket."""
+    """`[web] listen = "127.0.0.1:PORT"`: the dashboard and /metrics over TCP
+    (daemon/web/app.py), through the same connection bounds as the socket."""
     host, port = split_listen(config.web_listen)
-    runner = web.AppRunner(make_tcp_app(metrics), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        site, access_log=None, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_TIMEOUT
+    )
     await runner.setup()
     assert runner.server is not None
     loop = asyncio.get_running_loop()
     server = await loop.create_server(guarded(runner.server, Guards(64)), host, port)
-    log.info("serving /metrics on %s", config.web_listen)
+    log.info("serving the dashboard and /metrics on http://%s/", config.web_listen)
+    if warning := web_exposure_warning(config.web_listen):
+        log.warning("%s", warning)
     return runner, server
 
 

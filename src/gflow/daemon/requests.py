@@ -20,16 +20,23 @@ from gflow.daemon.service import Service
 SERVICE = web.AppKey("service", Service)
 POLICY = web.AppKey("policy", AccessPolicy)
 STOP = web.AppKey("stop", asyncio.Event)
+# The Caller a dashboard session is (daemon/web/app.py sets it, only on the TCP site, only
+# after checking the session's cookie and CSRF token; nothing else writes it).
+WEB_CALLER = "gflow.web.caller"
 
 
 def caller_of(request: web.Request) -> Caller:
-    """Who is calling, as the kernel says (daemon/identity.py), never as the client says."""
+    """Who is calling, as the kernel says (daemon/identity.py), never as the client says:
+    the Unix socket's peer, or the Unix user whose socket issued this dashboard session."""
     sock: socket.socket | None = (
         request.transport.get_extra_info("socket") if request.transport else None
     )
-    if sock is None or sock.family != socket.AF_UNIX:
-        raise GflowError("requests must come over the Unix socket")
-    return caller_from_socket(sock, request.app[POLICY])
+    if sock is not None and sock.family == socket.AF_UNIX:
+        return caller_from_socket(sock, request.app[POLICY])
+    session_caller = request.get(WEB_CALLER)
+    if isinstance(session_caller, Caller):
+        return session_caller
+    raise GflowError("requests must come over the Unix socket (or a dashboard session)")
 
 
 def job_id_of(request: web.Request) -> int:

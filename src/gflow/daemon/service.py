@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gflow import __version__
-from gflow.config import Config
+from gflow.config import Config, web_exposure_warning
 from gflow.core.dependencies import Dependency, DependencyKind
 from gflow.core.errors import GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
@@ -545,6 +545,10 @@ class Service(JobSupervisor):
             "gpu_backend": self.machine.backend.name,
             "gpus": self.gpu_status(),
             "jobs": self.store.count_by_state(),
+            "web": {
+                "listen": self.config.web_listen,
+                "warning": web_exposure_warning(self.config.web_listen),
+            },
         }
 
     # ---- scheduling ------------------------------------------------------------------------
