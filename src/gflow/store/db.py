@@ -481,6 +481,14 @@ class Store:
                 [(json.dumps(usage.to_dict()), job_id) for job_id, usage in usages],
             )
 
+    def set_handing(self, ids: Iterable[int], unit: int) -> None:
+        """The Slurm executor: these jobs are being handed to sbatch as the unit `unit` (its
+        mark's id), or (0) no longer are; durable before sbatch runs."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE jobs SET slurm_handing = ? WHERE id = ?", [(unit, i) for i in ids]
+            )
+
     def set_reasons(self, reasons: Iterable[tuple[int, str | None]]) -> None:
         """Why queued jobs wait: shown to users, but not a state change, so no event."""
         with self.transaction() as conn:
@@ -595,6 +603,9 @@ def _save_job(conn: sqlite3.Connection, job: Job) -> None:
         "time_limit": job.time_limit,
         "conda_env": job.conda_env,
         "max_retries": job.max_retries,
+        "slurm_job_id": job.slurm_job_id,
+        "node": job.node,
+        "slurm_handing": job.slurm_handing,
     }
     assignments = ", ".join(f"{column} = ?" for column in row)
     conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*row.values(), job.id))

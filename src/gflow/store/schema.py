@@ -181,6 +181,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN notify_email TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN notify_on TEXT NOT NULL DEFAULT '';
     """,
+    # 12: the Slurm executor: the Slurm job id ('123', an array task '123_4'), the node it
+    # ran on, and whether it is being handed to sbatch right now (set before sbatch runs,
+    # so a daemon killed in between looks for it by its mark instead of submitting again)
+    """
+    ALTER TABLE jobs ADD COLUMN slurm_job_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN slurm_handing INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
