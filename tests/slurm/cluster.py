@@ -106,7 +106,9 @@ ReturnToService=2
 KillWait=2
 MinJobAge=300
 InactiveLimit=0
-NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 2} RealMemory={memory} Gres=gpu:2 State=UNKNOWN
+# more CPUs than the machine has: short jobs of several tests run side by side
+SlurmdParameters=config_overrides
+NodeName={host} NodeAddr=127.0.0.1 CPUs=8 RealMemory={memory} Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
         )
@@ -129,7 +131,7 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
         deadline = time.monotonic() + timeout
         while not ready():  # type: ignore[operator]
             if time.monotonic() > deadline:
-                log = (self.root / "log" / "slurmctld.log")
+                log = self.root / "log" / "slurmctld.log"
                 tail = log.read_text()[-2000:] if log.exists() else ""
                 raise RuntimeError(f"the Slurm cluster did not become {what}:\n{tail}")
             time.sleep(0.1)
@@ -139,6 +141,21 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
             argv, env=self.env, capture_output=True, text=True, timeout=timeout,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
+
+    def stop_controller(self) -> None:
+        """slurmctld down (as a dead controller): SIGTERM by its pid, wait for it."""
+        proc = psutil.Process(self.pids[1])
+        proc.terminate()
+        proc.wait(10)
+
+    def start_controller(self) -> None:
+        """slurmctld back, recovering its jobs from its state directory (no -c)."""
+        self._spawn_at(1, ["slurmctld", "-D", "-f", str(self.conf)], "slurmctld")
+        self._wait(lambda: self.run("sinfo", "-h", "-o", "%T").returncode == 0, "answering")
+
+    def _spawn_at(self, index: int, argv: list[str], name: str) -> None:
+        self._spawn(argv, name)
+        self.pids[index] = self.pids.pop()
 
     def stop(self) -> None:
         """SIGTERM each daemon we started (slurmd first), SIGKILL what is left after 10 s."""

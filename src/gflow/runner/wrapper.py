@@ -135,6 +135,11 @@ def main(jobdir: str) -> int:
         **_children_usage(),
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
+    if spec.get("exit_as_job"):  # a Slurm job: Slurm's own record says the same
+        if code < 0:
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        return code
     return 0
 
 

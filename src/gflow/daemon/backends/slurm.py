@@ -130,7 +130,7 @@ class SlurmBackend:
             self.mirror.scancel(handed)
 
     async def hold(self, job: Job) -> None:
-        await self._control(job, "hold", job.slurm_job_id)
+        await self._control(job, "uhold", job.slurm_job_id)  # a user hold: theirs to release
 
     async def release(self, job: Job, at: float | None) -> None:
         if at is not None and job.slurm_job_id:
@@ -291,7 +291,7 @@ class SlurmBackend:
             GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
         )
         # Slurm enforces the time limit and gives the GPUs: the wrapper only records.
-        extra = {"inherit": list(INHERIT), "quiet": not batch.output}
+        extra = {"inherit": list(INHERIT), "quiet": not batch.output, "exit_as_job": True}
         return PreparedLaunch(job, env, body, batch, extra)
 
     def _submit(self, unit: Unit, prepared: list[PreparedLaunch], options: list[str]) -> str:
