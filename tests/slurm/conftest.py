@@ -85,3 +85,17 @@ def sgflow(cluster: Cluster) -> Iterator[SlurmGflow]:
         yield installation
     finally:
         installation.cleanup()
+
+
+@pytest.fixture(scope="session")
+def timed_job(cluster: Cluster) -> Iterator[tuple[SlurmGflow, int]]:
+    """A job past its time limit, submitted first thing: Slurm enforces limits in whole
+    minutes and looks only every ~30 s, so it ends TIMEOUT 60-90 s later, while the other
+    tests run (test_slurm_recovery.py checks the end)."""
+    installation = SlurmGflow(cluster)
+    try:
+        installation.start()
+        job_id = installation.submit("-t", "0:30", "sleep 300")
+        yield installation, job_id
+    finally:
+        installation.cleanup()

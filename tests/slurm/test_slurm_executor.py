@@ -7,6 +7,15 @@ from tests.helpers import wait_for
 from tests.slurm.conftest import SlurmGflow
 
 
+def test_time_limit_rounded_up_to_slurm_minutes(timed_job: tuple[SlurmGflow, int]) -> None:
+    """-t 0:30 goes to Slurm as 1 minute (its unit), and the job's events say so."""
+    installation, job_id = timed_job
+    sid = wait_for(lambda: installation.job(job_id)["slurm_job_id"], what="the job in Slurm")
+    assert installation.scontrol(sid)["TimeLimit"] == "00:01:00"
+    events = installation.ok("gjob", "show", str(job_id))
+    assert "time limit 30 s rounded up to 1 min" in events
+
+
 def test_job_runs_in_slurm_with_our_log_and_env(sgflow: SlurmGflow) -> None:
     """A job goes to Slurm (its mark in --comment), runs our wrapper there, and ends
     Finished with its output in its usual log and GFLOW_JOB_ID set as locally."""
