@@ -95,3 +95,21 @@ def test_attach_says_what_to_use_and_show_names_slurm(sgflow: SlurmGflow) -> Non
     listed = json.loads(sgflow.ok("gqueue", "--json"))["jobs"]
     assert any(j["id"] == job_id and j["state"] == "Running" for j in listed)
     sgflow.ok("gcancel", str(job_id))
+
+
+def test_waiting_for_resources_and_a_refused_request(sgflow: SlurmGflow) -> None:
+    """Both GPUs busy: Slurm's PENDING (Resources) is our Queued, reason Resources. A job
+    Slurm refuses at sbatch (3 GPUs on a 2-GPU node) is Cancelled with Slurm's words."""
+    busy = sgflow.submit("--gpus", "2", "sleep 60")
+    sgflow.wait_state(busy, "Running", timeout=30)
+    waiting = sgflow.submit("--gpus", "2", "echo got them")
+    wait_for(lambda: sgflow.job(waiting)["reason"] == "Resources", 20, "reason Resources")
+    sid = sgflow.job(waiting)["slurm_job_id"]
+    shown = sgflow.scontrol(sid)
+    assert (shown["JobState"], shown["Reason"]) == ("PENDING", "Resources")
+    refused = sgflow.submit("--gpus", "3", "echo never")
+    job = sgflow.wait_state(refused, "Cancelled", timeout=30)
+    assert job["reason"] == "Slurm:Rejected" and not job["slurm_job_id"]
+    assert "not available" in sgflow.ok("gjob", "show", str(refused))
+    sgflow.ok("gcancel", str(busy))
+    sgflow.wait_state(waiting, "Finished", timeout=30)
