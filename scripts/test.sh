@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/venv.sh
 "$VENV/bin/pip" install -q -e '.[test]'
 export PATH="$VENV/bin:$PATH"
+# Slurm for tests/slurm (root only; otherwise those tests skip and say why).
+scripts/install-slurm.sh || echo "could not install Slurm: the Slurm tests will skip" >&2
 ruff check src tests bench
 ruff format --check src tests bench
 mypy

@@ -32,7 +32,7 @@ def export_target(text: str) -> str:
 def bare_flag_to_stdout(argv: list[str]) -> list[str]:
     """`--export-slurm` alone means stdout: rewritten before parsing, so that argparse never
     takes the command's first word for FILE (`gbatch --export-slurm echo hi`)."""
-    out = []
+    out: list[str] = []
     for index, word in enumerate(argv):
         if word == "--":
             return out + argv[index:]
