@@ -17,6 +17,7 @@ import logging
 import os
 import shlex
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,9 @@ class SlurmBackend:
         self.unreachable_since: float | None = None
         self._retry_at = 0.0
         self._poll_task: asyncio.Task[None] | None = None
+        # When we last changed a job in Slurm ourselves (monotonic): a squeue asked before
+        # that describes the job as it was, and is not applied to it.
+        self.acted_at: dict[int, float] = {}
         self.mirror = Mirror(self)
 
     # ---- the interface ---------------------------------------------------------------------
@@ -118,6 +122,7 @@ class SlurmBackend:
         if job.stop_reason is None:  # why it stops, durable first (as a local stop is)
             job = replace(job, stop_reason=why, reason=Reason(ReasonKind.STOPPING, why.value))
             sup._commit([(job, Event(job.id, sup.clock(), "stop", job.state, why.value))])
+        self.acted_at[job.id] = time.monotonic()
         if job.slurm_job_id:
             self.mirror.scancel([job.slurm_job_id], "KILL" if kill else "")
         else:
@@ -172,6 +177,7 @@ class SlurmBackend:
 
     async def _control(self, job: Job, *args: str) -> None:
         """scontrol on a job Slurm has; one a sbatch is handing over right now must wait."""
+        self.acted_at[job.id] = time.monotonic()
         if job.slurm_handing:
             raise Unavailable(
                 f"job {job.id} is being handed to Slurm", hint="try again in a moment"
@@ -329,11 +335,13 @@ class SlurmBackend:
             # next poll looks for its mark before anything is submitted again.
             if "did not answer" not in str(exc):
                 self._not_handed(ids)
+                self.mirror.cancel_stopped(ids)
             self.unreachable(str(exc))
             return
         except (SlurmRefused, OSError, Forbidden) as exc:
             log.error("job %d: Slurm did not take it: %s", unit.mark_id, exc)
             self._not_handed(ids)
+            self.mirror.cancel_stopped(ids)
             self.mirror.refused(ids, str(exc))
             return
         self.reachable()

@@ -70,6 +70,7 @@ class Mirror:
             return
         # Looking for a mark means reading every job; otherwise only ours, by id.
         ids = [] if lost else [j.slurm_job_id.split("_")[0] for j in handed]
+        asked = time.monotonic()
         try:
             rows = await backend.call(backend.commands.squeue, ids)
         except SlurmUnreachable as exc:
@@ -87,8 +88,12 @@ class Mirror:
             if row is None:
                 row = await self._left_queue(job.slurm_job_id)
             current = jobs.get(job.id)
+            if backend.acted_at.get(job.id, 0.0) > asked:
+                continue  # we changed it after that squeue was asked: the next one says
             if current is not None and current.slurm_job_id:
                 self.apply(current, row)
+        for job_id in [i for i in backend.acted_at if i not in jobs]:
+            del backend.acted_at[job_id]
 
     async def _left_queue(self, slurm_id: str) -> SlurmRow | None:
         """A job squeue no longer shows: scontrol may still, accounting may."""
@@ -152,6 +157,16 @@ class Mirror:
         sup._commit(changes)
         if cancel:
             self.scancel(cancel)
+
+    def cancel_stopped(self, ids: list[int]) -> None:
+        """Jobs cancelled while an sbatch that did not take them ran: Cancelled now."""
+        sup = self.service
+        stopped = [sup.jobs[i] for i in ids if i in sup.jobs and sup.jobs[i].stop_reason]
+        reason = Reason(ReasonKind.CANCELLED_BY_USER)
+        sup._commit(
+            [sup._transition(j, JobState.CANCELLED, "cancelled", reason=reason) for j in stopped]
+        )
+        self.backend.cancel_on_submit.difference_update(j.id for j in stopped)
 
     def refused(self, ids: list[int], why: str) -> None:
         """sbatch said no: the job can never run there. Cancelled, Slurm's words kept."""
