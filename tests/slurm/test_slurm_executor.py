@@ -34,6 +34,10 @@ def test_job_runs_in_slurm_with_our_log_and_env(sgflow: SlurmGflow) -> None:
     assert job["exit_code"] == 0 and job["reason"] == "Completed"
     assert job["started_at"] and job["finished_at"] >= job["started_at"]
     assert sgflow.ours() == [job["slurm_job_id"]]
+    events = sgflow.ok("gjob", "events", str(job_id))
+    for kind in ("submitted", "slurm", "started", "ended"):  # the same events as locally
+        assert f" {kind} " in events, events
+    assert "Finished" in sgflow.ok("gstats")
 
 
 def test_exit_codes_and_signals_read_as_locally(sgflow: SlurmGflow) -> None:

@@ -74,6 +74,9 @@ def test_hold_release_and_update_through_scontrol(sgflow: SlurmGflow) -> None:
     sgflow.ok("gjob", "release", str(job_id))
     assert sgflow.scontrol(sid)["Reason"] != "JobHeldUser"
     assert sgflow.job(job_id)["state"] == "Queued"
+    sgflow.ok("gcancel", str(job_id))  # pending in Slurm: Cancelled here at once, scancel'd
+    assert sgflow.job(job_id)["state"] == "Cancelled"
+    wait_for(lambda: sgflow.scontrol(sid)["JobState"] == "CANCELLED", what="Slurm's cancel")
     held = sgflow.submit("--hold", "echo released")
     hsid = wait_for(lambda: sgflow.job(held)["slurm_job_id"], what="the held job in Slurm")
     assert sgflow.scontrol(hsid)["Reason"] == "JobHeldUser"

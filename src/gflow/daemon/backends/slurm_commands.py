@@ -83,7 +83,11 @@ class SlurmCommands:
     ) -> str:
         """Submit; the Slurm job id (an array's id). The script goes on stdin."""
         # The daemon's SLURM_CONF (where the cluster is) wins over the submitter's.
-        merged = {**env, **{k: v for k, v in self.env.items() if k == "SLURM_CONF"}}
+        # The submitter's own SLURM_* (a gbatch run inside a Slurm job, say) would steer
+        # sbatch; the job gets Slurm's real ones inside anyway.
+        merged = {k: v for k, v in env.items() if not k.startswith("SLURM_")}
+        if "SLURM_CONF" in self.env:
+            merged["SLURM_CONF"] = self.env["SLURM_CONF"]
         done = self._run(["sbatch", "--parsable", *options], merged, run_as, script)
         job_id = done.stdout.strip().split(";")[0]  # "123" or "123;cluster"
         if not job_id.isdigit():

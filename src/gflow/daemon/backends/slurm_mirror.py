@@ -125,15 +125,23 @@ class Mirror:
                     task.isdigit() and job.array_task_id == int(task)
                 ):
                     found[job.id] = row.slurm_id
+        # The jobs as they are now (the squeue took a while): one cancelled meanwhile is not
+        # written back; its Slurm job, if found, is cancelled too.
+        current = {j.id: sup.jobs.get(j.id) for j in lost}
+        still = [j for j in current.values() if j is not None and j.slurm_handing]
         changes = []
-        for job in lost:
+        for job in still:
             if job.id in found:
                 log.info("job %d found in Slurm as %s (by its mark)", job.id, found[job.id])
                 changes.append(self._with_id(job, found[job.id], "found by its mark"))
         sup._commit(changes)
-        missing = [j.id for j in lost if j.id not in found]
+        gone = [found[i] for i, job in current.items() if job is None and i in found]
+        if gone:
+            self.scancel(gone)
+        missing = [j.id for j in still if j.id not in found and j.id not in self.backend.in_flight]
         if missing:
             self.backend._not_handed(missing)
+            self.backend.mirror.cancel_stopped(missing)
             sup.request_pass()
 
     def _with_id(self, job: Job, slurm_id: str, how: str) -> tuple[Job, Event]:
