@@ -109,7 +109,10 @@ class SlurmBackend:
         if sup.clock() < self._retry_at:
             return
         reasons: list[tuple[Job, Reason | None]] = []
-        for unit in self._units(waiting):
+        units = self._units(waiting)
+        if self.unreachable_since is not None:  # one sbatch at a time asks if it is back
+            units = units[:1] if not self.in_flight else []
+        for unit in units:
             deps = self._slurm_dependencies(unit.jobs[0], states)
             if deps is None:
                 reasons += [(j, Reason(ReasonKind.DEPENDENCY)) for j in unit.jobs]
