@@ -32,7 +32,7 @@ def test_array_is_one_slurm_array_with_its_throttle(sgflow: SlurmGflow) -> None:
 def test_dependency_waits_in_slurm_then_runs(sgflow: SlurmGflow) -> None:
     """A child of a running parent is submitted with the parent's Slurm id as its
     dependency: Slurm holds it (Dependency), then runs it after the parent."""
-    parent = sgflow.submit("sleep 3")
+    parent = sgflow.submit("sleep 6")  # long enough for a poll or two to see the child wait
     child = sgflow.submit("-d", f"afterok:{parent}", "echo child")
     wait_for(lambda: sgflow.job(child)["slurm_job_id"], what="the child in Slurm")
     p, c = sgflow.job(parent), sgflow.job(child)
@@ -69,8 +69,10 @@ def test_hold_release_and_update_through_scontrol(sgflow: SlurmGflow) -> None:
     sgflow.ok("gjob", "hold", str(job_id))
     assert sgflow.scontrol(sid)["Reason"] == "JobHeldUser"
     assert sgflow.job(job_id)["state"] == "Hold"
-    sgflow.ok("gjob", "update", str(job_id), "-t", "20")
-    assert sgflow.scontrol(sid)["TimeLimit"] == "00:20:00"
+    sgflow.ok("gjob", "update", str(job_id), "-t", "20", "--gpus", "1", "--memory", "200M")
+    shown = sgflow.scontrol(sid)
+    assert (shown["TimeLimit"], shown["MinMemoryNode"]) == ("00:20:00", "200M")
+    assert "gpu:1" in shown["TresPerNode"]
     sgflow.ok("gjob", "release", str(job_id))
     assert sgflow.scontrol(sid)["Reason"] != "JobHeldUser"
     assert sgflow.job(job_id)["state"] == "Queued"
@@ -98,6 +100,9 @@ def test_attach_says_what_to_use_and_show_names_slurm(sgflow: SlurmGflow) -> Non
     listed = json.loads(sgflow.ok("gqueue", "--json"))["jobs"]
     assert any(j["id"] == job_id and j["state"] == "Running" for j in listed)
     sgflow.ok("gcancel", str(job_id))
+    short = sgflow.submit("sleep 1; echo followed")
+    done = sgflow.run("gjob", "log", "-f", str(short), timeout=60)  # waits, follows, ends
+    assert (done.returncode, done.stdout) == (0, "followed\n")
 
 
 def test_waiting_for_resources_and_a_refused_request(sgflow: SlurmGflow) -> None:

@@ -156,7 +156,8 @@ class SlurmBackend:
         if new.resources.cpus != job.resources.cpus and new.resources.cpus:
             changes.append(f"NumCPUs={new.resources.cpus}")
         if new.resources.gpus != job.resources.gpus:
-            changes.append(f"TresPerNode=gres/gpu:{new.resources.gpus}")
+            model = f"{new.resources.gpu_model}:" if new.resources.gpu_model else ""
+            changes.append(f"Gres=gpu:{model}{new.resources.gpus}")  # 22.05 and later
         if changes:
             await self._control(job, "update", f"JobId={job.slurm_job_id}", *changes)
 
