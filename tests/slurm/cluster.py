@@ -157,8 +157,26 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
         self._spawn(argv, name)
         self.pids[index] = self.pids.pop()
 
+    def drain(self, timeout: float = 20.0) -> None:
+        """Cancel every job of this (private) cluster and wait for their steps to end:
+        a slurmstepd outlives a stopped slurmd."""
+        try:
+            ids = self.run("squeue", "-h", "-o", "%A", timeout=15).stdout.split()
+            if ids:
+                self.run("scancel", *sorted(set(ids)), timeout=15)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                busy = self.run("squeue", "-h", "-t", "R,CG,CF,S", "-o", "%A", timeout=15)
+                if busy.returncode != 0 or not busy.stdout.strip():
+                    return
+                time.sleep(0.2)
+        except subprocess.TimeoutExpired:
+            pass
+
     def stop(self) -> None:
-        """SIGTERM each daemon we started (slurmd first), SIGKILL what is left after 10 s."""
+        """Cancel the jobs, then SIGTERM each daemon we started (slurmd first), SIGKILL
+        what is left after 10 s."""
+        self.drain()
         procs = []
         for pid in reversed(self.pids):  # slurmd, slurmctld, munged
             try:
