@@ -115,6 +115,8 @@ def test_waiting_for_resources_and_a_refused_request(sgflow: SlurmGflow) -> None
     sid = sgflow.job(waiting)["slurm_job_id"]
     shown = sgflow.scontrol(sid)
     assert (shown["JobState"], shown["Reason"]) == ("PENDING", "Resources")
+    tried = sgflow.run("gbatch", "--dry-run", "--gpus", "2", "true")  # no GPU here: Slurm's
+    assert tried.returncode == 0 and "Slurm" in tried.stderr + tried.stdout
     refused = sgflow.submit("--gpus", "3", "echo never")
     job = sgflow.wait_state(refused, "Cancelled", timeout=30)
     assert job["reason"] == "Slurm:Rejected" and not job["slurm_job_id"]
