@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import pytest
+
 from tests.helpers import wait_for
 from tests.slurm.cluster import Cluster
 from tests.slurm.conftest import SlurmGflow
@@ -22,33 +24,43 @@ def _record(installation: SlurmGflow, job_id: int) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def test_daemon_killed_right_after_sbatch_finds_its_job_by_mark(cluster: Cluster) -> None:
+@pytest.mark.parametrize("array", [False, True], ids=["job", "array"])
+def test_daemon_killed_right_after_sbatch_finds_its_job_by_mark(
+    cluster: Cluster, array: bool
+) -> None:
     """The daemon dies between sbatch and recording the Slurm id (its record still says
-    'being handed'); restarted, it finds the job by its mark, adopts no other store's job
-    with the same job id, and never submits it again: the command runs once."""
+    'being handed'); restarted, it finds the job (each array task) by its mark, adopts no
+    other store's job with the same job id, and never submits again: each runs once."""
     installation = SlurmGflow(cluster)
     try:
         installation.env["GFLOW_TEST_EXIT_AFTER_SBATCH"] = "1"
         installation.start()
-        job_id = installation.submit("sleep 2; echo once >> once.txt")
+        shape = ["-a", "1-2"] if array else []
+        printed = installation.ok("gbatch", "--parsable", *shape,
+                                  "sleep 2; echo once >> once-$GFLOW_JOB_ID.txt")  # fmt: skip
+        first, _, last = printed.strip().partition("-")
+        ids = list(range(int(first), int(last or first) + 1))
         wait_for(lambda: installation.run("gflowd", "status").returncode != 0,
                  what="the daemon to die after sbatch")  # fmt: skip
-        assert _record(installation, job_id) == (job_id, "")  # handed, id not recorded
+        for job_id in ids:  # handed (the mark's id: the first job's), no Slurm id recorded
+            assert _record(installation, job_id) == (ids[0], "")
         submitted = installation.ours()
-        assert len(submitted) == 1
+        assert len(submitted) == len(ids)
         # Another store's job with the same gflow id is never taken for ours.
         decoy = cluster.run(
-            "sbatch", "--parsable", f"--comment=gflow:0123456789abcdef:{job_id}",
+            "sbatch", "--parsable", f"--comment=gflow:0123456789abcdef:{ids[0]}",
             "--wrap", "sleep 20",
         )  # fmt: skip
         assert decoy.returncode == 0, decoy.stderr
         del installation.env["GFLOW_TEST_EXIT_AFTER_SBATCH"]
         installation.start()
-        job = installation.wait_state(job_id, "Finished", timeout=40)
-        assert job["slurm_job_id"] == submitted[0] != decoy.stdout.strip()
+        jobs = [installation.wait_state(i, "Finished", timeout=40) for i in ids]
+        assert sorted(j["slurm_job_id"] for j in jobs) == submitted
+        assert decoy.stdout.strip() not in submitted
         assert installation.ours() == submitted  # nothing submitted twice
-        assert (installation.workdir / "once.txt").read_text() == "once\n"
-        assert "found by its mark" in installation.ok("gjob", "show", str(job_id))
+        for job_id in ids:
+            assert (installation.workdir / f"once-{job_id}.txt").read_text() == "once\n"
+            assert "found by its mark" in installation.ok("gjob", "show", str(job_id))
         cluster.run("scancel", decoy.stdout.strip())
     finally:
         installation.cleanup()
