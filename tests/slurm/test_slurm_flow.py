@@ -123,3 +123,17 @@ def test_waiting_for_resources_and_a_refused_request(sgflow: SlurmGflow) -> None
     assert "not available" in sgflow.ok("gjob", "show", str(refused))
     sgflow.ok("gcancel", str(busy))
     sgflow.wait_state(waiting, "Finished", timeout=30)
+
+
+def test_throttled_sweep_goes_as_one_slurm_array(sgflow: SlurmGflow) -> None:
+    """--param with --max-concurrent: its jobs go as one Slurm array with that throttle,
+    each running its own command."""
+    printed = sgflow.ok("gbatch", "--parsable", "--param", "x=a,b,c", "--max-concurrent", "1",
+                        "echo value={x}")  # fmt: skip
+    first, last = map(int, printed.strip().split("-"))
+    jobs = [sgflow.wait_state(i, "Finished", timeout=40) for i in range(first, last + 1)]
+    master = jobs[0]["slurm_job_id"].split("_")[0]
+    assert [j["slurm_job_id"] for j in jobs] == [f"{master}_{i}" for i in range(3)]
+    assert sgflow.scontrol(jobs[0]["slurm_job_id"])["ArrayTaskThrottle"] == "1"
+    for job, value in zip(jobs, "abc", strict=True):
+        assert f"value={value}" in sgflow.ok("gjob", "log", str(job["id"]))

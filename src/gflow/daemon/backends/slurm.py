@@ -63,6 +63,13 @@ class Unit:
     def is_array(self) -> bool:
         return len(self.jobs) > 1 or self.jobs[0].array_task_id is not None
 
+    def task_of(self, job: Job) -> int:
+        """Its Slurm array index: an array's task id; a sweep's jobs (a group that only
+        goes as an array for its --max-concurrent) are numbered in id order from 0."""
+        if job.array_task_id is not None:
+            return job.array_task_id
+        return sorted(j.id for j in self.jobs).index(job.id)
+
 
 class SlurmBackend:
     name = "slurm"
@@ -228,9 +235,12 @@ class SlurmBackend:
             if job.slurm_job_id or job.slurm_handing or job.stop_reason is not None:
                 continue
             key: tuple[Any, ...] = (job.id,)
+            alike = (job.state, job.resources, job.time_limit, job.dependencies, job.begin_at,
+                     job.max_concurrent, job.attempt)  # fmt: skip
             if job.array_job_id is not None and job.array_task_id is not None:
-                key = (job.array_job_id, job.state, job.resources, job.time_limit,
-                       job.dependencies, job.begin_at, job.max_concurrent, job.attempt)  # fmt: skip
+                key = ("array", job.array_job_id, *alike)
+            elif job.group_id is not None and job.max_concurrent:  # a throttled sweep
+                key = ("group", job.group_id, *alike)
             groups.setdefault(key, []).append(job)
         return [Unit(jobs[0].id, tuple(jobs)) for jobs in groups.values()]
 
@@ -272,7 +282,7 @@ class SlurmBackend:
             time_limit=first.time_limit,
             begin_at=first.begin_at,
             hold=first.state is JobState.HOLD,
-            array_tasks=tuple(j.array_task_id or 0 for j in unit.jobs) if unit.is_array else (),
+            array_tasks=tuple(unit.task_of(j) for j in unit.jobs) if unit.is_array else (),
             throttle=first.max_concurrent if unit.is_array else None,
             dependencies=deps,
             dependency_mode=first.dependency_mode,
@@ -315,7 +325,7 @@ class SlurmBackend:
         lines = ["#!/bin/bash", f"# gflow {self.store_id}: job(s) {unit.mark_id}…"]
         if unit.is_array:
             lines.append('case "${SLURM_ARRAY_TASK_ID:-}" in')
-            lines += [f"  {j.array_task_id}) D={shlex.quote(str(d))} ;;" for j, d in
+            lines += [f"  {unit.task_of(j)}) D={shlex.quote(str(d))} ;;" for j, d in
                       zip(unit.jobs, dirs, strict=True)]  # fmt: skip
             lines.append("esac")
         else:

@@ -111,18 +111,23 @@ class Mirror:
     def _adopt(self, lost: list[Job], rows: list[SlurmRow]) -> None:
         """Jobs a killed daemon left 'being handed': the Slurm job with our mark is theirs;
         with no such job, sbatch never took them, and they are handed again."""
+        from gflow.daemon.backends.slurm import Unit
+
         sup, store_id = self.service, self.backend.store_id
+        units: dict[int, Unit] = {}
+        for job in sorted(lost, key=lambda j: j.id):
+            jobs = units[job.slurm_handing].jobs if job.slurm_handing in units else ()
+            units[job.slurm_handing] = Unit(job.slurm_handing, (*jobs, job))
         found: dict[int, str] = {}
         for row in rows:
-            unit = parse_mark(row.comment, store_id)
+            mark_id = parse_mark(row.comment, store_id)
+            unit = units.get(mark_id) if mark_id is not None else None
             if unit is None:
                 continue
             _, _, task = row.slurm_id.partition("_")
-            for job in lost:
-                if job.slurm_handing != unit:
-                    continue
-                if (not task and job.array_task_id is None and job.id == unit) or (
-                    task.isdigit() and job.array_task_id == int(task)
+            for job in unit.jobs:
+                if (not task and not unit.is_array) or (
+                    task.isdigit() and unit.is_array and unit.task_of(job) == int(task)
                 ):
                     found[job.id] = row.slurm_id
         # The jobs as they are now (the squeue took a while): one cancelled meanwhile is not
@@ -154,7 +159,7 @@ class Mirror:
         changes = []
         cancel = []
         for job in unit.jobs:
-            sid = f"{slurm_id}_{job.array_task_id}" if unit.is_array else slurm_id
+            sid = f"{slurm_id}_{unit.task_of(job)}" if unit.is_array else slurm_id
             current = sup.jobs.get(job.id)
             if current is None or job.id in self.backend.cancel_on_submit:
                 self.backend.cancel_on_submit.discard(job.id)
