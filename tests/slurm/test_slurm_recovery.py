@@ -49,7 +49,7 @@ def test_daemon_killed_right_after_sbatch_finds_its_job_by_mark(
         # Another store's job with the same gflow id is never taken for ours.
         decoy = cluster.run(
             "sbatch", "--parsable", f"--comment=gflow:0123456789abcdef:{ids[0]}",
-            "--wrap", "sleep 20",
+            "--output=/dev/null", "--wrap", "sleep 20",
         )  # fmt: skip
         assert decoy.returncode == 0, decoy.stderr
         del installation.env["GFLOW_TEST_EXIT_AFTER_SBATCH"]
