@@ -66,6 +66,7 @@ def test_daemon_killed_right_after_sbatch_finds_its_job_by_mark(
         installation.cleanup()
 
 
+@pytest.mark.timeout(240)  # Slurm's own pace: a minute, then its ~30 s check
 def test_time_limit_ends_timeout(timed_job: tuple[SlurmGflow, int]) -> None:
     """Slurm's TIMEOUT (its limit, its ~30 s check) is our Timeout, reason TimeLimit."""
     installation, job_id = timed_job
@@ -75,6 +76,7 @@ def test_time_limit_ends_timeout(timed_job: tuple[SlurmGflow, int]) -> None:
     assert job["finished_at"] - job["started_at"] >= 59
 
 
+@pytest.mark.timeout(240)  # a dead controller takes ~9 s per failed call
 def test_slurm_down_jobs_wait_unavailable_and_daemon_answers(
     cluster: Cluster, sgflow: SlurmGflow
 ) -> None:
