@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export PATH="$VENV/bin:$PATH"
 # The dashboard's browser tests drive Debian's chromium (root only; else they skip).
 sh scripts/install-chromium.sh
+# Slurm for tests/slurm (root only; otherwise those tests skip and say why).
+scripts/install-slurm.sh || echo "could not install Slurm: the Slurm tests will skip" >&2
 ruff check src tests bench
 ruff format --check src tests bench
 mypy

@@ -11,9 +11,10 @@ from typing import Any
 
 from gflow.core.errors import InvalidInput
 from gflow.core.sharing import QUOTA_KEYS, Quota
+from gflow.core.slurm import SlurmSettings
 from gflow.paths import Paths
 
-EXECUTORS = ("tmux", "process")
+EXECUTORS = ("tmux", "process", "slurm")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Config:
     web_session_idle: float = 12 * 3600.0  # seconds a dashboard session may stay idle
     webhooks: tuple[dict[str, Any], ...] = ()  # [[notifications.webhooks]], checked
     emails: tuple[dict[str, Any], ...] = ()  # [[notifications.emails]], checked
+    # [slurm]: with executor = "slurm", where jobs are submitted (daemon/backends/slurm.py)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
 
 # section -> key -> type: the single list of accepted keys ([quota] is read on its own).
@@ -90,6 +93,7 @@ _SCHEMA: dict[str, dict[str, type]] = {
     "history": {"keep": str, "keep_jobs": int},
     "web": {"listen": str, "public": bool, "session_idle": str},
     "notifications": {"webhooks": list, "emails": list},
+    "slurm": {"partition": str, "account": str, "qos": str, "extra": list},
 }
 
 
@@ -136,6 +140,7 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         or Config.web_session_idle,
         webhooks=tuple(values.get("notifications", {}).get("webhooks", ())),
         emails=tuple(values.get("notifications", {}).get("emails", ())),
+        slurm=_slurm(values.get("slurm", {}), paths.config_file),
     )
     for admin in config.admins:
         if not isinstance(admin, str) or not re.fullmatch(r"@?[A-Za-z0-9_.][A-Za-z0-9_.-]*", admin):
@@ -154,7 +159,7 @@ def load_config(paths: Paths, env: dict[str, str] | None = None) -> Config:
         line = _line_of(paths.config_file, "executor")
         raise InvalidInput(
             f"{where}:{line}: daemon.executor = {config.executor!r} is not an executor",
-            hint='use "tmux" or "process"',
+            hint='use "tmux", "process" or "slurm"',
         )
     if not 0 <= config.kill_grace <= 3600:
         line = _line_of(paths.config_file, "kill_grace")
@@ -233,6 +238,19 @@ def _quotas(table: dict[str, Any], path: Path) -> Quotas:
         if "default_project" in table
         else None,
         projects=named("projects"),
+    )
+
+
+def _slurm(table: dict[str, Any], path: Path) -> SlurmSettings:
+    extra = table.get("extra", [])
+    if not all(isinstance(word, str) and word.startswith("-") for word in extra):
+        line = _line_of(path, "extra")
+        raise InvalidInput(
+            f"{path}:{line}: slurm.extra must be a list of sbatch options",
+            hint='e.g. extra = ["--constraint=a100", "--nice=10"]',
+        )
+    return SlurmSettings(
+        table.get("partition", ""), table.get("account", ""), table.get("qos", ""), tuple(extra)
     )
 
 

@@ -108,6 +108,7 @@ FREE_EDGES: dict[tuple[str, str], list[str]] = {
        for cmd in ("gbatch", "grun", "gjob update", "gjob redo")},
     **{(cmd, "shell_string"): ["", "   "] for cmd in ("gbatch", "grun")},
     ("gbatch", "param_file"): ["/nonexistent.csv", "", "/"],
+    ("gbatch", "export_slurm"): ["/nonexistent-dir/job.sh", "", "/", "a\nb", "\x1b[31m.sh"],
     ("gbatch", "name_template"): ["run_{lr}"],  # without --param
     ("gqueue", "user"): ["no_such_user_hopefully", "\udcff", "a\nb"],
     ("gcancel", "user"): ["no_such_user_hopefully", "a\nb"],

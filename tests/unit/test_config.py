@@ -260,3 +260,24 @@ def test_bad_history_bounds_name_file_line_and_key(
     with pytest.raises(InvalidInput) as caught:
         load_config(paths, env={})
     assert_names(caught.value, paths.config_file, line, key)
+
+
+def test_slurm_executor_and_its_settings(tmp_path: Path) -> None:
+    """executor = "slurm" with [slurm] partition, account, qos and extra sbatch options."""
+    from gflow.core.slurm import SlurmSettings
+
+    text = (
+        '[daemon]\nexecutor = "slurm"\n[slurm]\npartition = "gpu"\naccount = "lab"\n'
+        'qos = "high"\nextra = ["--constraint=a100", "--nice=5"]\n'
+    )
+    config = load_config(paths_with(tmp_path, text), env={})
+    assert config.executor == "slurm"
+    assert config.slurm == SlurmSettings("gpu", "lab", "high", ("--constraint=a100", "--nice=5"))
+
+
+def test_slurm_extra_must_be_sbatch_options(tmp_path: Path) -> None:
+    """extra words that are not options (or not text) name the file, line and key."""
+    paths = paths_with(tmp_path, '[slurm]\npartition = "gpu"\nextra = ["constraint=a100"]\n')
+    with pytest.raises(InvalidInput) as caught:
+        load_config(paths, env={})
+    assert_names(caught.value, paths.config_file, 3, "slurm.extra")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gflow.cli.common import EXIT_OK, Parser, print_json, run, usage_value
 from gflow.cli.directives import DirectiveParser, given_only, new_script, read_directives
+from gflow.cli.export_slurm import bare_flag_to_stdout, export_target
 from gflow.cli.job_options import add_job_options, job_options
 from gflow.cli.script_mode import script_path
 from gflow.client import Client
@@ -58,6 +59,14 @@ def build_parser(kind: type[Parser] = Parser) -> Parser:
     )
     p.add_argument("--parsable", action="store_true", help="print only the job id")
     p.add_argument("--dry-run", action="store_true", help="show what would be submitted")
+    p.add_argument(
+        "--export-slurm",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        type=usage_value(export_target),
+        help="write the equivalent sbatch script (to stdout, or FILE) and submit nothing",
+    )
     p.add_argument("--json", action="store_true", help="print the submitted job as JSON")
     return p
 
@@ -237,6 +246,7 @@ def command(argv: Sequence[str]) -> int:
     if argv[:1] == ["new"] and len(argv) == 2:
         return new_script(argv[1])
     parser = build_parser()
+    argv = bare_flag_to_stdout(list(argv))
     args = parser.parse_args(argv)
     script = load_script(args, sys.stdin.isatty())
     notes: list[str] = []
@@ -245,6 +255,10 @@ def command(argv: Sequence[str]) -> int:
     specs = expand(build_spec(args, script), args)
     for note in notes:  # once the request is whole: a refusal stays one line
         print(f"gbatch: note: {note}", file=sys.stderr)
+    if args.export_slurm is not None:  # no daemon, no Slurm: the same pure translation
+        from gflow.cli.export_slurm import export_slurm
+
+        return export_slurm(specs, args.export_slurm)
     client = Client(Paths.for_client())
     if args.dry_run:
         from gflow.cli.dry_run import dry_run  # only here: every gbatch starts up

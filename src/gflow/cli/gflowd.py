@@ -199,6 +199,7 @@ DEFAULT_CONFIG = """\
 [daemon]
 # "tmux": each job in its own tmux session (gjob attach works).
 # "process": a detached process group, for machines without tmux.
+# "slurm": every job handed to a Slurm cluster with sbatch (see [slurm] below).
 executor = "tmux"
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or times out.
 kill_grace = 30
@@ -210,6 +211,13 @@ enforce_memory = true
 # System mode (gflowd start --system) only:
 # socket_group = "gpu-users"           # only this group may connect (default: everyone)
 # wrapper_python = "/usr/bin/python3"  # runs each job's wrapper as its user
+
+[slurm]
+# With executor = "slurm": where jobs go, and any other sbatch options.
+# partition = "gpu"
+# account = "lab"
+# qos = "normal"
+# extra = ["--constraint=a100"]
 
 [gpu]
 # Fake GPUs for machines without NVIDIA, e.g. "2x24G" (or set GFLOW_FAKE_GPUS).

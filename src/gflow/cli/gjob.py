@@ -157,6 +157,11 @@ def show(client: Client, ids: list[int], as_json: bool, prog: str = "gjob") -> i
             ),
             ("AttemptJobIds", _attempts(item["attempts"])),
             ("Executor", job["executor"]),
+            *(
+                [("SlurmJobId", job.get("slurm_job_id") or "-"), ("Node", job.get("node") or "-")]
+                if job["executor"] == "slurm"
+                else []
+            ),
             ("Session", job["session"] or "-"),
             ("Log", job["log_path"]),
             *show_lines(job, now),

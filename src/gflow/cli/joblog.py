@@ -139,6 +139,8 @@ def attach(client: Client, job_id: int) -> int:
             f"job {job_id} has not started yet ({job['state']}{why}): no session to attach to",
             hint=f"gjob log -f {job_id} waits for it to start and follows its output",
         )
+    if job["executor"] == "slurm":  # the daemon says what to use instead (it fails here)
+        client.request("GET", f"/jobs/{job_id}/attach")
     if job["executor"] != "tmux" or not job["session"]:
         raise Unavailable(f"job {job_id} has no tmux session", hint="use: gjob log -f")
     if job["state"] != "Running" and not job["keep_session"]:

@@ -438,6 +438,10 @@ class Job:
     # '@'); None on jobs read from before schema 8 had it.
     submission: int | None = None
     usage: Usage = NO_USAGE  # what it used, as seen so far (core/usage.py)
+    slurm_job_id: str = ""  # the Slurm executor's: '123', or '123_4' for an array task
+    node: str = ""  # where Slurm ran it
+    # Being handed to sbatch (durable before sbatch runs): the id in its Slurm job's mark.
+    slurm_handing: int = 0
 
     @property
     def gpus(self) -> int:
@@ -512,6 +516,8 @@ class Job:
             "cpu_seconds": self.usage.cpu_seconds,
             "gpu_mem_peak_mb": self.usage.gpu_mem_peak_mb,
             "gpu_usage": [gpu.to_dict() for gpu in self.usage.gpus],
+            "slurm_job_id": self.slurm_job_id,
+            "node": self.node,
         }
 
 

@@ -452,3 +452,11 @@ def _settle_dependencies(
                 still_pending.append(job)
         pending = still_pending
     return met
+
+
+def dependency_cancels(queued: Sequence[Job], states: dict[int, JobState]) -> dict[int, Reason]:
+    """The cascade alone (for an engine that decides the rest itself, like Slurm): queued
+    jobs whose dependencies can no longer be met, and then their dependents."""
+    out = Decision()
+    _settle_dependencies(queued, dict(states), out)
+    return out.cancels

@@ -21,6 +21,8 @@ class ReasonKind(StrEnum):
     QUOTA = "Quota"  # detail: running_jobs, running_gpus or gpu_hours_per_day
     RESERVATION = "Reservation"  # its GPUs are reserved for someone else
     HELD = "Held"
+    UNAVAILABLE = "Unavailable"  # detail: what cannot be reached (Slurm)
+    SLURM = "Slurm"  # detail: Slurm's own reason, where ours has no word for it
     # running
     STOPPING = "Stopping"
     # ended

@@ -285,7 +285,7 @@ async def job_action(request: web.Request) -> web.Response:
             raise InvalidInput('expected {"kill": true|false}')
         job = await service.cancel(caller, job_id, kill)
     elif action == "hold":
-        job = service.hold(caller, job_id)
+        job = await service.hold_job(caller, job_id)
     elif action == "release":
         body = await object_body(request, frozenset({"at"}), required=False, empty_ok=True)
         at = body.get("at")
@@ -293,7 +293,7 @@ async def job_action(request: web.Request) -> web.Response:
             isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < 2**40
         ):
             raise InvalidInput("release 'at' must be a Unix time")
-        job = service.release(caller, job_id, float(at) if at is not None else None)
+        job = await service.release_job(caller, job_id, float(at) if at is not None else None)
     else:
         raise web.HTTPNotFound(reason=f"unknown action {action!r}")
     return web.json_response({"job": job.to_dict()})
@@ -316,7 +316,7 @@ async def update_job(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("expected a JSON object of the fields to change")
-    job = request.app[SERVICE].update(caller_of(request), job_id_of(request), body)
+    job = await request.app[SERVICE].update_job(caller_of(request), job_id_of(request), body)
     return web.json_response({"job": job.to_dict()})
 
 

@@ -76,6 +76,8 @@ async def job_attach(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     job = service.get_job(job_id_of(request))
     authorize_owner(caller_of(request), "attach to", job)
+    if hint := service.backend.attach_hint(job):
+        raise Unavailable(f"job {job.id} cannot be attached to here", hint=hint)
     if not job.session:
         raise Unavailable(f"job {job.id} has no tmux session", hint="use: gjob log -f")
     run_as = RunAs.of_uid(job.uid) if request.app[POLICY].system else None

@@ -89,6 +89,31 @@ class Launcher:
         """In a launcher thread: write the job's files and start its wrapper (in system
         mode as the job's submitter: its uid, gid, groups and umask)."""
         job = prepared.job
+        # The wrapper enforces the time limit itself too: it holds while no daemon runs.
+        extra: dict[str, Any] = {
+            "time_limit": job.time_limit,
+            "kill_grace": float(self.config.kill_grace),
+        }
+        if self.memory is not None:  # every job in a cgroup of its own, its --mem the limit
+            self.memory.create(job.id, job.resources.memory_mb)
+            extra["cgroup"] = self.memory.member_name(job.id)  # the wrapper waits for it
+        jobdir, run_as = self.write_files(prepared, extra)
+        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session, run_as))
+        # Read at once, while the pid is surely the wrapper tmux just reported.
+        processes = identify(pid, self.boot)
+        if run_as is not None and not runs_as(pid, run_as.uid):
+            # The pane pid comes from the user's own tmux server: a claim, checked.
+            raise LaunchError(f"the reported wrapper pid {pid} is not {run_as.name}'s process")
+        if self.memory is not None:
+            self.memory.add(job.id, pid)
+        return Launched(processes, session, self.clock())
+
+    def write_files(
+        self, prepared: PreparedLaunch, extra: dict[str, Any]
+    ) -> tuple[Path, RunAs | None]:
+        """The job's directory (in system mode handed to its user) with its spec and its
+        script: all the wrapper needs, wherever it runs (here, or in a Slurm job)."""
+        job = prepared.job
         run_as = RunAs.of_uid(job.uid) if self.paths.system else None
         env, umask = prepared.env, self.job_umask
         if run_as is not None:
@@ -107,28 +132,13 @@ class Launcher:
         if job.conda_env:
             body = f"exec {shlex.join(argv)}" if job.script else job.command
             argv = [BASH, "-c", conda_prelude(job.conda_env) + body]
-        # The wrapper enforces the time limit itself too: it holds while no daemon runs.
-        extra = {
-            **(prepared.wrapper_extra or {}),
-            "time_limit": job.time_limit,
-            "kill_grace": float(self.config.kill_grace),
-        }
-        if self.memory is not None:  # every job in a cgroup of its own, its --mem the limit
-            self.memory.create(job.id, job.resources.memory_mb)
-            extra["cgroup"] = self.memory.member_name(job.id)  # the wrapper waits for it
-        spec = LaunchSpec(argv, env, job.workdir, job.log_path, umask, extra)
+        spec = LaunchSpec(
+            argv, env, job.workdir, job.log_path, umask, {**(prepared.wrapper_extra or {}), **extra}
+        )
         write_spec(jobdir, spec)
         if run_as is not None:
             hand_over(jobdir, run_as)
-        pid, session = self.executor.start(Launch(job.id, jobdir, job.keep_session, run_as))
-        # Read at once, while the pid is surely the wrapper tmux just reported.
-        processes = identify(pid, self.boot)
-        if run_as is not None and not runs_as(pid, run_as.uid):
-            # The pane pid comes from the user's own tmux server: a claim, checked.
-            raise LaunchError(f"the reported wrapper pid {pid} is not {run_as.name}'s process")
-        if self.memory is not None:
-            self.memory.add(job.id, pid)
-        return Launched(processes, session, self.clock())
+        return jobdir, run_as
 
 
 def conda_prelude(env: str) -> str:

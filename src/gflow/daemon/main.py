@@ -191,7 +191,7 @@ async def serve(paths: Paths, config: Config, job_umask: int) -> None:
             await tcp[0].cleanup()
         await runner.cleanup()
         paths.socket.unlink(missing_ok=True)
-        executor.close()
+        await service.backend.close()  # local: the executor's close
         if memory is not None:
             memory.close()
         service.close()

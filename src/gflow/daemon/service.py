@@ -23,12 +23,13 @@ from gflow.config import Config, web_exposure_warning
 from gflow.core.dependencies import Dependency, DependencyKind
 from gflow.core.errors import GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
-from gflow.core.model import Job, JobSpec, exec_size_problem
+from gflow.core.model import Event, Job, JobSpec, exec_size_problem
 from gflow.core.policy import schedule
 from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.reservations import next_boundary
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState
 from gflow.daemon import trial
+from gflow.daemon.backends import Backend, make_backend
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.identity import Caller, authorize, require_admin
 from gflow.daemon.machine import MachineView
@@ -123,6 +124,8 @@ class Service(JobSupervisor):
         self._trim_events_at = 0.0
         self.history = HistoryKeeper(store, config, clock, self._forget_files)
         self._blocked_gpus: frozenset[int] | None = None  # by foreign processes, last tick
+        # Where jobs run: this machine, or a Slurm cluster (daemon/backends/).
+        self.backend: Backend = make_backend(config.executor, self)
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -131,7 +134,7 @@ class Service(JobSupervisor):
         active = self.store.list_jobs(JobFilter(states=ACTIVE_STATES))
         self.jobs = {job.id: job for job in active}
         self.release_memory_soon()  # what reading them took
-        self.reconcile_running_jobs()
+        self.backend.start()  # local: reconcile running jobs; Slurm: mirror and adopt
         self.store.record_system_event(self.clock(), "daemon_started", f"pid {os.getpid()}")
         self.request_pass()
         self._tick()
@@ -187,8 +190,9 @@ class Service(JobSupervisor):
         """The specs checked as a whole (could they ever run, be started), '@' resolved."""
         if not specs:
             raise InvalidInput("nothing to submit")
-        specs, _ = self.machine.resolve_gpu_models(specs)
-        self.machine.check_feasible(specs)
+        if self.backend.local:  # a cluster's GPUs and nodes are Slurm's to judge
+            specs, _ = self.machine.resolve_gpu_models(specs)
+            self.machine.check_feasible(specs)
         self._check_exec_sizes(specs)
         check_submission(self.config, self.jobs.values(), caller.user, caller.uid, specs)
         new_jobs = []
@@ -203,7 +207,7 @@ class Service(JobSupervisor):
                     self.store, self.jobs, caller.uid, spec.dependencies, cache
                 )
             deps += trial.singleton_dependencies(self.jobs.values(), caller.uid, spec)
-            new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.executor.name))
+            new_jobs.append(NewJob(spec, caller.user, caller.uid, deps, self.backend.name))
         return new_jobs
 
     def _check_exec_sizes(self, specs: list[JobSpec]) -> None:
@@ -237,11 +241,8 @@ class Service(JobSupervisor):
         """Queued/Hold: Cancelled at once; Running: SIGTERM, SIGKILL after the grace
         (`kill`: SIGKILL now, `gcancel --kill`)."""
         job = self._owned(caller, job_id, "cancel", ACTIVE_STATES)
-        if job.state is JobState.RUNNING:
-            if job.stop_reason is None:
-                self._stop(job, ReasonKind.CANCELLED_BY_USER)
-            if kill:
-                self._kill(job_id)
+        if job.state is JobState.RUNNING or job.slurm_handing:
+            self.backend.stop(job, ReasonKind.CANCELLED_BY_USER, kill)
             await self.wait_until_ended(job_id, CANCEL_ANSWER_WAIT)
             return self.get_job(job_id)
         # Queued/Hold -> Cancelled
@@ -255,6 +256,7 @@ class Service(JobSupervisor):
                 )
             ]
         )
+        self.backend.forget([job])
         self.request_pass()  # its dependents may now be impossible
         return self.get_job(job_id)
 
@@ -277,16 +279,14 @@ class Service(JobSupervisor):
                     "reason": str(found.reason) if found and found.reason else None,
                 }
                 continue
-            (running if job.state is JobState.RUNNING else waiting).append(job)
+            (running if job.state is JobState.RUNNING or job.slurm_handing else waiting).append(job)
         reason = Reason(ReasonKind.CANCELLED_BY_USER)
         self._commit(
             [self._transition(j, JobState.CANCELLED, "cancelled", reason=reason) for j in waiting]
         )
+        self.backend.forget(waiting)
         for job in running:
-            if job.stop_reason is None:
-                self._stop(job, ReasonKind.CANCELLED_BY_USER)
-            if kill:
-                self._kill(job.id)
+            self.backend.stop(job, ReasonKind.CANCELLED_BY_USER, kill)
         await asyncio.gather(*(self.wait_until_ended(j.id, CANCEL_ANSWER_WAIT) for j in running))
         if waiting:
             self.request_pass()  # their dependents may now be impossible
@@ -296,6 +296,21 @@ class Service(JobSupervisor):
             now = self.get_job(job.id)
             results[job.id] = {"id": job.id, "state": now.state.value, "error": None}
         return [results[i] for i in ids if i in results]
+
+    async def hold_job(self, caller: Caller, job_id: int) -> Job:
+        """`gjob hold`: the engine first (Slurm: scontrol hold), then our record."""
+        await self.backend.hold(self._owned(caller, job_id, "hold", {JobState.QUEUED}))
+        return self.hold(caller, job_id)
+
+    async def release_job(self, caller: Caller, job_id: int, at: float | None = None) -> Job:
+        await self.backend.release(self._owned(caller, job_id, "release", {JobState.HOLD}), at)
+        return self.release(caller, job_id, at)
+
+    async def update_job(self, caller: Caller, job_id: int, changes: dict[str, Any]) -> Job:
+        """`gjob update`: validated, then the engine's (Slurm: scontrol update), then ours."""
+        job, updated = self._updated(caller, job_id, changes)
+        await self.backend.update(job, updated[0])
+        return self.update(caller, job_id, changes)
 
     def hold(self, caller: Caller, job_id: int) -> Job:
         job = self._owned(caller, job_id, "hold", {JobState.QUEUED})
@@ -328,6 +343,15 @@ class Service(JobSupervisor):
     def update(self, caller: Caller, job_id: int, changes: dict[str, Any]) -> Job:
         """`gjob update`: change what a Queued or Hold job asks for, validated as a new
         submission would be."""
+        _, updated = self._updated(caller, job_id, changes)
+        self._commit([updated])
+        self.request_pass()
+        return self.jobs[job_id]
+
+    def _updated(
+        self, caller: Caller, job_id: int, changes: dict[str, Any]
+    ) -> tuple[Job, tuple[Job, Event]]:
+        """The job and its change as `gjob update` asks for it, checked, not yet committed."""
         job = self._owned(caller, job_id, "update", {JobState.QUEUED, JobState.HOLD})
         unknown = set(changes) - UPDATABLE
         if unknown or not changes:
@@ -336,7 +360,8 @@ class Service(JobSupervisor):
                 hint=f"updatable: {', '.join(sorted(UPDATABLE))}",
             )
         spec = JobSpec.from_dict({**request_of(job), **changes})
-        self.machine.check_feasible([spec])
+        if self.backend.local:
+            self.machine.check_feasible([spec])
         deps = resolve_dependencies(self.store, self.jobs, job.uid, spec.dependencies)
         refuse_cycle(self.jobs, job_id, deps)
         updated = self._transition_free(
@@ -352,9 +377,7 @@ class Service(JobSupervisor):
             conda_env=spec.conda_env,
             max_retries=spec.max_retries,
         )
-        self._commit([updated])
-        self.request_pass()
-        return self.jobs[job_id]
+        return job, updated
 
     def _checked_changes(self, uid: int, job: Job, changes: dict[str, Any]) -> dict[str, Any]:
         return checked_redo_changes(self.store, self.jobs, self.machine, uid, job, changes)
@@ -533,7 +556,7 @@ class Service(JobSupervisor):
             "pid": os.getpid(),
             "version": __version__,
             "uptime": self.clock() - self.started_at,
-            "executor": self.executor.name,
+            "executor": self.backend.name,
             "state_dir": str(self.paths.state_dir),
             "mode": self.paths.mode,
             "memory_limits": self.memory.describe()
@@ -565,7 +588,7 @@ class Service(JobSupervisor):
             return
         start = time.perf_counter()
         try:
-            self.schedule_once()
+            self.backend.dispatch()  # local: schedule_once()
             if self.on_pass is not None:
                 self.on_pass(time.perf_counter() - start)
         except Exception:

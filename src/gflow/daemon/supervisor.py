@@ -395,7 +395,7 @@ class JobSupervisor:
         changes = [ended]
         # A retry is a new job, queued in the same transaction; dependents look at the
         # newest attempt of what they depend on (Store.states_of), so they simply wait.
-        retry_of = ended[0] if _should_retry(ended[0]) else None
+        retry_of = ended[0] if should_retry(ended[0]) else None
         self._commit(changes, retry_of)
         self.job_ended(ended[0])
         self.request_pass()
@@ -484,7 +484,7 @@ class JobSupervisor:
         self._timers.setdefault(job_id, []).append(self.loop.call_later(delay, fn, arg))
 
 
-def _should_retry(job: Job) -> bool:
+def should_retry(job: Job) -> bool:
     """A failure (or, if asked, a timeout) with attempts left; a cancel never is."""
     if job.attempt > job.max_retries:
         return False

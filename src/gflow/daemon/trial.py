@@ -40,6 +40,16 @@ def answer(service: Service, caller: Caller, specs: list[JobSpec]) -> dict[str, 
     """Refused as a submission would be; else when the first job would start."""
     if not specs:
         raise InvalidInput("nothing to submit")
+    if not service.backend.local:  # this machine's view says nothing of a cluster's
+        first = specs[0]
+        resolve_dependencies(service.store, service.jobs, caller.uid, first.dependencies)
+        note = ("the executor is Slurm: where and when are its to decide (sbatch --test-only);"
+                " gbatch --export-slurm shows what it would be given")  # fmt: skip
+        return {
+            "could_run": True, "start_at": service.clock(), "now": service.clock(),
+            "waits_for": "Slurm", "queued_ahead": 0,
+            "has_dependencies": bool(first.dependencies) or first.singleton, "notes": [note],
+        }  # fmt: skip
     specs, notes = service.machine.resolve_gpu_models(specs)
     service.machine.check_feasible(specs)
     first = specs[0]

@@ -60,6 +60,10 @@ MAX_SPEC_BYTES = 64 << 20  # far above any spec the daemon writes (env <= 2 MiB)
 
 def main(jobdir: str) -> int:
     spec = _read_spec(os.path.join(jobdir, SPEC_FILE))
+    if spec.get("inherit"):  # in a Slurm job: Slurm's own variables (SLURM_*, its GPUs)
+        prefixes = tuple(spec["inherit"])
+        inherited = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
+        spec["env"] = {**spec["env"], **inherited}
     _become_subreaper()
     pending: list[int] = []
     child = 0
@@ -109,7 +113,9 @@ def main(jobdir: str) -> int:
     for signum in pending:
         _signal_tree(os.getpid(), signum, child)
     limit = Limit(spec.get("time_limit"), spec.get("kill_grace", 30.0), child, log)
-    status = _pump_until_exit(child, master, outputs, limit, err_read, spec.get("warning"))
+    status = _pump_until_exit(
+        child, master, outputs, limit, err_read, spec.get("warning"), not spec.get("quiet")
+    )
     try:
         _kill_leftovers(child)
         _drain(master, outputs)
@@ -129,6 +135,11 @@ def main(jobdir: str) -> int:
         **_children_usage(),
     }
     _write_durably(os.path.join(jobdir, "exit"), record)
+    if spec.get("exit_as_job"):  # a Slurm job: Slurm's own record says the same
+        if code < 0:
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        return code
     return 0
 
 
@@ -301,13 +312,14 @@ def _pump_until_exit(
     limit: Limit,
     err_fd: int = -1,
     warning: tuple[float, int, bool] | None = None,
+    pane: bool = True,
 ) -> int:
     """Copy output until the command exits; return its wait status. The time limit is
     kept on the way; with `warning` (at, signal, batch only), that signal is sent at that
     time (Slurm's --signal)."""
     pidfd = os.pidfd_open(child)
     stdin_fd = 0 if os.isatty(0) else -1
-    out_fd: int | None = 1
+    out_fd: int | None = 1 if pane else None  # no pane: a Slurm job's output is the log
     master_open = True
     while True:
         watched = (

@@ -521,6 +521,14 @@ class Store:
                 [(json.dumps(usage.to_dict()), job_id) for job_id, usage in usages],
             )
 
+    def set_handing(self, ids: Iterable[int], unit: int) -> None:
+        """The Slurm executor: these jobs are being handed to sbatch as the unit `unit` (its
+        mark's id), or (0) no longer are; durable before sbatch runs."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE jobs SET slurm_handing = ? WHERE id = ?", [(unit, i) for i in ids]
+            )
+
     def set_reasons(self, reasons: Iterable[tuple[int, str | None]]) -> None:
         """Why queued jobs wait: shown to users, but not a state change, so no event."""
         with self.transaction() as conn:
@@ -659,7 +667,7 @@ _SAVED_COLUMNS = (
     "gpu_ids", "cpu_ids", "pid", "stop_reason", "usage", "session", "begin_at",
     "max_concurrent", "dependencies", "dependency_mode", "auto_cancel", "gpus", "shared",
     "gpu_memory_mb", "gpu_pin", "memory_mb", "cpus", "exclusive", "gpu_model", "time_limit",
-    "conda_env", "max_retries",
+    "conda_env", "max_retries", "slurm_job_id", "node", "slurm_handing",
 )  # fmt: skip
 _SAVE_JOB = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _SAVED_COLUMNS)} WHERE id = ?"
 
@@ -696,6 +704,9 @@ def _saved_row(job: Job) -> tuple[Any, ...]:
         job.time_limit,
         job.conda_env,
         job.max_retries,
+        job.slurm_job_id,
+        job.node,
+        int(job.slurm_handing),
         job.id,
     )
 

@@ -34,7 +34,7 @@ _FIELD_SQL = {
         "gpu_memory_mb", "memory_mb", "time_limit", "dependency_mode", "group_id",
         "max_concurrent", "array_task_id", "exit_code", "signal", "log_path", "executor",
         "session", "conda_env", "max_retries", "attempt", "project", "cpus", "gpu_model",
-        "array_job_id",
+        "array_job_id", "slurm_job_id", "node",
     )},
     **{f: _exact_time(f) for f in ("submitted_at", "started_at", "finished_at", "begin_at")},
     **{f: _boolean(f) for f in (

@@ -21,7 +21,7 @@ JOB_COLUMNS = (
     " submitted_at, log_path, started_at, finished_at, exit_code, signal, gpu_ids, pid,"
     " stop_reason, executor, session, conda_env, max_retries, retry_on_timeout, attempt,"
     " first_attempt, project, cpus, exclusive, gpu_model, cpu_ids, array_job_id, submission,"
-    " usage"
+    " usage, slurm_job_id, node, slurm_handing"
 )
 
 
@@ -118,6 +118,9 @@ def row_to_job(row: Sequence[Any]) -> Job:
         array_job_id,
         submission,
         usage,
+        slurm_job_id,
+        node,
+        slurm_handing,
     ) = row
     return Job(
         id=job_id,
@@ -163,4 +166,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         array_job_id=array_job_id,
         submission=submission,
         usage=_usage(usage),
+        slurm_job_id=slurm_job_id,
+        node=node,
+        slurm_handing=slurm_handing,
     )

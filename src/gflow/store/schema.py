@@ -202,7 +202,7 @@ MIGRATIONS: list[str] = [
     """,
     # 12: a year of history. The active queue found by its state, not by walking a user's
     # history (a partial index: the query must spell its WHERE term exactly as here,
-    # store/db.ACTIVE_CLAUSE); the longest runs found without a scan; and per-day totals of
+    # ACTIVE_CLAUSE above); the longest runs found without a scan; and per-day totals of
     # ended jobs (by submission day, UTC), kept by triggers in the same transaction as the
     # job's end, so gstats reads a few thousand rows, not a million, and accounting
     # outlives the purge of the jobs themselves ([history] keep). The GPU jobs by their end,
@@ -238,6 +238,14 @@ MIGRATIONS: list[str] = [
         TOTAL(json_array_length(gpu_ids) * (finished_at - started_at))
     FROM jobs WHERE state IN ({ENDED_LIST})
     GROUP BY uid, project, CAST(submitted_at / 86400 AS INTEGER), state;
+    """,
+    # 13: the Slurm executor: the Slurm job id ('123', an array task '123_4'), the node it
+    # ran on, and whether it is being handed to sbatch right now (set before sbatch runs,
+    # so a daemon killed in between looks for it by its mark instead of submitting again)
+    """
+    ALTER TABLE jobs ADD COLUMN slurm_job_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN slurm_handing INTEGER NOT NULL DEFAULT 0;
     """,
 ]
 
