@@ -18,16 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.dashboard import ARGS, CHROMIUM  # one set of launch settings for both
 
 from tests.helpers import Gflow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 

@@ -148,7 +148,7 @@ class RulesCache:
     today: dict[str | int, float] = field(default_factory=dict)
     projects_today: dict[str | int, float] = field(default_factory=dict)
     usage: dict[int, float] = field(default_factory=dict)
-    ended: EndedGpuUsage = field(default_factory=lambda: EndedGpuUsage(7 * DAY))
+    ended: EndedGpuUsage = field(default_factory=lambda: EndedGpuUsage(Config.fair_share_half_life))
 
 
 def rules_for(
