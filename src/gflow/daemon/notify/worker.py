@@ -1,6 +1,8 @@
 """The delivery worker: sends what the outbox owes, once, off the loop's critical path.
 
-It wakes when a commit adds events (the bus), and when the next retry is due. A delivery
+It wakes when a commit adds events (the bus), and when the next retry is due. Each target
+gets its deliveries one at a time in event order (targets in parallel); only a retry can
+overtake: a delivery that failed is sent again after later ones. A delivery
 is deleted from the outbox once sent (or given up: a 4xx but 429, or `max_retries` spent,
 logged once with the reason); a retry waits 1, 2, 4 … s (at most an hour). What a crash
 leaves in the outbox is sent after the restart.
@@ -22,7 +24,7 @@ from gflow.store.db import Store
 
 log = logging.getLogger(__name__)
 
-BATCH = 16  # deliveries sent at once
+BATCH = 16  # deliveries read from the outbox at once
 IDLE = 60.0  # seconds between looks at the outbox when nothing wakes the worker
 
 
@@ -56,7 +58,7 @@ class Deliveries:
             try:
                 batch = outbox.due(self.store, self.clock(), BATCH)
                 if batch:
-                    await asyncio.gather(*(self._deliver(d) for d in batch))
+                    await asyncio.gather(*(self._deliver_in_order(d) for d in _by_target(batch)))
                     continue
                 when = outbox.next_due(self.store)
             except Exception:
@@ -66,6 +68,10 @@ class Deliveries:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _deliver_in_order(self, deliveries: list[outbox.Delivery]) -> None:
+        for delivery in deliveries:
+            await self._deliver(delivery)
 
     async def _deliver(self, delivery: outbox.Delivery) -> None:
         target = self.targets.get(delivery.target)
@@ -106,6 +112,16 @@ class Deliveries:
             return await post(self._session, target, body)
         to = (delivery.address,) if delivery.address else target.to
         return await send_mail(target, to, body)
+
+
+def _by_target(batch: list[outbox.Delivery]) -> list[list[outbox.Delivery]]:
+    """One list per target, in the outbox's order: a receiver gets a job's submitted before
+    its started, however quickly they were committed; different targets do not wait on
+    each other."""
+    groups: dict[str, list[outbox.Delivery]] = {}
+    for delivery in batch:
+        groups.setdefault(delivery.target, []).append(delivery)
+    return list(groups.values())
 
 
 def _where(target: Target) -> str:
