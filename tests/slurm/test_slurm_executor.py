@@ -62,3 +62,21 @@ def test_cancel_running_job_through_scancel(sgflow: SlurmGflow) -> None:
     assert job["reason"] == "CancelledByUser"
     wait_for(lambda: sgflow.scontrol(job["slurm_job_id"])["JobState"] == "CANCELLED",
              what="Slurm to say CANCELLED")  # fmt: skip
+
+
+def test_output_error_and_signal_as_under_sbatch(sgflow: SlurmGflow) -> None:
+    """--output and --error are files apart, named as Slurm names them (%j: Slurm's id);
+    --signal's warning reaches the script before Slurm's limit; the log keeps both."""
+    job_id = sgflow.submit(
+        "--output", "out.%j", "--error", "err.%j", "-t", "1:00", "--signal", "B:USR1@55",
+        "trap 'echo warned; exit 0' USR1; echo to-out; echo to-err >&2; sleep 100 & wait",
+    )  # fmt: skip
+    job = sgflow.wait_state(job_id, "Finished", timeout=60)
+    sid = job["slurm_job_id"]
+    out = (sgflow.workdir / f"out.{sid}").read_text()
+    err = (sgflow.workdir / f"err.{sid}").read_text()
+    assert "to-out" in out and "warned" in out and "to-err" not in out, out
+    assert "to-err" in err and "to-out" not in err, err
+    log = sgflow.ok("gjob", "log", str(job_id))
+    assert "to-out" in log and "to-err" in log and "warned" in log
+    assert sgflow.scontrol(sid)["JobState"] == "COMPLETED"

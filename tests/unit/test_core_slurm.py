@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.model import Resources
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.sbatch import Warning_
 from gflow.core.slurm import (
     Phase,
     SbatchRequest,
@@ -54,6 +57,21 @@ def test_whole_request_translates_to_sbatch_options() -> None:
         "--partition=gpu", "--account=lab", "--qos=high", "--constraint=x",
     ]  # fmt: skip
     assert notes == []
+
+
+def test_output_files_tasks_and_signal() -> None:
+    """--error only when apart from --output; --signal in sbatch's own B:SIG@TIME form."""
+    req = SbatchRequest(name="n", resources=Resources(), workdir="/w", output="o.%j",
+                        error="e.%j", append=True, ntasks=4,
+                        signal=Warning_(signal.SIGUSR1, 90, True))  # fmt: skip
+    opts, _ = sbatch_options(req, SlurmSettings(), NOW)
+    for opt in ("--output=o.%j", "--error=e.%j", "--open-mode=append", "--ntasks=4",
+                "--signal=B:10@90"):  # fmt: skip
+        assert opt in opts
+    same = SbatchRequest(name="n", resources=Resources(), workdir="/w", output="o", error="o",
+                         signal=Warning_(signal.SIGTERM, 60, False))  # fmt: skip
+    opts, _ = sbatch_options(same, SlurmSettings(), NOW)
+    assert "--error=o" not in opts and "--signal=15@60" in opts
 
 
 def test_any_mode_dependencies_and_whole_memory() -> None:

@@ -76,18 +76,13 @@ def export_slurm(specs: list[dict[str, Any]], target: str) -> int:
         array_tasks=tasks,
         throttle=first.max_concurrent if tasks else None,
         output=first.batch.output,
+        error=first.batch.error,
+        append=first.batch.append,
+        ntasks=first.batch.ntasks,
+        signal=first.batch.warning,
     )
     options, more = sbatch_options(request, SlurmSettings(), time.time())
     batch = first.batch
-    if batch.error:
-        options.append(f"--error={batch.error}")
-    if batch.append:
-        options.append("--open-mode=append")
-    if batch.warning is not None:
-        w = batch.warning
-        options.append(f"--signal={'B:' if w.batch_only else ''}{w.signum}@{w.seconds}")
-    if batch.ntasks > 1:
-        options.append(f"--ntasks={batch.ntasks}")
     env = {k: v for k, v in first.env.items() if k not in ("GFLOW_UMASK", "PWD", "OLDPWD")}
     body = command_body(first.command, first.script_body, batch.args)
     if first.conda_env:

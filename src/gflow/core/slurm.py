@@ -17,6 +17,7 @@ from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.model import ALL_MEMORY, Resources
 from gflow.core.outcome import job_outcome, signal_name
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.sbatch import Warning_
 from gflow.core.states import JobState
 
 MARK_PREFIX = "gflow"  # --comment=gflow:<store id>:<first job id>
@@ -49,6 +50,10 @@ class SbatchRequest:
     dependency_mode: DependencyMode = DependencyMode.ALL
     comment: str = ""  # the mark (see `mark`)
     output: str = ""  # sbatch's own --output; empty: left to the script
+    error: str = ""  # --error; empty: stderr goes with stdout
+    append: bool = False  # --open-mode=append
+    ntasks: int = 1
+    signal: Warning_ | None = None  # --signal
 
 
 def mark(store_id: str, job_id: int) -> str:
@@ -119,6 +124,15 @@ def sbatch_options(
         opts.append(f"--comment={req.comment}")
     if req.output:
         opts.append(f"--output={req.output}")
+    if req.error and req.error != req.output:
+        opts.append(f"--error={req.error}")
+    if req.append:
+        opts.append("--open-mode=append")
+    if req.ntasks > 1:
+        opts.append(f"--ntasks={req.ntasks}")
+    if req.signal is not None:
+        w = req.signal
+        opts.append(f"--signal={'B:' if w.batch_only else ''}{w.signum}@{w.seconds}")
     # Slurm must not rerun a job on its own: a rerun would be a second run of one record.
     opts.append("--no-requeue")
     for flag, value in (

@@ -114,7 +114,7 @@ def main(jobdir: str) -> int:
         _signal_tree(os.getpid(), signum, child)
     limit = Limit(spec.get("time_limit"), spec.get("kill_grace", 30.0), child, log)
     status = _pump_until_exit(
-        child, master, outputs, limit, err_read, spec.get("warning"), not spec.get("quiet")
+        child, master, outputs, limit, err_read, _warning(spec), not spec.get("quiet")
     )
     try:
         _kill_leftovers(child)
@@ -256,6 +256,11 @@ class Outputs:
         self.output_fd = self._open(spec.get("output") or "", mode)
         error = spec.get("error") or ""
         self.error_fd = self._open(error, mode) if error and error != spec.get("output") else None
+        # A Slurm job's --error: sbatch opened it as our stderr, and it is not echoed
+        # to the job's output as a pane's stderr is.
+        self.echo_errors = not spec.get("stderr_apart")
+        if not self.echo_errors:
+            self.error_fd = os.dup(2)
 
     def _open(self, path: str, mode: int) -> int | None:
         if not path:
@@ -344,7 +349,8 @@ def _pump_until_exit(
             data = _read(err_fd)
             if data:
                 log.write(data, log.error_fd)
-                out_fd = _copy_out(data, None, out_fd)
+                if log.echo_errors:
+                    out_fd = _copy_out(data, None, out_fd)
             else:
                 err_fd = -1
         if master_open and master in ready:
@@ -363,6 +369,16 @@ def _pump_until_exit(
             _, status = os.waitpid(child, 0)
             os.close(pidfd)
             return status
+
+
+def _warning(spec: dict[str, Any]) -> tuple[float, int, bool] | None:
+    """--signal's (at, signal, batch only): the daemon's time locally; in a Slurm job, so
+    many seconds after this start (Slurm counts its limit from about now)."""
+    if spec.get("warning_after") is not None:
+        after, signum, batch_only = spec["warning_after"]
+        return (time.time() + after, signum, batch_only)
+    warning: tuple[float, int, bool] | None = spec.get("warning")
+    return warning
 
 
 def _children_usage() -> dict[str, Any]:

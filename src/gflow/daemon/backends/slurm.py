@@ -30,7 +30,7 @@ from gflow.core.errors import Forbidden, InvalidState, Unavailable
 from gflow.core.model import Event, Job
 from gflow.core.policy import dependency_cancels
 from gflow.core.reasons import Reason, ReasonKind
-from gflow.core.slurm import SbatchRequest, mark, sbatch_options
+from gflow.core.slurm import SbatchRequest, mark, sbatch_options, slurm_minutes
 from gflow.core.states import WAITING_STATES, JobState
 from gflow.daemon.backends.slurm_commands import SlurmCommands, SlurmRefused, SlurmUnreachable
 from gflow.daemon.backends.slurm_mirror import Mirror
@@ -291,11 +291,11 @@ class SlurmBackend:
         )
         prepared = [self._prepare(job) for job in unit.jobs]
         batch = prepared[0].batch
-        if batch.output:
-            request = replace(request, output=batch.output)
+        # No --signal: the wrapper sends it itself, as locally (a signal Slurm sent the
+        # batch shell would reach our wrapper, not the job).
+        request = replace(request, output=batch.output, error=batch.error,
+                          append=batch.append, ntasks=batch.ntasks)  # fmt: skip
         options, notes = sbatch_options(request, self.settings, sup.clock())
-        if batch.append:
-            options.append("--open-mode=append")
         if not batch.output:
             options.append("--output=/dev/null")  # the script sends it to the job's dir
         for note in notes:
@@ -311,8 +311,16 @@ class SlurmBackend:
             GFLOW_JOB_ID=str(job.id),
             GFLOW_ARRAY_TASK_ID=str(job.array_task_id if job.array_task_id is not None else 0),
         )
-        # Slurm enforces the time limit and gives the GPUs: the wrapper only records.
-        extra = {"inherit": list(INHERIT), "quiet": not batch.output, "exit_as_job": True}
+        # Slurm enforces the time limit and gives the GPUs: the wrapper only records, and
+        # sends --signal's warning that long before Slurm's (whole-minute) limit.
+        extra: dict[str, Any] = {"inherit": list(INHERIT), "quiet": not batch.output,
+                                 "exit_as_job": True}  # fmt: skip
+        if batch.error and batch.error != batch.output:
+            extra["stderr_apart"] = True  # sbatch opened --error as the wrapper's stderr
+        if batch.warning is not None and job.time_limit is not None:
+            minutes, _ = slurm_minutes(job.time_limit)
+            w = batch.warning
+            extra["warning_after"] = (max(0, minutes * 60 - w.seconds), w.signum, w.batch_only)
         return PreparedLaunch(job, env, body, batch, extra)
 
     def _submit(self, unit: Unit, prepared: list[PreparedLaunch], options: list[str]) -> str:
@@ -331,8 +339,10 @@ class SlurmBackend:
             lines.append("esac")
         else:
             lines.append(f"D={shlex.quote(str(dirs[0]))}")
-        if not prepared[0].batch.output:
-            lines.append('exec >>"$D/slurm.out" 2>&1')
+        batch = prepared[0].batch
+        if not batch.output:  # the job's output is its log; what else is printed, here
+            apart = batch.error and batch.error != batch.output
+            lines.append('exec >>"$D/slurm.out"' + ("" if apart else " 2>&1"))
         lines.append(f'exec {shlex.quote(python)} -I -S -c {shlex.quote(_BOOT)} "$D"')
         slurm_id = self.commands.sbatch(options, "\n".join(lines) + "\n", env, run_as)
         if os.environ.get(EXIT_AFTER_SBATCH):
