@@ -39,7 +39,8 @@ from gflow.resources.gpu import make_gpu_backend
 from gflow.runner.executors import make_executor
 from gflow.safefs import ensure_private_dir, ensure_private_subdir, open_private, tighten_file
 from gflow.store import outbox
-from gflow.store.db import Store, StoreError, check_integrity
+from gflow.store.db import Store, StoreError
+from gflow.store.integrity import check_integrity
 
 log = logging.getLogger("gflow.daemon")
 LAUNCH_SETTLE = 10.0  # seconds a stopping daemon waits for the launches under way

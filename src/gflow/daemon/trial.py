@@ -16,7 +16,7 @@ from gflow.daemon.references import resolve_dependencies
 
 if TYPE_CHECKING:
     from gflow.daemon.identity import Caller
-    from gflow.daemon.service import Service
+    from gflow.daemon.service_base import ServiceBase
 
 PROBE_ID = 2**62  # the would-be job in a trial pass: after every real one of its priority
 
@@ -36,7 +36,7 @@ def singleton_dependencies(
     )
 
 
-def answer(service: Service, caller: Caller, specs: list[JobSpec]) -> dict[str, Any]:
+def answer(service: ServiceBase, caller: Caller, specs: list[JobSpec]) -> dict[str, Any]:
     """Refused as a submission would be; else when the first job would start."""
     if not specs:
         raise InvalidInput("nothing to submit")

@@ -3,60 +3,49 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gflow.core.accounting import summary
-from gflow.core.batch import NO_BATCH, BatchOptions
+from gflow.core.batch import BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import Unavailable
 from gflow.core.events import StreamEvent
-from gflow.core.model import NO_USAGE, Event, Job, JobProcesses
-from gflow.core.reasons import ReasonKind
+from gflow.core.model import Event, Job, JobProcesses
 from gflow.core.reservations import Reservation
-from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.core.states import JobState
 from gflow.core.usage import Usage
-from gflow.store import accounting, reservations, retention
+from gflow.store import (
+    accounting,
+    gpu_hours,
+    lineage,
+    reservations,
+    retention,
+    saving,
+    settings,
+)
 from gflow.store import events as history
 from gflow.store.accounting import StatsFilter
 from gflow.store.events import EventFilter, head_id, new_events
-from gflow.store.listing import add_listing_functions, listed_row
+from gflow.store.integrity import StoreError, quick_check, refuse_foreign
+from gflow.store.listing import JobFilter, add_listing_functions, fields_json, select_jobs
 from gflow.store.rows import JOB_COLUMNS, row_to_job
-from gflow.store.schema import ACTIVE_CLAUSE, MIGRATIONS, SCHEMA_VERSION
+from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from gflow.store.submissions import (
     NewJob,
     Payloads,
     discard_staged,
     insert_rows,
+    launch_payload,
     publish_events,
     reserve_ids,
     staged_ranges,
 )
 
 __all__ = ["JobFilter", "NewJob", "Store", "StoreError"]
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class StoreError(Exception):
-    """The database cannot be used (newer schema, corrupt file); the daemon must not start."""
-
-
-@dataclass(frozen=True)
-class JobFilter:
-    states: frozenset[JobState] | None = None
-    uid: int | None = None
-    ids: tuple[int, ...] | None = None
-    limit: int | None = None
-    submitted_since: float | None = None
-    project: str | None = None
-    names: tuple[str, ...] | None = None
-    last: bool = False  # with a limit: the last jobs (by id), not the first
 
 
 class Store:
@@ -80,27 +69,21 @@ class Store:
         caller, who runs `check_integrity` before anything is written; unless the database
         must first be migrated or cleaned of a dead daemon's half submission: then it is
         checked here, before that."""
-        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if file.is_symlink():
-                raise StoreError(f"{file} is a link, not a database file; left untouched")
-        if path.exists() and path.stat().st_size > 0:
-            with open(path, "rb") as f:
-                if f.read(16) != SQLITE_MAGIC:
-                    raise StoreError(f"{path} is not an SQLite database; left untouched")
+        refuse_foreign(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
         try:
             add_listing_functions(conn)
-            add_math_functions(conn)
+            gpu_hours.add_math_functions(conn)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             # Migrating, or discarding what a dead daemon staged, writes: checked first.
             writes = version < SCHEMA_VERSION or (
                 version == SCHEMA_VERSION and bool(staged_ranges(conn))
             )
             if check or writes:
-                _check_integrity(conn, path)
+                quick_check(conn, path)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
@@ -131,7 +114,7 @@ class Store:
     def _migrate(self, version: int) -> None:
         for number in range(version, SCHEMA_VERSION):
             with self.transaction() as conn:
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
 
@@ -252,21 +235,16 @@ class Store:
         new_id = None
         changes = list(changes)
         with self.transaction() as conn:
-            # One statement each for all the jobs (20,000 of a cancelled array at once).
-            conn.executemany(_SAVE_JOB, [_saved_row(job) for job, _ in changes])
-            conn.executemany(_INSERT_EVENT, [_event_row(event) for _, event in changes])
-            ended = [(job.id,) for job, _ in changes if job.state.is_ended]
-            conn.executemany("DELETE FROM processes WHERE job_id = ?", ended)
-            _save_processes(conn, processes)
+            saving.write_changes(conn, changes, processes)
             if retry_of is not None:
-                new_id = self._insert_attempt(conn, retry_of)
+                new_id = saving.insert_attempt(conn, retry_of)
         return self.get_job(new_id) if new_id is not None else None
 
     def insert_redo(self, job: Job, dependencies: tuple[tuple[int, DependencyKind], ...],
                     now: float, user: str, uid: int) -> Job:  # fmt: skip
         """`gjob redo`: a new Queued job with `job`'s request (a first attempt of its own)."""
         with self.transaction() as conn:
-            new_id = self._insert_attempt(conn, job, now=now, redo=True)
+            new_id = saving.insert_attempt(conn, job, now=now, redo=True)
             conn.execute(
                 "UPDATE jobs SET dependencies = ?, user = ?, uid = ? WHERE id = ?",
                 (json.dumps([[j, k.value] for j, k in dependencies]), user, uid, new_id),
@@ -274,44 +252,6 @@ class Store:
         redone = self.get_job(new_id)
         assert redone is not None
         return redone
-
-    def _insert_attempt(
-        self, conn: sqlite3.Connection, job: Job, now: float | None = None, redo: bool = False
-    ) -> int:
-        """A copy of `job`'s request as a new Queued job: its next attempt, or (redo) a new
-        first attempt."""
-        copied = (
-            "name, user, uid, command, script, payload_id, workdir, priority, gpus, shared,"
-            " gpu_memory_mb, gpu_pin, memory_mb, time_limit, dependencies, dependency_mode,"
-            " auto_cancel, begin_at, group_id, max_concurrent, array_task_id, keep_session,"
-            " executor, conda_env, max_retries, retry_on_timeout, project, cpus, exclusive,"
-            " gpu_model, array_job_id, notify_email, notify_on"
-        )
-        now = now if now is not None else (job.finished_at or 0.0)
-        # A retry stays in its submission; a redo is a submission of its own.
-        lineage = (
-            "1, NULL, NULL" if redo else "attempt + 1, COALESCE(first_attempt, id), submission"
-        )
-        cur = conn.execute(
-            f"INSERT INTO jobs ({copied}, state, submitted_at, gpu_ids, session, log_path,"
-            " attempt, first_attempt, submission)"
-            f" SELECT {copied}, ?, ?, '[]', '', '', {lineage}"
-            " FROM jobs WHERE id = ?",
-            (JobState.QUEUED.value, now, job.id),
-        )
-        new_id = int(cur.lastrowid or 0)
-        log_path = Path(job.log_path).with_name(f"{new_id}.log")
-        conn.execute(
-            "UPDATE jobs SET log_path = ?, submission = COALESCE(submission, id) WHERE id = ?",
-            (str(log_path), new_id),
-        )
-        detail = (
-            f"redo of job {job.id}"
-            if redo
-            else f"attempt {job.attempt + 1} of job {job.first_attempt or job.id}"
-        )
-        _insert_event(conn, Event(new_id, now, "submitted", JobState.QUEUED, detail))
-        return new_id
 
     def purge(
         self, ended_before: float | None, below_id: int | None = None, limit: int = 1 << 62
@@ -328,45 +268,25 @@ class Store:
         return retention.oldest_kept(self._conn, keep_newest)
 
     def cancelled_because_of(self, job_id: int) -> list[Job]:
-        """Jobs cancelled because this one's end made their dependencies impossible."""
-        rows = self._conn.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = ? AND reason = ? ORDER BY id",
-            (JobState.CANCELLED.value, f"{ReasonKind.DEPENDENCY_FAILED.value}:{job_id}"),
-        )
-        return [row_to_job(row) for row in rows]
+        return lineage.cancelled_because_of(self._conn, job_id)
 
     def attempts_of(self, first_attempt: int) -> list[int]:
-        visible, hidden = self._visible()
-        rows = self._conn.execute(
-            f"SELECT id FROM jobs WHERE (id = ? OR first_attempt = ?) AND {visible} ORDER BY id",
-            (first_attempt, first_attempt, *hidden),
-        )
-        return [int(row[0]) for row in rows]
+        return lineage.attempts_of(self._conn, first_attempt, self._visible())
 
     def record_processes(self, processes: Iterable[tuple[int, JobProcesses]]) -> None:
         with self.transaction() as conn:
-            _save_processes(conn, processes)
+            saving.save_processes(conn, processes)
 
     def running_processes(self) -> dict[int, JobProcesses]:
         """The recorded processes of every job that has them (only running jobs do)."""
-        rows = self._conn.execute(
-            "SELECT job_id, boot_id, wrapper_pid, wrapper_ticks, group_id, group_ticks"
-            " FROM processes"
-        )
-        return {row[0]: JobProcesses(*row[1:]) for row in rows}
+        return saving.running_processes(self._conn)
 
     def get_setting(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        return settings.get(self._conn, key)
 
     def set_setting(self, key: str, value: str | None) -> None:
         with self.transaction() as conn:
-            if value is None:
-                conn.execute("DELETE FROM settings WHERE key = ?", (key,))
-            else:
-                conn.execute(
-                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value)
-                )
+            settings.put(conn, key, value)
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -388,18 +308,10 @@ class Store:
 
     def get_launch_payload(self, job_id: int) -> tuple[dict[str, str], str, BatchOptions]:
         """The environment, script body and batch options (read when a job starts)."""
-        row = self._conn.execute(
-            "SELECT env, script_body, batch FROM payloads"
-            " WHERE id = (SELECT payload_id FROM jobs WHERE id = ?)",
-            (job_id,),
-        ).fetchone()
-        if row is None:
-            return {}, "", NO_BATCH
-        env: dict[str, str] = json.loads(row[0])
-        return env, str(row[1]), BatchOptions.from_dict(json.loads(row[2]))
+        return launch_payload(self._conn, job_id)
 
     def list_jobs(self, where: JobFilter) -> list[Job]:
-        sql, params = _select(JOB_COLUMNS, where, self._hidden)
+        sql, params = select_jobs(JOB_COLUMNS, where, self._hidden)
         return [row_to_job(row) for row in self._conn.execute(sql, params)]
 
     def list_fields_json(self, where: JobFilter, fields: Sequence[str]) -> str:
@@ -407,47 +319,16 @@ class Store:
         `Job.to_dict()` has them), written by SQLite straight from their columns. A listing
         of 10,000 jobs builds no Job objects and sends no field it does not show (a full job
         is ~800 bytes of JSON, a default `gqueue` row ~60)."""
-        names, row = listed_row(fields)
-        rows, params = _select(f"{row} AS listed", where, self._hidden)
-        # The rows in the subquery's (id) order: SQLite aggregates a sorted subquery as is.
-        listing = "SELECT json_object('fields', json(?), 'rows', json_group_array(json(listed)))"
-        (text,) = self._conn.execute(
-            f"{listing} FROM ({rows})", [json.dumps(names), *params]
-        ).fetchone()
-        return str(text)
+        return fields_json(self._conn, where, fields, self._hidden)
 
     def states_of(self, ids: Iterable[int]) -> dict[int, JobState]:
-        """Each job's state, or that of its newest attempt when it was retried: a dependent
-        waits for the last attempt, not for the failure that started the next one."""
-        visible, hidden = self._visible("j.id")
-        rows = self._conn.execute(
-            "SELECT j.id, (SELECT a.state FROM jobs a"
-            "  WHERE a.id = COALESCE(j.first_attempt, j.id)"
-            "     OR a.first_attempt = COALESCE(j.first_attempt, j.id)"
-            "  ORDER BY a.id DESC LIMIT 1)"
-            f" FROM jobs j WHERE j.id IN (SELECT value FROM json_each(?)) AND {visible}",
-            (json.dumps(sorted(set(ids))), *hidden),
-        )
-        return {job_id: JobState(state) for job_id, state in rows}
+        return lineage.states_of(self._conn, ids, self._visible("j.id"))
 
     def nth_last_submission_of(self, uid: int, n: int) -> list[int]:
-        """Every job of the user's submission n before the last (n=0 is '@'), in id order;
-        [] if there is none. Automatic retries belong to the job they retry."""
-        visible, hidden = self._visible()
-        row = self._conn.execute(
-            "SELECT DISTINCT submission FROM jobs WHERE uid = ? AND first_attempt IS NULL"
-            f" AND {visible} ORDER BY submission DESC LIMIT 1 OFFSET ?",
-            (uid, *hidden, n),
-        ).fetchone()
-        return self.submission_jobs(int(row[0])) if row else []
+        return lineage.nth_last_submission_of(self._conn, uid, n, self._visible())
 
     def submission_jobs(self, submission: int) -> list[int]:
-        """The jobs of the submission named by its first job's id (retries not included)."""
-        rows = self._conn.execute(
-            "SELECT id FROM jobs WHERE submission = ? AND first_attempt IS NULL ORDER BY id",
-            (submission,),
-        )
-        return [int(row[0]) for row in rows]
+        return lineage.submission_jobs(self._conn, submission)
 
     def stats(self, where: StatsFilter) -> dict[str, Any]:
         """gstats' summary of the matching jobs (core/accounting.py)."""
@@ -488,30 +369,14 @@ class Store:
     def gpu_spans(self, ended_since: float) -> list[tuple[int, str, float, float, int]]:
         """(uid, project, started, ended, GPUs) of every GPU job that ended since then: the
         history quotas per day and fair-share count."""
-        visible, hidden = self._visible()
-        rows = self._conn.execute(
-            "SELECT uid, project, started_at, finished_at, json_array_length(gpu_ids)"
-            " FROM jobs WHERE finished_at >= ? AND started_at IS NOT NULL"
-            f" AND gpu_ids != '[]' AND {visible}",
-            (ended_since, *hidden),
-        )
-        return [(int(u), str(p), float(s), float(e), int(g)) for u, p, s, e, g in rows]
+        return gpu_hours.gpu_spans(self._conn, ended_since, self._visible())
 
     def decayed_gpu_hours(
         self, ended_since: float, at: float, half_life: float
     ) -> dict[int, float]:
         """Each user's decayed GPU-hours (core.sharing.decayed_span) of the GPU jobs that
         ended since then, as of `at`, summed by SQLite: 100,000 spans in one query."""
-        rate = math.log(2) / half_life
-        rows = self._conn.execute(
-            "SELECT uid, TOTAL(json_array_length(gpu_ids) * (exp(-?1 * (?2 - finished_at))"
-            " - exp(-?1 * (?2 - started_at)))) / ?1 / 3600"
-            " FROM jobs INDEXED BY jobs_gpu_ended WHERE finished_at >= ?3"
-            " AND started_at IS NOT NULL AND gpu_ids != '[]' AND finished_at > started_at"
-            " GROUP BY uid",
-            (rate, at, ended_since),
-        )
-        return {int(uid): float(hours) for uid, hours in rows}
+        return gpu_hours.decayed_gpu_hours(self._conn, ended_since, at, half_life)
 
     def save_usage(self, usages: Iterable[tuple[int, Usage]]) -> None:
         """What running jobs used so far: figures, not state changes, so no event."""
@@ -567,170 +432,4 @@ class Store:
         return total
 
     def events_of(self, job_id: int) -> list[Event]:
-        rows = self._conn.execute(
-            "SELECT job_id, at, kind, state, detail FROM events WHERE job_id = ? ORDER BY id",
-            (job_id,),
-        )
-        return [Event(j, at, kind, JobState(state), det) for j, at, kind, state, det in rows]
-
-
-def _select(
-    columns: str, where: JobFilter, hidden: Sequence[tuple[int, int]]
-) -> tuple[str, list[Any]]:
-    """SELECT these columns of the jobs matching the filter, in id order, leaving out the
-    `hidden` id ranges (staged submissions)."""
-    clauses: list[str] = ["id NOT BETWEEN ? AND ?" for _ in hidden]
-    params: list[Any] = [n for r in hidden for n in r]
-    if where.states == ACTIVE_STATES:  # the active queue, by its partial index
-        clauses.append(ACTIVE_CLAUSE)
-    elif where.states is not None:
-        clauses.append(f"state IN ({','.join('?' * len(where.states))})")
-        params += [s.value for s in where.states]
-    if where.uid is not None:
-        clauses.append("uid = ?")
-        params.append(where.uid)
-    if where.ids is not None:
-        clauses.append("id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(where.ids)))
-    if where.submitted_since is not None:
-        clauses.append("submitted_at >= ?")
-        params.append(where.submitted_since)
-    if where.project is not None:
-        clauses.append("project = ?")
-        params.append(where.project)
-    if where.names is not None:
-        clauses.append("name IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(where.names)))
-    # The active queue always by its own (partial) index: the planner, knowing nothing of
-    # how few jobs are active, would walk a user's whole history by the uid index.
-    table = "jobs INDEXED BY jobs_active" if where.states == ACTIVE_STATES else "jobs"
-    condition = " WHERE " + " AND ".join(clauses) if clauses else ""
-    if where.limit is None:
-        return f"SELECT {columns} FROM {table}{condition} ORDER BY id", params
-    if not where.last:
-        return f"SELECT {columns} FROM {table}{condition} ORDER BY id LIMIT ?", [
-            *params, where.limit]  # fmt: skip
-    # The newest few, read backwards along the index, then put back in id order.
-    newest = f"SELECT id FROM {table}{condition} ORDER BY id DESC LIMIT ?"
-    return (
-        f"SELECT {columns} FROM jobs WHERE id IN ({newest}) ORDER BY id",
-        [*params, where.limit],
-    )
-
-
-def check_integrity(path: Path) -> None:
-    """SQLite's quick_check of the whole file, on a read-only connection of its own (so a
-    thread can run it while the daemon sets up); StoreError if it finds damage."""
-    try:
-        conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
-    try:
-        _check_integrity(conn, path)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a usable gflow database ({exc})") from None
-    finally:
-        conn.close()
-
-
-def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
-    found = conn.execute("PRAGMA quick_check").fetchall()
-    if found != [("ok",)]:
-        # Its first finding, on one line ("*** in database main ***\nOn tree page 2 …").
-        damage = " ".join(str(found[0][0]).replace("*** in database main ***", "").split())
-        raise StoreError(f"{path} is corrupt ({damage}); left untouched")
-
-
-def add_math_functions(conn: sqlite3.Connection) -> None:
-    """exp() for the fair-share sums, where this SQLite was built without its own."""
-    try:
-        conn.execute("SELECT exp(0)")
-    except sqlite3.OperationalError:
-        conn.create_function("exp", 1, math.exp, deterministic=True)
-
-
-def _statements(script: str) -> Iterator[str]:
-    """A migration's statements, one at a time (a trigger's body has ';' of its own)."""
-    statement = ""
-    for piece in script.split(";"):
-        statement += piece + ";"
-        if sqlite3.complete_statement(statement):
-            if statement.strip(" \n;"):
-                yield statement
-            statement = ""
-
-
-# Every field that can change after submission (state and outcome, and what `gjob update`
-# may change while the job waits), in the order `_saved_row` gives them.
-_SAVED_COLUMNS = (
-    "state", "reason", "priority", "started_at", "finished_at", "exit_code", "signal",
-    "gpu_ids", "cpu_ids", "pid", "stop_reason", "usage", "session", "begin_at",
-    "max_concurrent", "dependencies", "dependency_mode", "auto_cancel", "gpus", "shared",
-    "gpu_memory_mb", "gpu_pin", "memory_mb", "cpus", "exclusive", "gpu_model", "time_limit",
-    "conda_env", "max_retries", "slurm_job_id", "node", "slurm_handing",
-)  # fmt: skip
-_SAVE_JOB = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _SAVED_COLUMNS)} WHERE id = ?"
-
-
-def _saved_row(job: Job) -> tuple[Any, ...]:
-    res = job.resources
-    return (
-        job.state.value,
-        str(job.reason) if job.reason else None,
-        job.priority,
-        job.started_at,
-        job.finished_at,
-        job.exit_code,
-        job.signal,
-        json.dumps(job.gpu_ids),
-        json.dumps(job.cpu_ids),
-        job.pid,
-        job.stop_reason.value if job.stop_reason else None,
-        "{}" if job.usage is NO_USAGE else json.dumps(job.usage.to_dict()),
-        job.session,
-        job.begin_at,
-        job.max_concurrent,
-        json.dumps([[j, k.value] for j, k in job.dependencies]),
-        job.dependency_mode.value,
-        int(job.auto_cancel),
-        res.gpus,
-        int(res.shared),
-        res.gpu_memory_mb,
-        json.dumps(res.gpu_pin),
-        res.memory_mb,
-        res.cpus,
-        int(res.exclusive),
-        res.gpu_model,
-        job.time_limit,
-        job.conda_env,
-        job.max_retries,
-        job.slurm_job_id,
-        job.node,
-        int(job.slurm_handing),
-        job.id,
-    )
-
-
-def _save_processes(
-    conn: sqlite3.Connection, processes: Iterable[tuple[int, JobProcesses]]
-) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO processes"
-        " (job_id, boot_id, wrapper_pid, wrapper_ticks, group_id, group_ticks)"
-        " VALUES (?,?,?,?,?,?)",
-        [
-            (job_id, p.boot_id, p.wrapper_pid, p.wrapper_ticks, p.group_id, p.group_ticks)
-            for job_id, p in processes
-        ],
-    )
-
-
-_INSERT_EVENT = "INSERT INTO events (job_id, at, kind, state, detail) VALUES (?,?,?,?,?)"
-
-
-def _event_row(event: Event) -> tuple[Any, ...]:
-    return (event.job_id, event.at, event.kind, event.state.value, event.detail)
-
-
-def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
-    conn.execute(_INSERT_EVENT, _event_row(event))
+        return history.events_of(self._conn, job_id)

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gflow.core.events import SYSTEM_JOB, StreamEvent
+from gflow.core.model import Event
+from gflow.core.states import JobState
 
 KEEP_SECONDS = 7 * 24 * 3600.0  # at least the last 7 days …
 KEEP_COUNT = 100_000  # … or the last 100,000 events, whichever is more
@@ -144,3 +146,12 @@ def _event(row: tuple[object, ...]) -> StreamEvent:
         None if user is None else str(user),
         None if uid is None else int(uid),  # type: ignore[call-overload]
     )
+
+
+def events_of(conn: sqlite3.Connection, job_id: int) -> list[Event]:
+    """One job's events, oldest first."""
+    rows = conn.execute(
+        "SELECT job_id, at, kind, state, detail FROM events WHERE job_id = ? ORDER BY id",
+        (job_id,),
+    )
+    return [Event(j, at, kind, JobState(state), det) for j, at, kind, state, det in rows]

@@ -1,4 +1,5 @@
-"""The few-fields job listing (`gqueue`), written as JSON by SQLite itself.
+"""Listing jobs: the filter (`JobFilter`) as SQL, and the few-fields listing (`gqueue`),
+written as JSON by SQLite itself.
 
 Each API job field (`Job.to_dict()`) has the SQL expression that writes it as JSON, so a
 listing of 10,000 jobs costs no Python object per value. A unit test checks every field
@@ -7,13 +8,29 @@ equals `Job.to_dict()`'s value, types included.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from gflow.core.errors import InvalidInput
 from gflow.core.model import display_name
-from gflow.core.states import JobState
+from gflow.core.states import ACTIVE_STATES, JobState
+from gflow.store.schema import ACTIVE_CLAUSE
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    states: frozenset[JobState] | None = None
+    uid: int | None = None
+    ids: tuple[int, ...] | None = None
+    limit: int | None = None
+    submitted_since: float | None = None
+    project: str | None = None
+    names: tuple[str, ...] | None = None
+    last: bool = False  # with a limit: the last jobs (by id), not the first
 
 
 def _exact_time(column: str) -> str:
@@ -82,3 +99,62 @@ def listed_row(fields: Sequence[str]) -> tuple[list[str], str]:
         )
     names = list(dict.fromkeys(fields))
     return names, f"json_array({', '.join(_FIELD_SQL[f] for f in names)})"
+
+
+def fields_json(
+    conn: sqlite3.Connection,
+    where: JobFilter,
+    fields: Sequence[str],
+    hidden: Sequence[tuple[int, int]],
+) -> str:
+    """`{"fields": [...], "rows": [[...], ...]}` for the matching jobs (Store.list_fields_json)."""
+    names, row = listed_row(fields)
+    rows, params = select_jobs(f"{row} AS listed", where, hidden)
+    # The rows in the subquery's (id) order: SQLite aggregates a sorted subquery as is.
+    listing = "SELECT json_object('fields', json(?), 'rows', json_group_array(json(listed)))"
+    (text,) = conn.execute(f"{listing} FROM ({rows})", [json.dumps(names), *params]).fetchone()
+    return str(text)
+
+
+def select_jobs(
+    columns: str, where: JobFilter, hidden: Sequence[tuple[int, int]]
+) -> tuple[str, list[Any]]:
+    """SELECT these columns of the jobs matching the filter, in id order, leaving out the
+    `hidden` id ranges (staged submissions)."""
+    clauses: list[str] = ["id NOT BETWEEN ? AND ?" for _ in hidden]
+    params: list[Any] = [n for r in hidden for n in r]
+    if where.states == ACTIVE_STATES:  # the active queue, by its partial index
+        clauses.append(ACTIVE_CLAUSE)
+    elif where.states is not None:
+        clauses.append(f"state IN ({','.join('?' * len(where.states))})")
+        params += [s.value for s in where.states]
+    if where.uid is not None:
+        clauses.append("uid = ?")
+        params.append(where.uid)
+    if where.ids is not None:
+        clauses.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(where.ids)))
+    if where.submitted_since is not None:
+        clauses.append("submitted_at >= ?")
+        params.append(where.submitted_since)
+    if where.project is not None:
+        clauses.append("project = ?")
+        params.append(where.project)
+    if where.names is not None:
+        clauses.append("name IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(where.names)))
+    # The active queue always by its own (partial) index: the planner, knowing nothing of
+    # how few jobs are active, would walk a user's whole history by the uid index.
+    table = "jobs INDEXED BY jobs_active" if where.states == ACTIVE_STATES else "jobs"
+    condition = " WHERE " + " AND ".join(clauses) if clauses else ""
+    if where.limit is None:
+        return f"SELECT {columns} FROM {table}{condition} ORDER BY id", params
+    if not where.last:
+        return f"SELECT {columns} FROM {table}{condition} ORDER BY id LIMIT ?", [
+            *params, where.limit]  # fmt: skip
+    # The newest few, read backwards along the index, then put back in id order.
+    newest = f"SELECT id FROM {table}{condition} ORDER BY id DESC LIMIT ?"
+    return (
+        f"SELECT {columns} FROM jobs WHERE id IN ({newest}) ORDER BY id",
+        [*params, where.limit],
+    )

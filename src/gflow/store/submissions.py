@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gflow.core.batch import BatchOptions
+from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
 from gflow.core.model import JobSpec
 from gflow.core.reasons import Reason, ReasonKind
@@ -160,3 +160,18 @@ def discard_staged(conn: sqlite3.Connection) -> int:
         " (SELECT payload_id FROM jobs WHERE payload_id IS NOT NULL)"
     )
     return removed
+
+
+def launch_payload(
+    conn: sqlite3.Connection, job_id: int
+) -> tuple[dict[str, str], str, BatchOptions]:
+    """The environment, script body and batch options (read when a job starts)."""
+    row = conn.execute(
+        "SELECT env, script_body, batch FROM payloads"
+        " WHERE id = (SELECT payload_id FROM jobs WHERE id = ?)",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return {}, "", NO_BATCH
+    env: dict[str, str] = json.loads(row[0])
+    return env, str(row[1]), BatchOptions.from_dict(json.loads(row[2]))
