@@ -153,7 +153,7 @@ def test_version_1_database_is_migrated_keeping_dependencies_as_afterok(
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 13
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 14
         columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         assert "depends_on" not in columns
         assert "dependencies" in columns

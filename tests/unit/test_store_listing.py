@@ -136,3 +136,19 @@ def test_gqueue_asks_for_every_field_it_reads(
                 shown = gqueue.render(sorted(rows, key=gqueue.SORT_KEYS[sort]), args)
                 assert shown == gqueue.render(sorted(jobs, key=gqueue.SORT_KEYS[sort]), args)
     assert gqueue.needed_fields(parser.parse_args(["--json"])) is None
+
+
+def test_ended_since_finds_jobs_by_their_end_not_their_submission(
+    store: Store, tmp_path: Path
+) -> None:
+    """The dashboard's "ended in the last day": a job submitted long before but ended
+    recently is in; one ended before, or still queued, is not."""
+    old, recent, waiting = store.insert_jobs([_new(), _new(), _new()], 100.0, tmp_path)
+    ends = ((old, 1_000.0), (recent, 90_000.0))
+    ended = JobState.FINISHED
+    store.save([(replace(job, state=ended, started_at=200.0, finished_at=at),
+                 Event(job.id, at, "finished", ended)) for job, at in ends])  # fmt: skip
+    where = JobFilter(states=None, ended_since=86_400.0)
+    assert [job.id for job in store.list_jobs(where)] == [recent.id]
+    assert [row[0] for row in _listing(store, where, ["id"])[1]] == [recent.id]
+    assert waiting.id not in [job.id for job in store.list_jobs(JobFilter(ended_since=0.0))]

@@ -189,6 +189,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     ids = tuple(parse_id_list(query["ids"])) if query.get("ids") else None
     limit = _int_query(query.get("limit"), "limit")
     since = _unix_time_query(query.get("since"), "since")
+    ended_since = _unix_time_query(query.get("ended_since"), "ended_since")
     names = _names_query(query.get("names"))
     where = JobFilter(
         states=states,
@@ -196,6 +197,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         ids=ids,
         limit=limit,
         submitted_since=since,
+        ended_since=ended_since,
         project=query.get("project") or None,
         names=names,
         last=query.get("last") in ("1", "true"),

@@ -28,6 +28,7 @@ class JobFilter:
     ids: tuple[int, ...] | None = None
     limit: int | None = None
     submitted_since: float | None = None
+    ended_since: float | None = None  # ended at or after this time
     project: str | None = None
     names: tuple[str, ...] | None = None
     last: bool = False  # with a limit: the last jobs (by id), not the first
@@ -137,15 +138,23 @@ def select_jobs(
     if where.submitted_since is not None:
         clauses.append("submitted_at >= ?")
         params.append(where.submitted_since)
+    if where.ended_since is not None:
+        clauses.append("finished_at >= ?")
+        params.append(where.ended_since)
     if where.project is not None:
         clauses.append("project = ?")
         params.append(where.project)
     if where.names is not None:
         clauses.append("name IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(list(where.names)))
-    # The active queue always by its own (partial) index: the planner, knowing nothing of
-    # how few jobs are active, would walk a user's whole history by the uid index.
-    table = "jobs INDEXED BY jobs_active" if where.states == ACTIVE_STATES else "jobs"
+    # The active queue always by its own (partial) index, and recent ends by their end:
+    # the planner, knowing nothing of how few jobs these are, would walk a user's whole
+    # history by the uid index, or all of it in id order.
+    table = "jobs"
+    if where.states == ACTIVE_STATES:
+        table = "jobs INDEXED BY jobs_active"
+    elif where.ended_since is not None:
+        table = "jobs INDEXED BY jobs_by_finished"
     condition = " WHERE " + " AND ".join(clauses) if clauses else ""
     if where.limit is None:
         return f"SELECT {columns} FROM {table}{condition} ORDER BY id", params

@@ -36,13 +36,13 @@ export class Jobs {
     for (const listener of this.listeners) listener();
   }
 
-  // Active jobs of everyone, and every job submitted in the last day.
+  // Active jobs of everyone, and every job that ended in the last day.
   async load() {
     const fields = FIELDS.join(",");
     const since = Math.floor(Date.now() / 1000 - DAY);
     const [active, recent] = await Promise.all([
       api("GET", `/api/v1/jobs?user=all&fields=${fields}`),
-      api("GET", `/api/v1/jobs?user=all&all=1&since=${since}&fields=${fields}`),
+      api("GET", `/api/v1/jobs?user=all&all=1&ended_since=${since}&fields=${fields}`),
     ]);
     this.byId = new Map();
     for (const job of [...rowsOf(recent), ...rowsOf(active)]) this.byId.set(job.id, job);
