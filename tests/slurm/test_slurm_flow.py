@@ -44,6 +44,24 @@ def test_dependency_waits_in_slurm_then_runs(sgflow: SlurmGflow) -> None:
     assert done["started_at"] >= sgflow.job(parent)["finished_at"] - 1
 
 
+def test_a_child_of_a_retried_parent_runs_after_the_attempt_that_succeeds(
+    sgflow: SlurmGflow,
+) -> None:
+    """The parent fails once and is retried: the child, which Slurm would have tied to the
+    failed attempt, runs after the second one."""
+    marker = sgflow.workdir / "tried"
+    fails_once = f"test -e {marker} || {{ touch {marker}; exit 1; }}"
+    parent = sgflow.submit("--max-retries", "1", fails_once)
+    child = sgflow.submit("-d", f"afterok:{parent}", "echo child ran")
+    done = sgflow.wait_state(child, "Finished", timeout=60)
+    first, second = sgflow.job(parent)["attempts"]
+    assert sgflow.job(first)["state"] == "Failed"
+    retried = sgflow.job(second)
+    assert retried["state"] == "Finished" and retried["slurm_job_id"]
+    assert done["started_at"] >= retried["finished_at"] - 1
+    assert "child ran" in sgflow.ok("gjob", "log", str(child))
+
+
 def test_failed_parent_cancels_children_slurm_would_leave_pending(sgflow: SlurmGflow) -> None:
     """Parent fails: Slurm would keep the child pending for good (DependencyNeverSatisfied);
     our cascade cancels it and its own child, in Slurm too."""

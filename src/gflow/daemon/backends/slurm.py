@@ -248,15 +248,17 @@ class SlurmBackend:
     def _slurm_dependencies(
         self, job: Job, states: dict[int, JobState]
     ) -> tuple[tuple[DependencyKind, str], ...] | None:
-        """The job's parents as Slurm ids; None while a parent is not in Slurm yet. A parent
-        already ended here is no dependency for Slurm any more: met, or (when it can never
-        be met) the cascade above has cancelled the job."""
+        """The job's parents as Slurm ids; None while a parent is not in Slurm yet, or may
+        still be retried (Slurm would tie the job to the attempt that failed, and leave it
+        pending for good; so it waits here for the last attempt). A parent already ended
+        here is no dependency for Slurm any more: met, or (when it can never be met) the
+        cascade above has cancelled the job."""
         out: list[tuple[DependencyKind, str]] = []
         any_mode = job.dependency_mode is DependencyMode.ANY
         for parent_id, kind in job.dependencies:
             parent = self.service.jobs.get(parent_id)
             if parent is not None:
-                if not parent.slurm_job_id:
+                if not parent.slurm_job_id or parent.attempt <= parent.max_retries:
                     return None
                 out.append((kind, parent.slurm_job_id))
                 continue
