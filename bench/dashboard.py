@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     if not os.access(CHROMIUM, os.X_OK):
-        raise SystemExit(f"{CHROMIUM} is missing: sh scripts/install-chromium.sh (as root)")
+        raise SystemExit(f"{CHROMIUM} is missing: sh scripts/install-browsers.sh (as root)")
     from playwright.sync_api import sync_playwright
 
     daemon = Daemon()

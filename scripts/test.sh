@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/venv.sh
 "$VENV/bin/pip" install -q -e '.[test]'
 export PATH="$VENV/bin:$PATH"
-# The dashboard's browser tests drive Debian's chromium (root only; else they skip).
-sh scripts/install-chromium.sh
+# The dashboard's browser tests drive Debian's chromium and firefox-esr (root only; else they skip).
+sh scripts/install-browsers.sh
 # Slurm for tests/slurm (root only; otherwise those tests skip and say why).
 scripts/install-slurm.sh || echo "could not install Slurm: the Slurm tests will skip" >&2
 ruff check src tests bench

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_dashboard_bench_prints_its_figures() -> None:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is missing (scripts/install-chromium.sh installs it as root)")
+        pytest.skip(f"{CHROMIUM} is missing (scripts/install-browsers.sh installs it as root)")
     pytest.importorskip("playwright", reason="playwright is not installed")
     argv = ["--sizes", "30", "--runs", "1", "--frames", "10"]
     done = subprocess.run(

@@ -6,21 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Web, signed_in
+from tests.browser.conftest import PROGRESS_JOB, Web, signed_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
-
-PROGRESS_JOB = (
-    "import os, sys, time\n"
-    "print('first line', flush=True)\n"
-    "while not os.path.exists('go'):\n"
-    "    time.sleep(0.05)\n"
-    "for p in (10, 50, 100):\n"
-    "    sys.stdout.write(f'\\rprogress {p}%'); sys.stdout.flush()\n"
-    "print()\n"
-    "print('\\x1b[31mred\\x1b[0m text', flush=True)\n"
-    "print('last line', flush=True)\n"
-)
 
 
 def row(page: Any, job_id: int) -> Any:
