@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -56,10 +57,12 @@ class Firefox:
         profile = Path(tempfile.mkdtemp(prefix="gflow-firefox-"))
         prefs = "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in PREFS.items())
         (profile / "user.js").write_text(prefs)
+        # Its home is the profile too: nothing is left in the real ~/.cache or ~/.mozilla.
+        env = {**os.environ, "HOME": str(profile), "XDG_CACHE_HOME": str(profile / "cache")}
         process = await asyncio.create_subprocess_exec(
             FIREFOX, "--headless", "--no-remote", "--profile", str(profile),
             "--remote-debugging-port=0", "about:blank",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
         )  # fmt: skip
         browser = cls(process, profile)
         try:

@@ -136,3 +136,23 @@ def test_hold_release_and_redo_from_the_job_page(context: Any, dashboard: Web) -
     expect(message).to_contain_text(f"(a redo of {job_id})")
     redone = int(message.inner_text().split()[2])
     assert gflow.job(redone)["name"] == "waits"
+
+
+def test_markup_in_a_jobs_name_project_and_log_is_shown_as_text(
+    context: Any, dashboard: Web
+) -> None:
+    """Another local user names a job, its project and its output like markup: every page
+    shows the characters, and nothing of it runs or becomes an element."""
+    hostile = '<img src=x onerror="window.pwned=1">'
+    job_id = dashboard.gflow.submit(
+        "-n", hostile, "-P", "<b>p</b>", "echo", "<script>window.pwned=2</script>"
+    )
+    dashboard.gflow.wait_state(job_id)
+    page = signed_in(context, dashboard)
+    expect(row(page, job_id).locator(".c-name")).to_have_text(hostile)
+    expect(row(page, job_id).locator(".c-project")).to_have_text("<b>p</b>")
+    page.goto(f"{dashboard.base}/#/job/{job_id}")
+    expect(page.get_by_test_id("log")).to_contain_text("<script>window.pwned=2</script>")
+    expect(page.locator("main")).to_contain_text(hostile)
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("main img, main b, main script").count() == 0

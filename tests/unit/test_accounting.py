@@ -108,9 +108,10 @@ def test_a_database_from_before_the_totals_gets_them(tmp_path: Path) -> None:
     store = Store.open(path)
     jobs = history(store, tmp_path)
     store.close()
-    conn = sqlite3.connect(path)  # undo migrations 12 and 13, as an older gflow left the file
+    conn = sqlite3.connect(path)  # undo migrations 12 to 14, as an older gflow left the file
     conn.executescript(
-        "DROP TRIGGER job_ended; DROP TRIGGER job_inserted_ended; DROP TABLE daily_totals;"
+        "DROP INDEX jobs_by_finished;"
+        " DROP TRIGGER job_ended; DROP TRIGGER job_inserted_ended; DROP TABLE daily_totals;"
         " DROP INDEX jobs_active; DROP INDEX jobs_by_runtime; DROP INDEX jobs_gpu_ended;"
         " ALTER TABLE jobs DROP COLUMN slurm_job_id; ALTER TABLE jobs DROP COLUMN node;"
         " ALTER TABLE jobs DROP COLUMN slurm_handing; PRAGMA user_version = 11;"
