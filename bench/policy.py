@@ -19,10 +19,11 @@ import time
 from dataclasses import replace
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import Job, Resources
+from gflow.core.model import Job
 from gflow.core.policy import GpuState, Machine, schedule
 from gflow.core.reservations import Reservation
 from gflow.core.sharing import NO_RULES, Quota, SharingRules
+from gflow.core.spec import Resources
 from gflow.core.states import JobState
 
 NOW = 1_800_000_000.0

@@ -36,7 +36,7 @@ import psutil
 
 from bench.common import BenchError, wait_until, wall_times
 from bench.ours import BIN, ROOT, OursDaemon
-from gflow.core.model import JobSpec
+from gflow.core.spec import JobSpec
 from gflow.store.db import NewJob, Store
 
 USERS = 50

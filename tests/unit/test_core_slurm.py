@@ -7,7 +7,6 @@ import signal
 import pytest
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import Resources
 from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.sbatch import Warning_
 from gflow.core.slurm import (
@@ -29,6 +28,7 @@ from gflow.core.slurm import (
     slurm_minutes,
     wait_reason,
 )
+from gflow.core.spec import Resources
 from gflow.core.states import JobState
 
 NOW = 1_000_000.0

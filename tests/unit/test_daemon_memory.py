@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gflow.core.model import JobSpec
+from gflow.core.spec import JobSpec
 from gflow.daemon.app import SharedStrings
 from gflow.daemon.memory import release_free_memory
 from gflow.store.db import JobFilter, NewJob, Store

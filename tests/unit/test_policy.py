@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import Job, Resources
+from gflow.core.model import Job
 from gflow.core.policy import (
     MAX_RESERVE_TRIES,
     Decision,
@@ -22,6 +22,7 @@ from gflow.core.policy import (
     schedule,
 )
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import Resources
 from gflow.core.states import ENDED_STATES, JobState
 
 GB = 1024

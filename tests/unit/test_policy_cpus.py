@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gflow.core.model import ALL_MEMORY, Job, Resources
+from gflow.core.model import Job
 from gflow.core.policy import GpuState, Machine, earliest_start, schedule
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import ALL_MEMORY, Resources
 from gflow.core.states import JobState
 from tests.unit.test_policy import NOW, make_job
 

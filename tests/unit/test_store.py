@@ -14,8 +14,9 @@ import pytest
 from gflow.core.batch import BatchOptions, Warning_
 from gflow.core.dependencies import Dependency, DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
-from gflow.core.model import _SPEC_FIELDS, Event, Job, JobSpec, Resources
+from gflow.core.model import Event, Job
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import _SPEC_FIELDS, JobSpec, Resources
 from gflow.core.states import JobState
 from gflow.store.db import JobFilter, NewJob, Store, StoreError
 from gflow.store.schema import MIGRATIONS, SCHEMA_VERSION

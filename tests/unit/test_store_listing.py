@@ -13,8 +13,9 @@ import pytest
 from gflow.cli import gqueue
 from gflow.core.dependencies import DependencyKind, DependencyMode
 from gflow.core.errors import InvalidInput
-from gflow.core.model import Event, Job, JobSpec, Resources
+from gflow.core.model import Event, Job
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import JobSpec, Resources
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.store.db import JobFilter, NewJob, Store
 from gflow.store.listing import LIST_FIELDS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gflow.core.model import JobSpec
+from gflow.core.spec import JobSpec
 from gflow.core.states import ACTIVE_STATES
 from gflow.store.db import JobFilter, NewJob, Store
 from gflow.store.submissions import Payloads

@@ -44,7 +44,7 @@ def bare_flag_to_stdout(argv: list[str]) -> list[str]:
 
 
 def export_slurm(specs: list[dict[str, Any]], target: str) -> int:
-    from gflow.core.model import JobSpec, display_name
+    from gflow.core.model import display_name
     from gflow.core.slurm import (
         SbatchRequest,
         SlurmSettings,
@@ -52,6 +52,7 @@ def export_slurm(specs: list[dict[str, Any]], target: str) -> int:
         export_script,
         sbatch_options,
     )
+    from gflow.core.spec import JobSpec
     from gflow.daemon.launcher import conda_prelude
 
     jobs = [JobSpec.from_dict(spec) for spec in specs]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 from gflow.core.dependencies import Verdict, dependency_verdict
-from gflow.core.model import ALL_MEMORY, Job, Resources
+from gflow.core.model import Job
 from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.reservations import NOTHING_KEPT, KeptFrom, kept_from
 from gflow.core.sharing import (
@@ -28,6 +28,7 @@ from gflow.core.sharing import (
     fair_share_order,
     quota_reason,
 )
+from gflow.core.spec import ALL_MEMORY, Resources
 from gflow.core.states import JobState
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import ALL_MEMORY, Resources
 from gflow.core.outcome import job_outcome, signal_name
 from gflow.core.reasons import Reason, ReasonKind
 from gflow.core.sbatch import Warning_
+from gflow.core.spec import ALL_MEMORY, Resources
 from gflow.core.states import JobState
 
 MARK_PREFIX = "gflow"  # --comment=gflow:<store id>:<first job id>

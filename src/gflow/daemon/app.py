@@ -18,8 +18,9 @@ from aiohttp import web
 
 from gflow.core.errors import Forbidden, GflowError, InvalidInput, InvalidState
 from gflow.core.limits import MAX_JOB_ID
-from gflow.core.model import Job, JobSpec
+from gflow.core.model import Job
 from gflow.core.parse import parse_id_list, parse_int
+from gflow.core.spec import JobSpec
 from gflow.core.states import ACTIVE_STATES, JobState
 from gflow.daemon import events as watch
 from gflow.daemon.connections import MAX_BODY

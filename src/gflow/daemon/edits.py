@@ -8,7 +8,8 @@ from typing import Any
 
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import InvalidInput
-from gflow.core.model import Job, JobSpec
+from gflow.core.model import Job
+from gflow.core.spec import JobSpec
 from gflow.daemon.machine import MachineView
 from gflow.daemon.references import resolve_dependencies
 from gflow.store.db import Store

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gflow.core.errors import GflowError, InvalidInput, InvalidState
-from gflow.core.model import Event, Job, JobSpec
+from gflow.core.model import Event, Job
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import JobSpec
 from gflow.core.states import ACTIVE_STATES, ENDED_STATES, JobState
 from gflow.daemon.edits import UPDATABLE, checked_redo_changes, refuse_cycle, request_of
 from gflow.daemon.identity import Caller, authorize

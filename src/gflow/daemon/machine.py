@@ -9,9 +9,10 @@ from dataclasses import replace
 from typing import Any
 
 from gflow.core.errors import InvalidInput, NotFound
-from gflow.core.model import GpuInfo, Job, JobSpec, Resources
+from gflow.core.model import GpuInfo, Job
 from gflow.core.parse import format_size_mb
 from gflow.core.policy import GpuState, Machine, gpu_matches
+from gflow.core.spec import JobSpec, Resources
 from gflow.resources import host
 from gflow.resources.gpu import GpuBackend
 from gflow.store import ignored

@@ -15,7 +15,7 @@ from typing import Any
 
 from gflow.config import Config
 from gflow.core.errors import Forbidden
-from gflow.core.model import Job, JobSpec
+from gflow.core.model import Job
 from gflow.core.reservations import Reservation
 from gflow.core.sharing import (
     NO_RULES,
@@ -26,6 +26,7 @@ from gflow.core.sharing import (
     gpu_hours_since,
     never_allowed,
 )
+from gflow.core.spec import JobSpec
 from gflow.core.states import JobState
 from gflow.store.db import Store
 

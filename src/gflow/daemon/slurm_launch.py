@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gflow.core.batch import BatchOptions, RunningAs, expand_filename, slurm_environment
-from gflow.core.model import ALL_MEMORY, Job
+from gflow.core.model import Job
+from gflow.core.spec import ALL_MEMORY
 from gflow.resources import host
 from gflow.safefs import ensure_private_subdir, read_small_file, write_private_file
 

@@ -11,7 +11,8 @@ from typing import Any
 from gflow.core.dependencies import Dependency, DependencyKind
 from gflow.core.errors import InvalidInput
 from gflow.core.limits import MAX_ARG_MAX, MIN_ARG_MAX
-from gflow.core.model import Job, JobSpec, exec_size_problem
+from gflow.core.model import Job
+from gflow.core.spec import JobSpec, exec_size_problem
 from gflow.daemon import trial
 from gflow.daemon.identity import Caller
 from gflow.daemon.references import resolve_dependencies, submission_of

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from gflow.core.dependencies import DependencyKind
 from gflow.core.errors import InvalidInput
-from gflow.core.model import Job, JobSpec, display_name
+from gflow.core.model import Job, display_name
 from gflow.core.policy import earliest_start, schedule
+from gflow.core.spec import JobSpec
 from gflow.core.states import JobState
 from gflow.daemon.references import resolve_dependencies
 

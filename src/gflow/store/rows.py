@@ -9,8 +9,9 @@ from functools import lru_cache
 from typing import Any
 
 from gflow.core.dependencies import DependencyKind, DependencyMode
-from gflow.core.model import NO_USAGE, Job, Resources
+from gflow.core.model import NO_USAGE, Job
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import Resources
 from gflow.core.states import JobState
 from gflow.core.usage import Usage
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from gflow.core.batch import NO_BATCH, BatchOptions
 from gflow.core.dependencies import DependencyKind
-from gflow.core.model import JobSpec
 from gflow.core.reasons import Reason, ReasonKind
+from gflow.core.spec import JobSpec
 from gflow.core.states import JobState
 
 _COLUMNS = (

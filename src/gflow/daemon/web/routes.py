@@ -15,7 +15,8 @@ from aiohttp import web
 
 from gflow.cli.common import Parser, one_line
 from gflow.core.errors import GflowError, InvalidInput, Unavailable
-from gflow.core.model import Job, JobSpec
+from gflow.core.model import Job
+from gflow.core.spec import JobSpec
 from gflow.daemon import events as watch
 from gflow.daemon.app import BUS, jobs_json
 from gflow.daemon.identity import Caller, authorize_read
