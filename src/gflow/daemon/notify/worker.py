@@ -1,8 +1,9 @@
 """The delivery worker: sends what the outbox owes, once, off the loop's critical path.
 
-It wakes when a commit adds events (the bus), and when the next retry is due. Each target
-gets its deliveries one at a time in event order (targets in parallel); only a retry can
-overtake: a delivery that failed is sent again after later ones. A delivery
+It wakes when a commit adds events (the bus), and when the next retry is due. A target
+gets one job's deliveries one at a time, in event order (other jobs' and targets' in
+parallel); only a retry is overtaken: a delivery that failed is sent again after later
+ones. A delivery
 is deleted from the outbox once sent (or given up: a 4xx but 429, or `max_retries` spent,
 logged once with the reason); a retry waits 1, 2, 4 … s (at most an hour). What a crash
 leaves in the outbox is sent after the restart.
@@ -58,7 +59,8 @@ class Deliveries:
             try:
                 batch = outbox.due(self.store, self.clock(), BATCH)
                 if batch:
-                    await asyncio.gather(*(self._deliver_in_order(d) for d in _by_target(batch)))
+                    groups = _in_order(batch, self._job_of(batch))
+                    await asyncio.gather(*(self._deliver_in_order(group) for group in groups))
                     continue
                 when = outbox.next_due(self.store)
             except Exception:
@@ -68,6 +70,11 @@ class Deliveries:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _job_of(self, batch: list[outbox.Delivery]) -> dict[int, int]:
+        """Each delivery's event's job (events of no job, or gone, count as job 0)."""
+        found = self.store.events_by_id([d.event_id for d in batch])
+        return {event.id: event.job_id for event in found}
 
     async def _deliver_in_order(self, deliveries: list[outbox.Delivery]) -> None:
         for delivery in deliveries:
@@ -114,13 +121,14 @@ class Deliveries:
         return await send_mail(target, to, body)
 
 
-def _by_target(batch: list[outbox.Delivery]) -> list[list[outbox.Delivery]]:
-    """One list per target, in the outbox's order: a receiver gets a job's submitted before
-    its started, however quickly they were committed; different targets do not wait on
-    each other."""
-    groups: dict[str, list[outbox.Delivery]] = {}
+def _in_order(batch: list[outbox.Delivery], job_of: dict[int, int]) -> list[list[outbox.Delivery]]:
+    """One list per (target, job), in the outbox's order: a receiver gets a job's submitted
+    before its started, however quickly they were committed, while different jobs and
+    targets do not wait on each other (a slow receiver still gets 16 at once)."""
+    groups: dict[tuple[str, int], list[outbox.Delivery]] = {}
     for delivery in batch:
-        groups.setdefault(delivery.target, []).append(delivery)
+        key = (delivery.target, job_of.get(delivery.event_id, 0))
+        groups.setdefault(key, []).append(delivery)
     return list(groups.values())
 
 
