@@ -22,6 +22,10 @@ from gflow.daemon.identity import Caller
 TOKEN_TTL = 120.0  # seconds a login token may wait for its browser
 MAX_TOKENS = 1000  # unredeemed tokens kept at most (the oldest go first)
 MAX_SESSIONS = 10_000
+# Per Unix user: past these, that user's own oldest goes, never another user's (one user
+# asking for 1,000 tokens, or opening 10,000 sessions, once voided everyone else's).
+MAX_TOKENS_PER_USER = 20
+MAX_SESSIONS_PER_USER = 100
 
 
 def _digest(secret: str) -> bytes:
@@ -57,6 +61,9 @@ class Sessions:
         """A new one-time token for this caller, and how many seconds it stays valid."""
         now = self.clock()
         self._tokens = {d: t for d, t in self._tokens.items() if t.expires > now}
+        mine = [d for d, t in self._tokens.items() if t.caller.uid == caller.uid]
+        for digest in mine[: max(0, len(mine) - MAX_TOKENS_PER_USER + 1)]:
+            del self._tokens[digest]
         while len(self._tokens) >= MAX_TOKENS:
             del self._tokens[next(iter(self._tokens))]
         token = secrets.token_urlsafe(32)
@@ -75,6 +82,10 @@ class Sessions:
         if found.expires <= now:
             return None
         self._forget_idle(now)
+        uid = found.caller.uid
+        mine = [k for k, (_, s) in self._sessions.items() if s.caller.uid == uid]
+        for key in mine[: max(0, len(mine) - MAX_SESSIONS_PER_USER + 1)]:
+            del self._sessions[key]
         while len(self._sessions) >= MAX_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
         session_id = secrets.token_urlsafe(32)
