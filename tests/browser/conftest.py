@@ -139,11 +139,17 @@ def context(browser: Any) -> Iterator[Any]:
         made.close()
 
 
+def sign_in(page: Any, url: str) -> None:
+    """Open a login link and confirm whom it signs in, as a person would."""
+    page.goto(url)
+    page.get_by_test_id("sign-in").click()
+    page.wait_for_selector("body[data-ready='1']")
+
+
 def signed_in(context: Any, web: Web) -> Any:
     """A page of this context, signed in through a fresh one-time link."""
     page = context.new_page()
-    page.goto(web.login_url())
-    page.wait_for_selector("body[data-ready='1']")
+    sign_in(page, web.login_url())
     return page
 
 

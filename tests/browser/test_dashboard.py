@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PROGRESS_JOB, Web, signed_in
+from tests.browser.conftest import PROGRESS_JOB, Web, sign_in, signed_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -100,18 +101,25 @@ def test_without_a_session_the_queue_is_read_only_and_hides_logs_and_commands(
         assert answer.status == 403, (path, answer.status)
 
 
-def test_a_login_link_works_once(context: Any, browser: Any, dashboard: Web) -> None:
+def test_a_login_link_asks_first_and_works_once(context: Any, browser: Any, dashboard: Web) -> None:
+    """The link's page names whom it signs in and waits for the person; "not me" keeps
+    the browser as it was; the token leaves the URL; a spent link says so."""
     url = dashboard.login_url()
     page = context.new_page()
     page.goto(url)
-    page.wait_for_selector("body[data-ready='1']")
+    expect(page.get_by_test_id("signin")).to_contain_text(f"Sign in as {getpass.getuser()}")
+    assert "login=" not in page.url
+    page.get_by_text("not me").click()
+    expect(page.locator("#who")).to_contain_text("read-only")
+    sign_in(page, url)  # declining spent nothing
     expect(page.locator("#who")).to_contain_text("sign out")
+    assert page.evaluate("document.cookie") == ""  # nothing another port could replace
     other = browser.new_context()
     try:
         second = other.new_page()
-        answer = second.goto(url)
-        assert answer is not None and answer.status == 403
-        assert "spent or expired" in answer.text()
+        second.goto(url)
+        expect(second.get_by_test_id("message")).to_contain_text("spent or expired")
+        expect(second.locator("#who")).to_contain_text("read-only")
     finally:
         other.close()
 

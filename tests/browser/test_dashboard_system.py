@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import free_port
+from tests.browser.conftest import free_port, sign_in
 from tests.security.system import SystemGflow, User, Users, system, users
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -38,8 +38,7 @@ def test_in_system_mode_the_owner_cancels_and_another_user_is_refused(
         context.set_default_timeout(15_000)
         try:
             page = context.new_page()
-            page.goto(login_url(gf, user))
-            page.wait_for_selector("body[data-ready='1']")
+            sign_in(page, login_url(gf, user))
             expect(page.locator("#who")).to_contain_text(user.name)
             page.goto(f"{base}/#/job/{job_id}")
             expect(page.get_by_test_id("state")).to_have_text("Hold")
@@ -55,8 +54,10 @@ def test_in_system_mode_the_owner_cancels_and_another_user_is_refused(
                 assert gf.job(job_id)["state"] == "Hold"
                 # With bob's session and token, as the page sends them: refused by the rule.
                 refused = page.evaluate(
-                    """id => fetch(`/api/v1/jobs/${id}/log`, {headers: {"X-CSRF-Token":
-                        localStorage.getItem("gflow.csrf")}}).then(r => r.text())""",
+                    """id => fetch(`/api/v1/jobs/${id}/log`, {headers: {
+                        "X-Gflow-Session": localStorage.getItem("gflow.session"),
+                        "X-CSRF-Token": localStorage.getItem("gflow.csrf")}})
+                        .then(r => r.text())""",
                     job_id,
                 )
                 assert f"belongs to {alice.name}" in refused, refused

@@ -41,6 +41,8 @@ def text_of(selector: str) -> str:
 
 async def sign_in(browser: Firefox, web: Web) -> None:
     await browser.goto(web.login_url())
+    await browser.wait_for(exists("[data-testid=sign-in]"), "the sign-in question")
+    await browser.evaluate("document.querySelector('[data-testid=sign-in]').click()")
     await browser.wait_for("document.body.dataset.ready === '1'", "the signed-in page")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PAGES, PHONE, Web, artifacts_dir
+from tests.browser.conftest import DESKTOP, PAGES, PHONE, Web, artifacts_dir, sign_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -26,8 +26,7 @@ def test_every_page_at_desktop_and_phone_size(browser: Any, busy: tuple[Web, int
         context.set_default_timeout(15_000)
         try:
             page = context.new_page()
-            page.goto(web.login_url())
-            page.wait_for_selector("body[data-ready='1']")
+            sign_in(page, web.login_url())
             for name, ready in PAGES.items():
                 page.goto(f"{web.base}/#/{f'job/{main}' if name == 'job' else name}")
                 expect(page.locator(ready).first).to_be_visible()

@@ -1,6 +1,6 @@
 """The dashboard's TCP site as a hostile local user sees it: nothing the Unix socket
-offers is reachable without a session, a session's cookie alone changes nothing, and
-another site (or a name rebound to 127.0.0.1) is refused."""
+offers is reachable without a session, a session id alone changes nothing (and no cookie
+counts), and another site (or a name rebound to 127.0.0.1) is refused."""
 
 from __future__ import annotations
 
@@ -30,15 +30,29 @@ def request(
         conn.close()
 
 
+def login(web: Web, token: str, confirm: bool, origin: str | None = None) -> tuple[int, Any]:
+    """POST /web/api/login as the dashboard's own page sends it (its Origin)."""
+    headers = {"Content-Type": "application/json", "Origin": origin or web.base}
+    body = json.dumps({"token": token, "confirm": confirm}).encode()
+    status, _, answer = request(web, "POST", "/web/api/login", headers, body)
+    return status, json.loads(answer)
+
+
+def token_of(url: str) -> str:
+    found = re.fullmatch(r"http://[^/]+/#login=([\w-]+)", url)
+    assert found, url
+    return found.group(1)
+
+
 def session(web: Web) -> tuple[str, str]:
-    """(cookie header, CSRF token) from a login link, as a browser would get them."""
-    status, headers, _ = request(web, "GET", web.login_url().removeprefix(web.base))
-    assert status == 303, status
-    cookie = headers["Set-Cookie"].split(";")[0]
-    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
-    found = re.fullmatch(r"/#csrf=([\w-]+)", headers["Location"])
-    assert found, headers["Location"]
-    return cookie, found.group(1)
+    """(session id, CSRF token), as the page gets them from a login link."""
+    status, answer = login(web, token_of(web.login_url()), confirm=True)
+    assert status == 200, answer
+    return answer["session"], answer["csrf"]
+
+
+def signed(sid: str, csrf: str, **more: str) -> dict[str, str]:
+    return {"X-Gflow-Session": sid, "X-CSRF-Token": csrf, **more}
 
 
 @pytest.fixture
@@ -58,19 +72,26 @@ def test_no_socket_route_answers_over_tcp_without_a_session(web: Web) -> None:
     assert web.gflow.run("gflowd", "status").returncode == 0  # not shut down
 
 
-def test_a_cookie_without_its_csrf_token_changes_nothing_and_reads_nothing(web: Web) -> None:
+def test_a_session_id_without_its_csrf_token_changes_nothing_and_reads_nothing(
+    web: Web,
+) -> None:
     job_id = web.gflow.submit("--hold", "sleep", "60")
-    cookie, csrf = session(web)
+    sid, csrf = session(web)
     for method, path in (("POST", f"/api/v1/jobs/{job_id}/cancel"),
                          ("GET", f"/api/v1/jobs/{job_id}/log"),
                          ("POST", "/web/api/submit")):  # fmt: skip
-        status, _, body = request(web, method, path, {"Cookie": cookie}, b"{}")
+        status, _, body = request(web, method, path, {"X-Gflow-Session": sid}, b"{}")
         assert status == 403 and "CSRF" in body, (path, status, body)
-        wrong = {"Cookie": cookie, "X-CSRF-Token": csrf[:-1] + ("A" if csrf[-1] != "A" else "B")}
+        wrong = signed(sid, csrf[:-1] + ("A" if csrf[-1] != "A" else "B"))
         assert request(web, method, path, wrong, b"{}")[0] == 403
+        as_cookie = {
+            "Cookie": f"gflow_session_{web.base.rsplit(':', 1)[1]}={sid}",
+            "X-CSRF-Token": csrf,
+        }
+        assert request(web, method, path, as_cookie, b"{}")[0] == 403  # no cookie counts
     assert web.gflow.job(job_id)["state"] == "Hold"
     # Both together: the user's own powers.
-    both = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    both = signed(sid, csrf, **{"Content-Type": "application/json"})
     status, _, body = request(web, "POST", f"/api/v1/jobs/{job_id}/cancel", both, b"{}")
     assert status == 200, body
     assert json.loads(body)["job"]["state"] == "Cancelled"
@@ -78,8 +99,7 @@ def test_a_cookie_without_its_csrf_token_changes_nothing_and_reads_nothing(web: 
 
 def test_another_origin_or_host_is_refused(web: Web) -> None:
     job_id = web.gflow.submit("--hold", "sleep", "60")
-    cookie, csrf = session(web)
-    both = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    both = signed(*session(web))
     evil = {**both, "Origin": "http://evil.example"}
     assert request(web, "POST", f"/api/v1/jobs/{job_id}/hold", evil, b"{}")[0] == 403
     rebound = {"Host": f"evil.example:{web.base.rsplit(':', 1)[1]}"}
@@ -104,8 +124,7 @@ def test_public_false_makes_everything_login_only(make_gflow: Any) -> None:
     for path in ("/api/v1/jobs?user=all&fields=id", "/api/v1/gpus", "/api/v1/reservations",
                  "/api/v1/stats/timeline", "/web/api/events"):  # fmt: skip
         assert request(web, "GET", path)[0] == 403, path
-    cookie, csrf = session(web)
-    both = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    both = signed(*session(web))
     assert request(web, "GET", "/api/v1/gpus", both)[0] == 200
     assert request(web, "GET", "/")[0] == 200  # the page itself, which then asks to sign in
 
@@ -128,8 +147,7 @@ ODD_FORMS: list[Any] = [
 
 
 def test_odd_forms_get_one_line_answers_and_never_end_the_daemon(web: Web) -> None:
-    cookie, csrf = session(web)
-    both = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    both = signed(*session(web), **{"Content-Type": "application/json"})
     for form in ODD_FORMS:
         status, _, body = request(web, "POST", "/web/api/submit", both, json.dumps(form).encode())
         assert status in (201, 400, 404, 409), (form, status, body)
@@ -149,7 +167,7 @@ def test_a_listener_beyond_loopback_is_warned_of_in_status_and_the_log(make_gflo
     status = gflow.ok("gflowd", "status")
     assert f"Warning:  the dashboard listens on 0.0.0.0:{port}, beyond this machine" in status
     assert "beyond this machine" in gflow.paths.daemon_log.read_text()
-    assert f"http://127.0.0.1:{port}/web/login?token=" in gflow.ok("gflowd", "web")
+    assert f"http://127.0.0.1:{port}/#login=" in gflow.ok("gflowd", "web")
 
 
 def test_a_long_log_is_followed_from_its_last_bytes_when_asked(web: Web) -> None:
@@ -158,12 +176,12 @@ def test_a_long_log_is_followed_from_its_last_bytes_when_asked(web: Web) -> None
         "python3", "-c", "print('x' * 99, flush=True)\nfor _ in range(999): print('y' * 99)"
     )
     web.gflow.wait_state(job_id)
-    cookie, csrf = session(web)
+    sid, csrf = session(web)
     host, port = web.base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        path = f"/web/api/jobs/{job_id}/log/stream?offset=0&tail=1000&csrf={csrf}"
-        conn.request("GET", path, headers={"Cookie": cookie})
+        path = f"/web/api/jobs/{job_id}/log/stream?offset=0&tail=1000&session={sid}&csrf={csrf}"
+        conn.request("GET", path)
         answer = conn.getresponse()
         assert answer.status == 200
         head = answer.readline().decode()

@@ -1,12 +1,14 @@
 """The TCP site (`[web] listen`): the dashboard's static files, its login, and the API
 routes a browser may use, each behind the session check.
 
-Nothing here trusts the network. A request is a Unix user only with both the session
-cookie (HttpOnly, SameSite=Strict) and the session's CSRF token in the `X-CSRF-Token`
-header (or `csrf=` for an EventSource, which cannot send headers). The token reaches the
-page once, in the login redirect's URL fragment, and is kept in the page's origin's
-localStorage: browsers send cookies to every port of a host, so a hostile local user's
-server on another 127.0.0.1 port could receive the cookie, but never the token. Without a
+Nothing here trusts the network, nor a cookie: browsers share a host's cookies across its
+ports and let any page on any port set them, so another local user's server on
+127.0.0.1 could read or plant one. A request is a Unix user only with the session's id in
+`X-Gflow-Session` and its CSRF token in `X-CSRF-Token` (or `session=` and `csrf=` for an
+EventSource, which cannot send headers), both kept in the page's origin's localStorage,
+which no other port can read or write. They reach the page only in the answer to its own
+same-origin `POST /web/api/login`, after the person confirmed who the link signs them in
+as (a page of another port can send a browser to a login link of its own). Without a
 session a request is anonymous: it may read the public queue (a fixed set of fields, as
 `gqueue -u all` shows anyone), the GPUs and reservations, unless `[web] public = false`.
 Every route is listed in `ACCESS` with who may use it; a route missing there is refused.
@@ -28,17 +30,21 @@ from gflow.daemon.httplog import quiet_bad_requests
 from gflow.daemon.identity import AccessPolicy, Caller
 from gflow.daemon.joblogs import job_log
 from gflow.daemon.metrics import METRICS, Metrics, metrics_handler
-from gflow.daemon.requests import POLICY, SERVICE, WEB_CALLER
+from gflow.daemon.requests import POLICY, SERVICE, WEB_CALLER, object_body
 from gflow.daemon.service import Service
 from gflow.daemon.sharing_routes import reservations
 from gflow.daemon.web import routes
 from gflow.daemon.web.plots import stats_timeline
 from gflow.daemon.web.sessions import Session, Sessions, csrf_matches
+from gflow.daemon.web.streams import STREAMS, StreamCounts, capped
 from gflow.daemon.web.token import SESSIONS, WEB, WebSettings
 
 log = logging.getLogger(__name__)
 
-COOKIE = "gflow_session_{port}"  # per port: browsers share a host's cookies across ports
+SPENT = "this login link is spent or expired (each works once, for two minutes)"
+AGAIN = "run `gflowd web` again for a new one"
+
+SESSION_HEADER = "X-Gflow-Session"
 CSRF_HEADER = "X-CSRF-Token"
 STATIC = Path(__file__).parent / "static"
 TYPES = {
@@ -57,13 +63,13 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-# Who may use each route: "open" (anyone: the page, the login), "public" (anyone while
-# [web] public is on, else a session), "session" (a signed-in browser). Every method but
-# GET and HEAD needs a session, whatever this says.
+# Who may use each route: "open" (anyone: the page), "login" (anyone, from this site's
+# own page only), "public" (anyone while [web] public is on, else a session), "session" (a
+# signed-in browser). Every other method but GET and HEAD needs a session.
 ACCESS: dict[str, str] = {
     "/": "open",
     "/static/{name}": "open",
-    "/web/login": "open",
+    "/web/api/login": "login",
     "/web/api/session": "open",
     "/web/logout": "session",
     "/metrics": "open",
@@ -108,16 +114,12 @@ def allowed_hosts(listen: str) -> frozenset[str] | None:
     return frozenset(f"{name}:{port}" for name in names)
 
 
-def cookie_name(request: web.Request) -> str:
-    return COOKIE.format(port=request.app[SITE].port)
-
-
 def session_of(request: web.Request) -> Session | None:
-    """The session of a request with both its cookie and its CSRF token, else None."""
-    cookie = request.cookies.get(cookie_name(request))
-    if not cookie or len(cookie) > 200:
+    """The session of a request with both its id and its CSRF token, else None."""
+    sent_id = request.headers.get(SESSION_HEADER) or request.query.get("session")
+    if not sent_id or len(sent_id) > 200:
         return None
-    session = request.app[SESSIONS].lookup(cookie)
+    session = request.app[SESSIONS].lookup(sent_id)
     sent = request.headers.get(CSRF_HEADER) or request.query.get("csrf")
     if session is None or not csrf_matches(session, sent):
         return None
@@ -140,9 +142,13 @@ async def guard(request: web.Request, handler: api.Handler) -> web.StreamRespons
         request[WEB_CALLER] = session.caller
     changes = request.method not in ("GET", "HEAD")
     origin = request.headers.get("Origin")
-    if changes and origin is not None and origin != f"http://{request.headers.get('Host')}":
+    own = f"http://{request.headers.get('Host')}"
+    if changes and origin is not None and origin != own:
         raise Forbidden("a request from another site is refused")
-    if session is None and (
+    if access == "login":
+        if origin != own:  # a browser's fetch always says where it comes from
+            raise Forbidden("sign in from the dashboard's own page")
+    elif session is None and (
         changes or access == "session" or (access == "public" and not request.app[WEB].public)
     ):
         raise Forbidden(
@@ -183,37 +189,32 @@ def _file(request: web.Request, name: str) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """`/web/login?token=…` (the link `gflowd web` printed): the token is spent, the
-    session cookie set, and the page gets its CSRF token in the redirect's fragment."""
-    token = request.query.get("token", "")
-    opened = request.app[SESSIONS].redeem(token) if 0 < len(token) <= 100 else None
-    if opened is None:  # a page, not JSON: a person opened this link
-        page = (
-            '<!doctype html><meta charset="utf-8"><title>gflow</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="stylesheet" href="/static/style.css"><main><h1>Not signed in</h1>'
-            "<p>This login link is spent or expired (each works once, for two minutes).</p>"
-            "<p>Run <code>gflowd web</code> again for a new one, or "
-            '<a href="/">look at the queue</a> read-only.</p></main>'
-        )
-        refused = web.Response(text=page, status=403, content_type="text/html")
-        refused.headers.update(SECURITY_HEADERS)
-        return refused
+    """POST /web/api/login {"token", "confirm"}: the page of a login link asks whom the
+    token signs in (nothing spent), and once the person confirmed, spends it for a
+    session: its id and CSRF token are in this answer only."""
+    body = await object_body(request, frozenset({"token", "confirm"}))
+    token, confirm = body.get("token"), body.get("confirm", False)
+    if not isinstance(token, str) or not 0 < len(token) <= 100 or not isinstance(confirm, bool):
+        raise InvalidInput('give {"token": "…", "confirm": true|false}')
+    sessions = request.app[SESSIONS]
+    if not confirm:
+        caller = sessions.peek(token)
+        if caller is None:
+            raise Forbidden(SPENT, hint=AGAIN)
+        return web.json_response({"user": caller.user, "admin": caller.admin})
+    opened = sessions.redeem(token)
+    if opened is None:
+        raise Forbidden(SPENT, hint=AGAIN)
     session_id, session = opened
-    response = web.HTTPSeeOther(f"/#csrf={session.csrf}")
-    name = cookie_name(request)
-    response.set_cookie(name, session_id, httponly=True, samesite="Strict", path="/")
-    response.headers.update(SECURITY_HEADERS)
     log.info("dashboard session opened for %s", session.caller.user)
-    raise response
+    return web.json_response(
+        {"user": session.caller.user, "session": session_id, "csrf": session.csrf}
+    )
 
 
 async def logout(request: web.Request) -> web.Response:
-    cookie = request.cookies.get(cookie_name(request), "")
-    request.app[SESSIONS].end(cookie)
-    response = web.json_response({"signed_out": True})
-    response.del_cookie(cookie_name(request), path="/")
-    return response
+    request.app[SESSIONS].end(request.headers.get(SESSION_HEADER, ""))
+    return web.json_response({"signed_out": True})
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -266,15 +267,16 @@ def make_web_app(
         allowed_hosts(settings.listen), load_static(), split_listen(settings.listen)[1]
     )
     app[routes.LOG_STREAMS] = routes.LogStreams()
+    app[STREAMS] = StreamCounts()
     quiet_bad_requests()
     add = app.router
     add.add_get("/", index)
     add.add_get("/static/{name}", static_file)
-    add.add_get("/web/login", login)
+    add.add_post("/web/api/login", login)
     add.add_post("/web/logout", logout)
     add.add_get("/web/api/session", whoami)
-    add.add_get("/web/api/events", routes.public_events)
-    add.add_get("/web/api/jobs/{job_id}/log/stream", routes.log_stream)
+    add.add_get("/web/api/events", capped(routes.public_events))
+    add.add_get("/web/api/jobs/{job_id}/log/stream", capped(routes.log_stream))
     add.add_post("/web/api/submit", routes.submit_form)
     add.add_get("/metrics", metrics_handler)
     add.add_get("/api/v1/jobs", jobs_listing)
@@ -285,7 +287,7 @@ def make_web_app(
     add.add_get("/api/v1/gpus", api.gpus)
     add.add_get("/api/v1/reservations", reservations)
     add.add_get("/api/v1/stats/timeline", stats_timeline)
-    add.add_get("/api/v1/events", api.event_stream)
+    add.add_get("/api/v1/events", capped(api.event_stream))
     add.add_get("/api/v1/events/history", api.event_history)
     missing = {r.canonical for r in app.router.resources()} - set(ACCESS)
     assert not missing, f"routes without an access rule: {missing}"

@@ -71,6 +71,15 @@ class Sessions:
         self._tokens[digest] = _Token(digest, caller, now + TOKEN_TTL)
         return token, TOKEN_TTL
 
+    def peek(self, token: str) -> Caller | None:
+        """Whom a valid token would sign in, spending nothing (what the login page asks
+        the person to confirm)."""
+        digest = _digest(token)
+        found = self._tokens.get(digest)
+        if found is None or not hmac.compare_digest(found.digest, digest):
+            return None
+        return found.caller if found.expires > self.clock() else None
+
     def redeem(self, token: str) -> tuple[str, Session] | None:
         """The session a valid token opens (the token is spent, whatever happens next), or
         None for a token that is unknown, spent or expired."""

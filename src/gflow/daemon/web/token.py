@@ -32,7 +32,8 @@ def login_url(listen: str, token: str) -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/web/login?token={token}"
+    # In the fragment: never sent to the daemon by the browser, nor to anyone as a Referer.
+    return f"http://{shown}:{port}/#login={token}"
 
 
 async def web_token(request: web.Request) -> web.Response:

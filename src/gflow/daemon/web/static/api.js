@@ -1,25 +1,34 @@
-// Requests to the daemon: the session's CSRF token on every one (the daemon treats a
-// request without it as anonymous), and the daemon's one-line error messages as Errors.
+// Requests to the daemon: the session's id and CSRF token on every one (the daemon treats
+// a request without both as anonymous), and the daemon's one-line error messages as Errors.
+// Both are kept in this origin's localStorage, which no other port of this host can read
+// or write (unlike cookies, which every port shares), and reach it only from the daemon's
+// answer to this page's own sign-in.
 
-const KEY = "gflow.csrf";
+const SESSION = "gflow.session";
+const CSRF = "gflow.csrf";
 
-// The login redirect hands the token over once, in the URL fragment; it is kept in this
-// origin's localStorage (other ports of this host cannot read it) and removed from the URL.
-export function takeToken() {
-  const found = /(?:^#|&)csrf=([\w-]+)/.exec(location.hash);
-  if (found) {
-    localStorage.setItem(KEY, found[1]);
-    history.replaceState(null, "", location.pathname + "#/queue");
-  }
-  return localStorage.getItem(KEY) || "";
+// A login link (`gflowd web`) carries its one-time token in the fragment: taken once, and
+// removed from the URL and the history before anything else happens.
+export function takeLoginToken() {
+  const found = /^#login=([\w-]{1,100})$/.exec(location.hash);
+  if (!found) return "";
+  history.replaceState(null, "", location.pathname + "#/queue");
+  return found[1];
 }
 
-export function forgetToken() {
-  localStorage.removeItem(KEY);
+export function keepSession(answer) {
+  localStorage.setItem(SESSION, answer.session);
+  localStorage.setItem(CSRF, answer.csrf);
 }
 
-export function token() {
-  return localStorage.getItem(KEY) || "";
+export function forgetSession() {
+  localStorage.removeItem(SESSION);
+  localStorage.removeItem(CSRF);
+}
+
+function credentials() {
+  return { "X-Gflow-Session": localStorage.getItem(SESSION) || "",
+           "X-CSRF-Token": localStorage.getItem(CSRF) || "" };
 }
 
 export class ApiError extends Error {
@@ -30,8 +39,8 @@ export class ApiError extends Error {
 }
 
 export async function api(method, path, body) {
-  const headers = { "X-CSRF-Token": token() };
-  const init = { method, headers, credentials: "same-origin" };
+  const headers = credentials();
+  const init = { method, headers, credentials: "omit" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -51,10 +60,12 @@ export async function api(method, path, body) {
   return data;
 }
 
-// An EventSource URL carries the token as a query parameter: EventSource sends no headers.
+// An EventSource URL carries both as query parameters: EventSource sends no headers.
 export function streamUrl(path) {
+  const sent = credentials();
   const sep = path.includes("?") ? "&" : "?";
-  return `${path}${sep}csrf=${encodeURIComponent(token())}`;
+  return `${path}${sep}session=${encodeURIComponent(sent["X-Gflow-Session"])}` +
+    `&csrf=${encodeURIComponent(sent["X-CSRF-Token"])}`;
 }
 
 // Listing answers are {"fields": [...], "rows": [[...]]}: rows as objects.
