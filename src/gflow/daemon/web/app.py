@@ -96,7 +96,6 @@ class Site:
 
     hosts: frozenset[str] | None
     files: dict[str, tuple[bytes, str]]
-    port: int
 
 
 SITE = web.AppKey("site", Site)
@@ -263,9 +262,7 @@ def make_web_app(
     app[api.BUS] = bus
     app[SESSIONS] = sessions
     app[WEB] = settings
-    app[SITE] = Site(
-        allowed_hosts(settings.listen), load_static(), split_listen(settings.listen)[1]
-    )
+    app[SITE] = Site(allowed_hosts(settings.listen), load_static())
     app[routes.LOG_STREAMS] = routes.LogStreams()
     app[STREAMS] = StreamCounts()
     quiet_bad_requests()
