@@ -72,8 +72,8 @@ def prepare_batch(
             path = expand_filename(pattern, running)
             extra[key] = os.path.join(job.workdir, path)
     if batch.warning is not None and job.time_limit is not None:
-        at = now + max(0, job.time_limit - batch.warning.seconds)
-        extra["warning"] = (at, batch.warning.signum, batch.warning.batch_only)
+        w = batch.warning
+        extra["warning_after"] = (max(0, job.time_limit - w.seconds), w.signum, w.batch_only)
     return extra
 
 

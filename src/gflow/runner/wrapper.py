@@ -372,13 +372,12 @@ def _pump_until_exit(
 
 
 def _warning(spec: dict[str, Any]) -> tuple[float, int, bool] | None:
-    """--signal's (at, signal, batch only): the daemon's time locally; in a Slurm job, so
-    many seconds after this start (Slurm counts its limit from about now)."""
-    if spec.get("warning_after") is not None:
-        after, signum, batch_only = spec["warning_after"]
-        return (time.time() + after, signum, batch_only)
-    warning: tuple[float, int, bool] | None = spec.get("warning")
-    return warning
+    """--signal's (at, signal, batch only): so many seconds after this start, where the
+    time limit (ours, or Slurm's) is counted from too."""
+    if spec.get("warning_after") is None:
+        return None
+    after, signum, batch_only = spec["warning_after"]
+    return (time.time() + after, signum, batch_only)
 
 
 def _children_usage() -> dict[str, Any]:

@@ -37,9 +37,11 @@ def capped(handler: Handler) -> Handler:
         cap = USER_STREAMS if caller is not None else ANONYMOUS_STREAMS
         counts = request.app[STREAMS].open
         if counts[who] >= cap:
-            whose = "yours" if caller is not None else "browsers without a session"
-            raise Unavailable(f"{cap} live streams of {whose} are open",
-                              hint="close a dashboard tab, or sign in")  # fmt: skip
+            if caller is not None:
+                raise Unavailable(f"{cap} live streams of yours are open",
+                                  hint="close a dashboard tab")  # fmt: skip
+            raise Unavailable(f"{cap} live streams of browsers without a session are open",
+                              hint="sign in with the link `gflowd web` prints")  # fmt: skip
         counts[who] += 1
         try:
             return await handler(request)
